@@ -1,0 +1,327 @@
+//! The fact table `veilig_thuis` and the two layouts it is read from: the StatLine text export
+//! (space-separated, as in `seeds/001_*.txt`) and the StatLine CSV download (`;`-separated).
+
+use vtsql_udfs::period::{Period, Status};
+
+use super::categories::{self, Category};
+use super::error::Result;
+use super::regions::{Region, Regions};
+use super::text::{SourceFile, is_footer, split_fields};
+
+/// The five measures of the Veilig Thuis core tables, in column order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    GestarteAdviezen,
+    OntvangenMeldingen,
+    CasussenMetMelding,
+    AfgerondeOnderzoeken,
+    AfgerondeVoorwaardenVervolg,
+}
+
+impl Measure {
+    pub const ALL: [Measure; 5] = [
+        Measure::GestarteAdviezen,
+        Measure::OntvangenMeldingen,
+        Measure::CasussenMetMelding,
+        Measure::AfgerondeOnderzoeken,
+        Measure::AfgerondeVoorwaardenVervolg,
+    ];
+
+    pub fn column(self) -> &'static str {
+        match self {
+            Measure::GestarteAdviezen => "gestarte_adviezen",
+            Measure::OntvangenMeldingen => "ontvangen_meldingen",
+            Measure::CasussenMetMelding => "casussen_met_melding",
+            Measure::AfgerondeOnderzoeken => "afgeronde_onderzoeken",
+            Measure::AfgerondeVoorwaardenVervolg => "afgeronde_voorwaarden_vervolg",
+        }
+    }
+
+    /// Recognises a StatLine column title, full or cut off
+    /// (`Adviezen, meldingen en diensten/Afgeronde diensten voorwaarden en verv.. (aantal)`).
+    pub fn from_title(title: &str) -> Option<Measure> {
+        let t = title.to_lowercase();
+        if t.contains("casussen met ontvangen melding") {
+            Some(Measure::CasussenMetMelding)
+        } else if t.contains("gestarte adviezen") {
+            Some(Measure::GestarteAdviezen)
+        } else if t.contains("ontvangen meldingen") {
+            Some(Measure::OntvangenMeldingen)
+        } else if t.contains("afgeronde diensten onderzoek") {
+            Some(Measure::AfgerondeOnderzoeken)
+        } else if t.contains("afgeronde diensten voorwaarden en verv") {
+            Some(Measure::AfgerondeVoorwaardenVervolg)
+        } else {
+            None
+        }
+    }
+}
+
+/// One row of `veilig_thuis`: a source table × region × category × period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fact {
+    pub source_table: String,
+    pub period: Period,
+    pub provisional: bool,
+    pub region_level: String,
+    pub region_code: String,
+    pub region_name: String,
+    pub category: String,
+    pub category_group: String,
+    /// Indexed like [`Measure::ALL`]; `None` is a cell CBS published as `.` or left blank.
+    pub values: [Option<i64>; 5],
+    /// How many of the five cells were `.` (suppressed), as opposed to blank (cannot occur).
+    pub suppressed_cells: i32,
+}
+
+impl Fact {
+    /// What a re-ingest replaces: the same table, region and period.
+    pub fn replace_key(&self) -> (&str, &str, Period) {
+        (&self.source_table, &self.region_code, self.period)
+    }
+}
+
+/// Parses one cell: a count, `.` (suppressed), or blank (cannot occur). CBS sometimes writes
+/// thousands with a `.` or a space when exporting for display; counts are whole numbers.
+fn parse_cell(cell: &str) -> Result<(Option<i64>, bool), String> {
+    let cell = cell.trim();
+    match cell {
+        "." | "x" => Ok((None, true)),
+        "" => Ok((None, false)),
+        "-" => Ok((Some(0), false)),
+        _ => {
+            let digits: String = cell.chars().filter(|c| !matches!(c, ' ' | '\u{a0}')).collect();
+            digits
+                .parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0)
+                .map(|v| (Some(v), false))
+                .ok_or_else(|| format!("{cell:?} is not a count (expected a whole number, '.' or blank)"))
+        }
+    }
+}
+
+/// The source table id: from the title where it is one CBS uses, else from a `84851NED`-like part
+/// of the file name, else the file name itself.
+fn source_table_id(title: Option<&str>, file_name: &str) -> String {
+    const TITLES: &[(&str, &str)] = &[
+        ("aard geweld, aanvullende informatie, regio", "84851NED"),
+        ("aard geweld, aanvullende informatie, veilig thuis-regio", "84850NED"),
+    ];
+    if let Some(title) = title {
+        let t = title.to_lowercase();
+        if let Some((_, id)) = TITLES.iter().find(|(needle, _)| t.trim_end().ends_with(needle)) {
+            return id.to_string();
+        }
+    }
+    let upper = file_name.to_uppercase();
+    let bytes = upper.as_bytes();
+    for start in 0..bytes.len().saturating_sub(7) {
+        let window = &bytes[start..start + 8];
+        if window[..5].iter().all(u8::is_ascii_digit) && &window[5..] == b"NED" {
+            return upper[start..start + 8].to_string();
+        }
+    }
+    file_name.to_string()
+}
+
+struct RowBuilder<'a> {
+    file: &'a SourceFile,
+    regions: &'a Regions,
+    measures: Vec<Measure>,
+    source_table: String,
+}
+
+impl RowBuilder<'_> {
+    fn fact(&self, line: usize, category: &Category, region: &Region, period_text: &str, cells: &[&str]) -> Result<Fact> {
+        let (period, status) = Period::parse(period_text)
+            .ok_or_else(|| self.file.error(line, "Perioden", format!("unknown period label {period_text:?}")))?;
+        let mut values = [None; 5];
+        let mut suppressed_cells = 0;
+        for (measure, cell) in self.measures.iter().zip(cells) {
+            let (value, suppressed) = parse_cell(cell).map_err(|m| self.file.error(line, measure.column(), m))?;
+            values[Measure::ALL.iter().position(|m| m == measure).unwrap_or(0)] = value;
+            suppressed_cells += i32::from(suppressed);
+        }
+        Ok(Fact {
+            source_table: self.source_table.clone(),
+            period,
+            provisional: status != Status::Definitive,
+            region_level: region.level.as_str().to_string(),
+            region_code: region.code.clone(),
+            region_name: region.name.clone(),
+            category: category.name.to_string(),
+            category_group: category.group.to_string(),
+            values,
+            suppressed_cells,
+        })
+    }
+}
+
+fn measures_from_titles<'t>(file: &SourceFile, line: usize, titles: impl Iterator<Item = &'t str>) -> Result<Vec<Measure>> {
+    let mut measures = Vec::new();
+    for (i, title) in titles.enumerate() {
+        let measure = Measure::from_title(title)
+            .ok_or_else(|| file.error(line, format!("measure {}", i + 1), format!("unknown measure {:?}", title.trim())))?;
+        if measures.contains(&measure) {
+            return Err(file.error(line, format!("measure {}", i + 1), format!("{} appears twice", measure.column())));
+        }
+        measures.push(measure);
+    }
+    if measures.is_empty() {
+        return Err(file.error(line, "header", "no measure columns"));
+    }
+    Ok(measures)
+}
+
+/// Reads the StatLine text export: title lines, a header of dimension titles followed by measure
+/// titles ending in `(aantal)`, then one space-separated line per category × region × period.
+/// Category and region names contain spaces, so the split between them is found by trying each
+/// position until the left part is a known category and the right part a known region.
+pub fn parse_statline_text(file: &SourceFile, regions: &Regions) -> Result<Vec<Fact>> {
+    let mut lines = file.lines();
+    let mut title = None;
+    let (header_line, header) = loop {
+        let Some((n, line)) = lines.next() else {
+            return Err(file.error(1, "header", "no header line with \"Regio's\" and \"Perioden\""));
+        };
+        if line.contains("Regio's") && line.contains("Perioden") {
+            break (n, line);
+        }
+        if title.is_none() && !line.trim().is_empty() {
+            title = Some(line.trim().to_string());
+        }
+    };
+    let after_periods = header.split_once("Perioden").map(|(_, rest)| rest).unwrap_or_default();
+    let titles: Vec<&str> = after_periods.split("(aantal)").filter(|t| !t.trim().is_empty()).collect();
+    let builder = RowBuilder {
+        file,
+        regions,
+        measures: measures_from_titles(file, header_line, titles.into_iter())?,
+        source_table: source_table_id(title.as_deref(), &file.file_name()),
+    };
+    let n_measures = builder.measures.len();
+    let mut facts = Vec::new();
+    for (n, line) in lines {
+        if is_footer(line) {
+            break;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let tokens: Vec<&str> = line.split_whitespace().collect();
+        if tokens.len() < n_measures + 3 {
+            return Err(file.error(n, "line", format!("too few fields: expected category, region, period and {n_measures} values")));
+        }
+        let (head, cells) = tokens.split_at(tokens.len() - n_measures);
+        let (head, period) = match head {
+            [rest @ .., half, word, year] if word.eq_ignore_ascii_case("halfjaar") => (rest, format!("{half} {word} {year}")),
+            [rest @ .., period] => (rest, period.to_string()),
+            [] => unreachable!("checked above"),
+        };
+        let (category, region) = (1..head.len())
+            .find_map(|split| {
+                let category = categories::lookup(&head[..split].join(" "))?;
+                let region = regions.resolve_label(&head[split..].join(" "))?;
+                Some((category, region))
+            })
+            .ok_or_else(|| unresolved(file, n, head, regions))?;
+        facts.push(builder.fact(n, category, region, &period, cells)?);
+    }
+    Ok(facts)
+}
+
+/// Says which of category and region could not be resolved in a text-export line.
+fn unresolved(file: &SourceFile, line: usize, head: &[&str], regions: &Regions) -> super::error::IngestError {
+    for split in 1..head.len() {
+        if categories::lookup(&head[..split].join(" ")).is_some() {
+            let region = head[split..].join(" ");
+            return file.error(line, "Regio's", format!("unknown region {region:?} (load a regions table that names it)"));
+        }
+    }
+    for split in (1..head.len()).rev() {
+        if regions.resolve_label(&head[split..].join(" ")).is_some() {
+            let category = head[..split].join(" ");
+            return file.error(line, "Kenmerken", format!("unknown category {category:?}"));
+        }
+    }
+    file.error(line, "Kenmerken/Regio's", format!("cannot tell category from region in {:?}", head.join(" ")))
+}
+
+/// Reads the StatLine CSV download: a header `"Kenmerken ...";"Regio's";"Perioden";"...(aantal)"...`,
+/// one `;`-separated row per category × region × period, a `Bron: CBS` footer.
+pub fn parse_statline_csv(file: &SourceFile, header: &[String], header_line: usize, regions: &Regions) -> Result<Vec<Fact>> {
+    let find = |pred: &dyn Fn(&str) -> bool| header.iter().position(|h| pred(&h.to_lowercase()));
+    let region_col = find(&|h| h.starts_with("regio")).ok_or_else(|| file.error(header_line, "header", "no Regio's column"))?;
+    let period_col = find(&|h| h == "perioden").ok_or_else(|| file.error(header_line, "header", "no Perioden column"))?;
+    let measure_cols: Vec<usize> = (0..header.len()).filter(|&i| Measure::from_title(&header[i]).is_some()).collect();
+    let category_col = (0..header.len()).find(|i| ![region_col, period_col].contains(i) && !measure_cols.contains(i));
+    let builder = RowBuilder {
+        file,
+        regions,
+        measures: measures_from_titles(file, header_line, measure_cols.iter().map(|&i| header[i].as_str()))?,
+        source_table: source_table_id(None, &file.file_name()),
+    };
+    let totaal = categories::lookup("Totaal").expect("Totaal is a category");
+    let mut facts = Vec::new();
+    for (n, line) in file.lines().skip(header_line) {
+        if is_footer(line) {
+            break;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields = split_fields(line).map_err(|f| file.error(n, format!("field {f}"), "quote not closed"))?;
+        if fields.len() < header.len() {
+            return Err(file.error(n, format!("field {}", fields.len() + 1), format!("too few fields: {} of {}", fields.len(), header.len())));
+        }
+        let category = match category_col {
+            Some(c) => categories::lookup(&fields[c])
+                .ok_or_else(|| file.error(n, header[c].clone(), format!("unknown category {:?}", fields[c])))?,
+            None => totaal,
+        };
+        let region = regions
+            .resolve_label(&fields[region_col])
+            .ok_or_else(|| file.error(n, "Regio's", format!("unknown region {:?} (load a regions table that names it)", fields[region_col])))?;
+        let cells: Vec<&str> = measure_cols.iter().map(|&i| fields[i].as_str()).collect();
+        facts.push(builder.fact(n, category, region, &fields[period_col], &cells)?);
+    }
+    Ok(facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells() {
+        assert_eq!(parse_cell("245"), Ok((Some(245), false)));
+        assert_eq!(parse_cell("."), Ok((None, true)));
+        assert_eq!(parse_cell(""), Ok((None, false)));
+        assert_eq!(parse_cell("1 905"), Ok((Some(1905), false)));
+        assert!(parse_cell("12a").is_err());
+        assert!(parse_cell("-5").is_err());
+        assert!(parse_cell("2,5").is_err());
+    }
+
+    #[test]
+    fn measure_titles() {
+        assert_eq!(Measure::from_title("Adviezen, meldingen en diensten Ontvangen meldingen "), Some(Measure::OntvangenMeldingen));
+        assert_eq!(
+            Measure::from_title("Adviezen, meldingen en diensten/Casussen met ontvangen melding(en) (aantal)"),
+            Some(Measure::CasussenMetMelding)
+        );
+        assert_eq!(
+            Measure::from_title("Afgeronde diensten Afgeronde diensten voorwaarden en verv.. "),
+            Some(Measure::AfgerondeVoorwaardenVervolg)
+        );
+        assert_eq!(Measure::from_title("Bevolking"), None);
+    }
+
+    #[test]
+    fn source_table_ids() {
+        assert_eq!(source_table_id(Some("Huiselijk geweld; aard geweld, aanvullende informatie, regio"), "x.txt"), "84851NED");
+        assert_eq!(source_table_id(None, "download_84849ned_2023.csv"), "84849NED");
+        assert_eq!(source_table_id(None, "x.csv"), "x.csv");
+    }
+}

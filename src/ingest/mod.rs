@@ -1,0 +1,278 @@
+//! Raw CBS files → the tidy, typed tables of a data directory.
+//!
+//! `ingest` reads every file first, detects its layout, resolves periods, regions and categories
+//! and checks every cell; only when all files are good does it write, partition by partition, each
+//! through staging and an atomic rename (see [`store`]). Re-ingesting a period replaces, within that
+//! partition, the rows of the same source table, region and period, and keeps the rest.
+
+pub mod categories;
+pub mod dimensions;
+mod error;
+pub mod facts;
+pub mod regions;
+pub mod store;
+mod text;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+pub use error::{IngestError, Result};
+use vtsql_udfs::period::Period;
+
+use dimensions::{Population, Table};
+use facts::Fact;
+use regions::Regions;
+use store::Store;
+use text::{SourceFile, split_fields};
+
+/// The layouts vtsql recognises, detected from the file's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Layout {
+    /// vtsql's own regions table (`data/raw/regions.csv`).
+    Regions,
+    /// CBS "Gebieden in Nederland": gemeenten with provincie and population.
+    Gebieden,
+    /// CBS "Gemeenten alfabetisch": gemeente codes and names.
+    GemeentenList,
+    /// CBS 70072ned population per gemeente name and year.
+    Population,
+    /// StatLine CSV download of a Veilig Thuis table.
+    StatlineCsv,
+    /// StatLine text export of a Veilig Thuis table.
+    StatlineText,
+}
+
+impl Layout {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Layout::Regions => "vtsql regions table",
+            Layout::Gebieden => "CBS Gebieden in Nederland",
+            Layout::GemeentenList => "CBS Gemeenten alfabetisch",
+            Layout::Population => "CBS population (70072ned)",
+            Layout::StatlineCsv => "StatLine CSV download",
+            Layout::StatlineText => "StatLine text export",
+        }
+    }
+}
+
+struct Source {
+    file: SourceFile,
+    layout: Layout,
+    header: Vec<String>,
+    header_line: usize,
+}
+
+impl Source {
+    fn table(&self) -> Table<'_> {
+        Table { file: &self.file, header: self.header.clone(), header_line: self.header_line }
+    }
+}
+
+fn detect(file: SourceFile) -> Result<Source> {
+    let Some((line_no, first)) = file.lines().find(|(_, l)| !l.trim().is_empty()) else {
+        return Err(IngestError::UnknownLayout { file: file.path.clone(), reason: "the file is empty".into() });
+    };
+    if first.contains(';') {
+        let header = split_fields(first).map_err(|f| file.error(line_no, format!("field {f}"), "quote not closed"))?;
+        let lower: Vec<String> = header.iter().map(|h| h.to_lowercase()).collect();
+        let has = |pred: &dyn Fn(&str) -> bool| lower.iter().any(|h| pred(h));
+        let layout = if has(&|h| h == "region_code") && has(&|h| h == "region_level") {
+            Layout::Regions
+        } else if has(&|h| h == "municipalitycode" || h.starts_with("gemeentecode")) {
+            Layout::Gebieden
+        } else if has(&|h| h == "municipalcodegm") {
+            Layout::GemeentenList
+        } else if has(&|h| h == "perioden") && has(&|h| h.contains("totale bevolking")) {
+            Layout::Population
+        } else if has(&|h| h == "perioden") && has(&|h| facts::Measure::from_title(h).is_some()) {
+            Layout::StatlineCsv
+        } else {
+            return Err(IngestError::UnknownLayout {
+                file: file.path.clone(),
+                reason: format!("line {line_no}: header {:?} matches no known CBS table", header),
+            });
+        };
+        return Ok(Source { file, layout, header, header_line: line_no });
+    }
+    let header = file.lines().take(20).find(|(_, l)| l.contains("Regio's") && l.contains("Perioden"));
+    match header {
+        Some((n, _)) => Ok(Source { file, layout: Layout::StatlineText, header: vec![], header_line: n }),
+        None => Err(IngestError::UnknownLayout {
+            file: file.path.clone(),
+            reason: "neither a ';'-separated CBS download nor a StatLine text export (no header with Regio's and Perioden)".into(),
+        }),
+    }
+}
+
+/// A four-digit year standing alone in a file name (`Gebieden_in_Nederland_2020_0712...` → 2020).
+fn year_in_file_name(name: &str) -> Option<i32> {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| t.len() == 4 && t.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|t| t.parse().ok())
+        .find(|y| (1990..=2100).contains(y))
+}
+
+/// What one ingest wrote: a line per table and partition.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub lines: Vec<String>,
+    pub facts: usize,
+    pub partitions: Vec<Period>,
+}
+
+fn load_regions(data_dir: &Path) -> Result<Regions> {
+    let path = data_dir.join(store::REGIONS_FILE);
+    let mut regions = Regions::default();
+    for batch in store::read_parquet(&path)? {
+        regions.extend_from_batch(&batch).map_err(|m| IngestError::store(&path, m))?;
+    }
+    Ok(regions)
+}
+
+/// Ingests `files` into `data_dir`. Nothing is written unless every file is good.
+pub fn ingest_files(data_dir: &Path, files: &[PathBuf], progress: &mut dyn FnMut(&str)) -> Result<Report> {
+    let mut sources = Vec::new();
+    for path in files {
+        sources.push(detect(SourceFile::read(path)?)?);
+    }
+    // Dimensions first, whatever the order on the command line: facts resolve through them.
+    sources.sort_by_key(|s| s.layout);
+
+    let mut report = Report::default();
+    let mut regions = load_regions(data_dir)?;
+    let regions_before = regions.len();
+    let mut regions_changed = false;
+    let mut population: Vec<Population> = Vec::new();
+    let mut facts: Vec<Fact> = Vec::new();
+    for source in &sources {
+        let name = source.file.path.display();
+        let table = source.table();
+        let summary = match source.layout {
+            Layout::Regions | Layout::GemeentenList | Layout::Gebieden => {
+                let (found, people) = match source.layout {
+                    Layout::Regions => (dimensions::parse_regions(&table)?, vec![]),
+                    Layout::GemeentenList => (dimensions::parse_gemeenten_list(&table)?, vec![]),
+                    _ => dimensions::parse_gebieden(&table, year_in_file_name(&source.file.file_name()))?,
+                };
+                let n = found.len();
+                found.into_iter().for_each(|r| regions.upsert(r));
+                regions_changed = true;
+                let people_note = if people.is_empty() { String::new() } else { format!(", {} population rows", people.len()) };
+                population.extend(people);
+                format!("{n} regions{people_note}")
+            }
+            Layout::Population => {
+                let rows = dimensions::parse_population(&table, &regions)?;
+                let n = rows.len();
+                population.extend(rows);
+                format!("{n} population rows")
+            }
+            Layout::StatlineCsv => {
+                let rows = facts::parse_statline_csv(&source.file, &source.header, source.header_line, &regions)?;
+                let n = rows.len();
+                facts.extend(rows);
+                format!("{n} rows")
+            }
+            Layout::StatlineText => {
+                let rows = facts::parse_statline_text(&source.file, &regions)?;
+                let n = rows.len();
+                facts.extend(rows);
+                format!("{n} rows")
+            }
+        };
+        progress(&format!("{name}: {}: {summary}", source.layout.describe()));
+    }
+    check_unique(&facts)?;
+
+    let store = Store::new(data_dir)?;
+    let result = write_all(&store, &regions, regions_changed, population, facts, &mut report);
+    if result.is_err() {
+        store.discard_staged();
+    }
+    result?;
+    if regions_changed {
+        report.lines.push(format!("regions: {} (was {regions_before})", regions.len()));
+    }
+    Ok(report)
+}
+
+/// Refuses input that names the same cell twice: one of the two would silently win.
+fn check_unique(facts: &[Fact]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for f in facts {
+        if !seen.insert((f.replace_key(), &f.category)) {
+            return Err(IngestError::Store {
+                path: PathBuf::from(&f.source_table),
+                message: format!(
+                    "{} {} {} {:?} appears more than once in the input",
+                    f.source_table, f.region_code, f.period, f.category
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn write_all(
+    store: &Store,
+    regions: &Regions,
+    regions_changed: bool,
+    population: Vec<Population>,
+    facts: Vec<Fact>,
+    report: &mut Report,
+) -> Result<()> {
+    // Stage everything first: an error here leaves the data directory untouched.
+    let mut staged_tables = Vec::new();
+    if regions_changed {
+        let batch = regions.to_batch().map_err(|e| IngestError::store(&store.data_dir, e))?;
+        staged_tables.push((store.stage_table(store::REGIONS_FILE, &batch, &["region_level", "region_code"])?, store::REGIONS_FILE));
+    }
+    if !population.is_empty() {
+        let path = store.data_dir.join(store::POPULATION_FILE);
+        let mut rows = store::population_from_batches(&store::read_parquet(&path)?, &path)?;
+        let new_keys: HashSet<(String, i32)> = population.iter().map(|p| (p.region_code.clone(), p.year)).collect();
+        rows.retain(|p| !new_keys.contains(&(p.region_code.clone(), p.year)));
+        rows.extend(population);
+        rows.sort_by(|a, b| (&a.region_code, a.year).cmp(&(&b.region_code, b.year)));
+        report.lines.push(format!("population: {} rows", rows.len()));
+        let batch = store::population_to_batch(&rows).map_err(|e| IngestError::store(&path, e))?;
+        staged_tables.push((store.stage_table(store::POPULATION_FILE, &batch, &["region_code", "year"])?, store::POPULATION_FILE));
+    }
+    staged_tables.push((store.stage_table(store::CATEGORIES_FILE, &store::categories_batch(), &[])?, store::CATEGORIES_FILE));
+
+    let mut by_partition: BTreeMap<(i32, u8), Vec<Fact>> = BTreeMap::new();
+    report.facts = facts.len();
+    for fact in facts {
+        by_partition.entry((fact.period.year, fact.period.half)).or_default().push(fact);
+    }
+    let mut staged_partitions = Vec::new();
+    for (&(year, half), new) in &mut by_partition {
+        let period = Period { year, half };
+        let replaced: HashSet<_> = new.iter().map(|f| f.replace_key()).collect();
+        let mut rows: Vec<Fact> = store.read_partition(period)?.into_iter().filter(|f| !replaced.contains(&f.replace_key())).collect();
+        let kept = rows.len();
+        rows.append(new);
+        report.lines.push(format!("veilig_thuis year={year}/half={half}: {} rows ({kept} kept)", rows.len()));
+        staged_partitions.push((store.stage_partition(period, rows)?, period));
+    }
+
+    for (staged, name) in staged_tables {
+        store.commit_table(&staged, name)?;
+    }
+    for (staged, period) in staged_partitions {
+        store.commit_partition(&staged, period)?;
+        report.partitions.push(period);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn years_in_file_names() {
+        assert_eq!(year_in_file_name("Gebieden_in_Nederland_2020_07122020_202646.csv"), Some(2020));
+        assert_eq!(year_in_file_name("gebieden.csv"), None);
+    }
+}

@@ -1,0 +1,340 @@
+//! Parquet storage of the data directory.
+//!
+//! ```text
+//! DATA/veilig_thuis/year=2020/half=1/part-0.parquet   facts, hive-partitioned (half 0 = whole year)
+//! DATA/regions.parquet  DATA/population.parquet  DATA/categories.parquet
+//! DATA/.staging/                                       scratch space, never read by queries
+//! ```
+//! Nothing is written in place: a partition is built complete under `.staging` and then swapped in
+//! with one atomic rename, so a reader sees the old partition or the new one, never a mixture, and a
+//! failure leaves the old data as it was.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use vtsql_udfs::period::Period;
+
+use super::categories::CATEGORIES;
+use super::dimensions::Population;
+use super::error::{IngestError, Result};
+use super::facts::{Fact, Measure};
+
+pub const FACT_TABLE: &str = "veilig_thuis";
+pub const REGIONS_FILE: &str = "regions.parquet";
+pub const POPULATION_FILE: &str = "population.parquet";
+pub const CATEGORIES_FILE: &str = "categories.parquet";
+const STAGING: &str = ".staging";
+
+/// Columns of a fact file, in order. `year` and `half` live in the directory names.
+pub fn fact_file_schema() -> SchemaRef {
+    let text = |name: &str| Field::new(name, DataType::Utf8, false);
+    let mut fields = vec![
+        text("source_table"),
+        text("period"),
+        Field::new("provisional", DataType::Boolean, false),
+        text("region_level"),
+        text("region_code"),
+        text("region_name"),
+        text("category"),
+        text("category_group"),
+    ];
+    fields.extend(Measure::ALL.iter().map(|m| Field::new(m.column(), DataType::Int64, true)));
+    fields.push(Field::new("suppressed_cells", DataType::Int32, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// Facts are sorted so that row-group and page statistics prune region and category filters.
+pub const FACT_SORT: [&str; 3] = ["region_code", "category", "period"];
+
+fn sort_facts(facts: &mut [Fact]) {
+    facts.sort_by(|a, b| {
+        (&a.region_code, &a.category, a.period, &a.source_table).cmp(&(&b.region_code, &b.category, b.period, &b.source_table))
+    });
+}
+
+fn facts_to_batch(facts: &[Fact]) -> arrow::error::Result<RecordBatch> {
+    let text = |f: &dyn Fn(&Fact) -> &str| -> ArrayRef { Arc::new(facts.iter().map(|x| Some(f(x))).collect::<StringArray>()) };
+    let periods: Vec<String> = facts.iter().map(|f| f.period.to_string()).collect();
+    let mut columns = vec![
+        text(&|f| &f.source_table),
+        Arc::new(StringArray::from_iter_values(periods.iter())) as ArrayRef,
+        Arc::new(facts.iter().map(|f| Some(f.provisional)).collect::<BooleanArray>()),
+        text(&|f| &f.region_level),
+        text(&|f| &f.region_code),
+        text(&|f| &f.region_name),
+        text(&|f| &f.category),
+        text(&|f| &f.category_group),
+    ];
+    for i in 0..Measure::ALL.len() {
+        columns.push(Arc::new(facts.iter().map(|f| f.values[i]).collect::<Int64Array>()));
+    }
+    columns.push(Arc::new(facts.iter().map(|f| Some(f.suppressed_cells)).collect::<Int32Array>()));
+    RecordBatch::try_new(fact_file_schema(), columns)
+}
+
+fn batch_to_facts(batch: &RecordBatch, path: &Path) -> Result<Vec<Fact>> {
+    let bad = || IngestError::store(path, "not a vtsql fact file (columns differ)");
+    let text = |name: &str| batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<StringArray>()).ok_or_else(bad);
+    let int64 = |name: &str| batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<Int64Array>()).ok_or_else(bad);
+    let (source, period, level, code, name, category, group) = (
+        text("source_table")?,
+        text("period")?,
+        text("region_level")?,
+        text("region_code")?,
+        text("region_name")?,
+        text("category")?,
+        text("category_group")?,
+    );
+    let provisional =
+        batch.column_by_name("provisional").and_then(|c| c.as_any().downcast_ref::<BooleanArray>()).ok_or_else(bad)?;
+    let suppressed =
+        batch.column_by_name("suppressed_cells").and_then(|c| c.as_any().downcast_ref::<Int32Array>()).ok_or_else(bad)?;
+    let measures: Vec<&Int64Array> = Measure::ALL.iter().map(|m| int64(m.column())).collect::<Result<_>>()?;
+    (0..batch.num_rows())
+        .map(|i| {
+            let (period_value, _) = Period::parse(period.value(i))
+                .ok_or_else(|| IngestError::store(path, format!("bad period {:?}", period.value(i))))?;
+            let mut values = [None; 5];
+            for (v, array) in values.iter_mut().zip(&measures) {
+                *v = (!array.is_null(i)).then(|| array.value(i));
+            }
+            Ok(Fact {
+                source_table: source.value(i).to_string(),
+                period: period_value,
+                provisional: provisional.value(i),
+                region_level: level.value(i).to_string(),
+                region_code: code.value(i).to_string(),
+                region_name: name.value(i).to_string(),
+                category: category.value(i).to_string(),
+                category_group: group.value(i).to_string(),
+                values,
+                suppressed_cells: suppressed.value(i),
+            })
+        })
+        .collect()
+}
+
+fn writer_properties(schema: &Schema, sorted_by: &[&str]) -> WriterProperties {
+    let sorting = sorted_by
+        .iter()
+        .filter_map(|name| schema.index_of(name).ok())
+        .map(|i| SortingColumn { column_idx: i as i32, descending: false, nulls_first: false })
+        .collect();
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_sorting_columns(Some(sorting))
+        .set_created_by(format!("vtsql {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Writes one batch to a new Parquet file and syncs it to disk.
+fn write_parquet(path: &Path, batch: &RecordBatch, sorted_by: &[&str]) -> Result<()> {
+    let file = File::create(path).map_err(|e| IngestError::io(path, e))?;
+    let props = writer_properties(&batch.schema(), sorted_by);
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| IngestError::store(path, e))?;
+    writer.write(batch).map_err(|e| IngestError::store(path, e))?;
+    let file = writer.into_inner().map_err(|e| IngestError::store(path, e))?;
+    file.sync_all().map_err(|e| IngestError::io(path, e))
+}
+
+/// Reads every batch of every Parquet file directly in `dir` (or of the file `path`).
+pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| IngestError::io(path, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .collect();
+        files.sort();
+        files
+    } else if path.exists() {
+        vec![path.to_path_buf()]
+    } else {
+        vec![]
+    };
+    let mut batches = Vec::new();
+    for file_path in files {
+        let file = File::open(&file_path).map_err(|e| IngestError::io(&file_path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .map_err(|e| IngestError::store(&file_path, e))?;
+        for batch in reader {
+            batches.push(batch.map_err(|e| IngestError::store(&file_path, e))?);
+        }
+    }
+    Ok(batches)
+}
+
+/// The data directory and its staging area.
+pub struct Store {
+    pub data_dir: PathBuf,
+    staging: PathBuf,
+}
+
+impl Store {
+    pub fn new(data_dir: &Path) -> Result<Self> {
+        let staging = data_dir.join(STAGING);
+        std::fs::create_dir_all(data_dir.join(FACT_TABLE)).map_err(|e| IngestError::io(data_dir, e))?;
+        std::fs::create_dir_all(&staging).map_err(|e| IngestError::io(&staging, e))?;
+        Ok(Store { data_dir: data_dir.to_path_buf(), staging })
+    }
+
+    fn scratch(&self, name: &str) -> PathBuf {
+        self.staging.join(format!("{}-{name}", std::process::id()))
+    }
+
+    pub fn partition_dir(&self, period: Period) -> PathBuf {
+        self.data_dir.join(FACT_TABLE).join(format!("year={}", period.year)).join(format!("half={}", period.half))
+    }
+
+    /// Facts now stored for the partition of `period`.
+    pub fn read_partition(&self, period: Period) -> Result<Vec<Fact>> {
+        let dir = self.partition_dir(period);
+        let mut facts = Vec::new();
+        for batch in read_parquet(&dir)? {
+            facts.extend(batch_to_facts(&batch, &dir)?);
+        }
+        Ok(facts)
+    }
+
+    /// Builds the new content of one partition under staging; returns the staged directory.
+    pub fn stage_partition(&self, period: Period, mut facts: Vec<Fact>) -> Result<PathBuf> {
+        sort_facts(&mut facts);
+        let dir = self.scratch(&format!("year={}-half={}", period.year, period.half));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
+        let batch = facts_to_batch(&facts).map_err(|e| IngestError::store(&dir, e))?;
+        write_parquet(&dir.join("part-0.parquet"), &batch, &FACT_SORT)?;
+        Ok(dir)
+    }
+
+    /// Stages a dimension table; returns the staged file.
+    pub fn stage_table(&self, file_name: &str, batch: &RecordBatch, sorted_by: &[&str]) -> Result<PathBuf> {
+        let path = self.scratch(file_name);
+        write_parquet(&path, batch, sorted_by)?;
+        Ok(path)
+    }
+
+    /// Puts a staged directory in place of a partition in one atomic step.
+    pub fn commit_partition(&self, staged: &Path, period: Period) -> Result<()> {
+        let target = self.partition_dir(period);
+        let parent = target.parent().unwrap_or(&self.data_dir);
+        std::fs::create_dir_all(parent).map_err(|e| IngestError::io(parent, e))?;
+        if !target.exists() {
+            return std::fs::rename(staged, &target).map_err(|e| IngestError::io(&target, e));
+        }
+        match exchange(staged, &target) {
+            Ok(()) => {}
+            Err(_) => {
+                // Without RENAME_EXCHANGE there is a moment without the partition, never a mixed one.
+                let old = self.scratch("old-partition");
+                std::fs::rename(&target, &old).map_err(|e| IngestError::io(&target, e))?;
+                std::fs::rename(staged, &target).map_err(|e| IngestError::io(&target, e))?;
+                std::fs::rename(&old, staged).map_err(|e| IngestError::io(&old, e))?;
+            }
+        }
+        // `staged` now holds the previous partition.
+        std::fs::remove_dir_all(staged).map_err(|e| IngestError::io(staged, e))
+    }
+
+    /// Puts a staged file in place of a dimension table (rename replaces atomically).
+    pub fn commit_table(&self, staged: &Path, file_name: &str) -> Result<()> {
+        let target = self.data_dir.join(file_name);
+        std::fs::rename(staged, &target).map_err(|e| IngestError::io(&target, e))
+    }
+
+    /// Removes what this process left under staging (after an error).
+    pub fn discard_staged(&self) {
+        let prefix = format!("{}-", std::process::id());
+        if let Ok(entries) = std::fs::read_dir(&self.staging) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let path = entry.path();
+                    let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let a = CString::new(a.as_os_str().as_bytes())?;
+    let b = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
+    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE) };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+}
+
+pub fn population_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("region_code", DataType::Utf8, false),
+        Field::new("year", DataType::Int32, false),
+        Field::new("population", DataType::Int64, false),
+    ]))
+}
+
+pub fn population_to_batch(rows: &[Population]) -> arrow::error::Result<RecordBatch> {
+    RecordBatch::try_new(
+        population_schema(),
+        vec![
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.region_code.as_str()))),
+            Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.year))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.population))),
+        ],
+    )
+}
+
+pub fn population_from_batches(batches: &[RecordBatch], path: &Path) -> Result<Vec<Population>> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let bad = || IngestError::store(path, "not a vtsql population file");
+        let code = batch.column(0).as_any().downcast_ref::<StringArray>().ok_or_else(bad)?;
+        let year = batch.column(1).as_any().downcast_ref::<Int32Array>().ok_or_else(bad)?;
+        let people = batch.column(2).as_any().downcast_ref::<Int64Array>().ok_or_else(bad)?;
+        for i in 0..batch.num_rows() {
+            rows.push(Population { region_code: code.value(i).to_string(), year: year.value(i), population: people.value(i) });
+        }
+    }
+    Ok(rows)
+}
+
+pub fn categories_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("category", DataType::Utf8, false),
+        Field::new("category_group", DataType::Utf8, false),
+        Field::new("parent", DataType::Utf8, true),
+        Field::new("category_kind", DataType::Utf8, false),
+        Field::new("sort_order", DataType::Int32, false),
+    ]))
+}
+
+/// The table `categories`, from the one mapping in [`super::categories`].
+pub fn categories_batch() -> RecordBatch {
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(CATEGORIES.iter().map(|c| c.name))),
+        Arc::new(StringArray::from_iter_values(CATEGORIES.iter().map(|c| c.group))),
+        Arc::new(CATEGORIES.iter().map(|c| c.parent).collect::<StringArray>()),
+        Arc::new(StringArray::from_iter_values(CATEGORIES.iter().map(|c| c.kind.as_str()))),
+        Arc::new(Int32Array::from_iter_values(0..CATEGORIES.len() as i32)),
+    ];
+    RecordBatch::try_new(categories_schema(), columns).expect("categories columns match their schema")
+}

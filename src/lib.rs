@@ -1,0 +1,8 @@
+//! vtsql: an embedded analytical SQL engine for CBS *Beleidsinformatie Veilig Thuis* statistics.
+//!
+//! Data flows one way: raw CBS files → [`ingest`] → Parquet → [`catalog`] → a DataFusion session
+//! (with the functions of `vtsql-udfs`) → [`repl`] and the command line.
+
+pub mod catalog;
+pub mod ingest;
+pub mod repl;

@@ -1,0 +1,127 @@
+//! `vtsql`: the command line. Parsing only; the work is in the library's modules.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use vtsql::repl::print_format::PrintFormat;
+use vtsql::repl::{PrintOptions, Session};
+use vtsql::{catalog, ingest, repl};
+
+#[derive(Parser)]
+#[command(version, about = "SQL over CBS Beleidsinformatie Veilig Thuis statistics")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// Data directory (default: $VTSQL_DATA, else ./data)
+    #[arg(long, global = true, value_name = "DIR")]
+    data: Option<PathBuf>,
+
+    /// Run this SQL and exit (repeatable)
+    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    commands: Vec<String>,
+
+    /// Run the SQL in this file and exit (repeatable)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    files: Vec<PathBuf>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = PrintFormat::Table)]
+    format: PrintFormat,
+
+    /// Print how long each statement took
+    #[arg(long)]
+    timer: bool,
+
+    #[command(subcommand)]
+    action: Option<Action>,
+}
+
+#[derive(Subcommand)]
+enum Action {
+    /// Load raw CBS files (StatLine export, CSV download, regions, population) into the data directory
+    Ingest {
+        /// Files to load; the layout of each is detected
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let data_dir = cli.data.clone().unwrap_or_else(catalog::default_data_dir);
+    let progress = &mut |line: &str| eprintln!("{line}");
+    if let Some(Action::Ingest { files }) = &cli.action {
+        return match ingest::ingest_files(&data_dir, files, progress) {
+            Ok(report) => {
+                for line in &report.lines {
+                    eprintln!("{line}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vtsql ingest: {e}\nnothing was written");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Err(e) = catalog::build_if_missing(&data_dir, progress) {
+        eprintln!("vtsql: cannot build the tables in {}: {e}", data_dir.display());
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vtsql: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli, data_dir))
+}
+
+async fn run(cli: Cli, data_dir: PathBuf) -> ExitCode {
+    let ctx = match catalog::open(&data_dir).await {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("vtsql: cannot open {}: {e}", data_dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = PrintOptions { format: cli.format, timer: cli.timer };
+    let mut scripts: Vec<String> = cli.commands.clone();
+    for file in &cli.files {
+        match repl::exec::read_script(file) {
+            Ok(sql) => scripts.push(sql),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if scripts.is_empty() && !std::io::stdin().is_terminal() {
+        let mut sql = String::new();
+        if let Err(e) = std::io::stdin().read_to_string(&mut sql) {
+            eprintln!("Error: cannot read standard input: {e}");
+            return ExitCode::FAILURE;
+        }
+        scripts.push(sql);
+    }
+    let mut session = Session { ctx, options };
+    if scripts.is_empty() {
+        return match repl::run_interactive(session).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let mut stdout = std::io::stdout().lock();
+    for script in scripts {
+        if let Err(e) = session.run_entry(&script, &mut stdout).await {
+            eprintln!("Error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}

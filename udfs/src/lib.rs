@@ -1,0 +1,24 @@
+//! Functions for CBS Veilig Thuis data that DataFusion lacks.
+//!
+//! This crate knows nothing of the REPL or the server: it offers [`register_all`] for any
+//! [`SessionContext`](datafusion::prelude::SessionContext).
+
+pub mod period;
+pub mod rates;
+
+use datafusion::error::Result;
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::SessionContext;
+
+/// Every scalar function of this crate.
+pub fn scalar_functions() -> Vec<ScalarUDF> {
+    vec![ScalarUDF::new_from_impl(rates::Per100k::default()), ScalarUDF::new_from_impl(rates::PerCapita::default())]
+}
+
+/// Registers every function of this crate in `ctx`.
+pub fn register_all(ctx: &SessionContext) -> Result<()> {
+    for udf in scalar_functions() {
+        ctx.register_udf(udf);
+    }
+    Ok(())
+}
