@@ -27,7 +27,10 @@ impl Table<'_> {
         self.header
             .iter()
             .position(|h| pred(&h.to_lowercase()))
-            .ok_or_else(|| self.file.error(self.header_line, "header", format!("no {what} column")))
+            .ok_or_else(|| {
+                self.file
+                    .error(self.header_line, "header", format!("no {what} column"))
+            })
     }
 
     pub fn rows(&self) -> impl Iterator<Item = Result<(usize, Vec<String>)>> + '_ {
@@ -37,24 +40,39 @@ impl Table<'_> {
             .take_while(|(_, line)| !is_footer(line))
             .filter(|(_, line)| !line.trim().is_empty())
             .map(|(n, line)| {
-                let fields = split_fields(line).map_err(|f| self.file.error(n, format!("field {f}"), "quote not closed"))?;
+                let fields = split_fields(line)
+                    .map_err(|f| self.file.error(n, format!("field {f}"), "quote not closed"))?;
                 if fields.len() < self.header.len() {
                     let missing = &self.header[fields.len()];
-                    return Err(self.file.error(n, missing.clone(), format!("too few fields: {} of {}", fields.len(), self.header.len())));
+                    return Err(self.file.error(
+                        n,
+                        missing.clone(),
+                        format!("too few fields: {} of {}", fields.len(), self.header.len()),
+                    ));
                 }
                 Ok((n, fields))
             })
     }
 }
 
+/// Checks a CBS code: `GM` + 4 digits, `PV` + 2 digits.
 fn code_field(table: &Table, line: usize, col: usize, value: &str, prefix: &str) -> Result<String> {
-    let ok = value.len() == prefix.len() + 4
+    let (digits, example) = if prefix == "GM" {
+        (4, "GM0141")
+    } else {
+        (2, "PV23")
+    };
+    let ok = value.len() == prefix.len() + digits
         && value.starts_with(prefix)
         && value[prefix.len()..].bytes().all(|b| b.is_ascii_digit());
     if ok {
         Ok(value.to_string())
     } else {
-        Err(table.file.error(line, table.header[col].clone(), format!("{value:?} is not a {prefix}-code like {prefix}0141")))
+        Err(table.file.error(
+            line,
+            table.header[col].clone(),
+            format!("{value:?} is not a {prefix}-code like {example}"),
+        ))
     }
 }
 
@@ -67,18 +85,42 @@ fn optional(value: &str) -> Option<String> {
 /// provincie_code;landsdeel_code;vt_regio_code;former_names (`|`-separated).
 pub fn parse_regions(table: &Table) -> Result<Vec<Region>> {
     let col = |name: &str| table.column(name, |h| h == name);
-    let (code, name, level) = (col("region_code")?, col("region_name")?, col("region_level")?);
-    let (pv, ld, vt, former) = (col("provincie_code")?, col("landsdeel_code")?, col("vt_regio_code")?, col("former_names")?);
+    let (code, name, level) = (
+        col("region_code")?,
+        col("region_name")?,
+        col("region_level")?,
+    );
+    let (pv, ld, vt, former) = (
+        col("provincie_code")?,
+        col("landsdeel_code")?,
+        col("vt_regio_code")?,
+        col("former_names")?,
+    );
     let mut regions = Vec::new();
     for row in table.rows() {
         let (n, f) = row?;
-        let level_value = RegionLevel::parse(&f[level])
-            .ok_or_else(|| table.file.error(n, "region_level", format!("unknown level {:?} (gemeente, vt_regio, provincie, landsdeel, land)", f[level])))?;
+        let level_value = RegionLevel::parse(&f[level]).ok_or_else(|| {
+            table.file.error(
+                n,
+                "region_level",
+                format!(
+                    "unknown level {:?} (gemeente, vt_regio, provincie, landsdeel, land)",
+                    f[level]
+                ),
+            )
+        })?;
         if f[code].trim().is_empty() || f[name].trim().is_empty() {
-            return Err(table.file.error(n, "region_code", "code and name are required"));
+            return Err(table
+                .file
+                .error(n, "region_code", "code and name are required"));
         }
         let provincie_code = optional(&f[pv]);
-        let landsdeel_code = optional(&f[ld]).or_else(|| provincie_code.as_deref().and_then(landsdeel_of_provincie).map(str::to_string));
+        let landsdeel_code = optional(&f[ld]).or_else(|| {
+            provincie_code
+                .as_deref()
+                .and_then(landsdeel_of_provincie)
+                .map(str::to_string)
+        });
         regions.push(Region {
             code: f[code].trim().to_string(),
             name: f[name].trim().to_string(),
@@ -95,33 +137,52 @@ pub fn parse_regions(table: &Table) -> Result<Vec<Region>> {
 /// Strips CBS's disambiguating suffix from a gemeente name: `Groningen (gemeente)` → `Groningen`.
 fn gemeente_name(name: &str) -> String {
     let name = name.trim();
-    name.strip_suffix("(gemeente)").or_else(|| name.strip_suffix("(Gemeente)")).unwrap_or(name).trim_end().to_string()
+    name.strip_suffix("(gemeente)")
+        .or_else(|| name.strip_suffix("(Gemeente)"))
+        .unwrap_or(name)
+        .trim_end()
+        .to_string()
 }
 
 /// "Gebieden in Nederland": gemeente name and code, provincie code and name, population on
 /// 1 January of the file's year. Yields regions and, where a population column and year are
 /// present, population rows.
 pub fn parse_gebieden(table: &Table, year: Option<i32>) -> Result<(Vec<Region>, Vec<Population>)> {
-    let name = table.column("gemeente name", |h| h == "municipalityname" || h.starts_with("gemeentenaam"))?;
-    let code = table.column("gemeente code", |h| h == "municipalitycode" || h.starts_with("gemeentecode"))?;
-    let pv_code = table.column("provincie code", |h| h == "provincecode" || h.starts_with("provinciecode"))?;
-    let pv_name = table.column("provincie name", |h| h == "provincename" || h.starts_with("provincienaam"))?;
-    let population = table.column("population", |h| h == "population" || h.contains("bevolking")).ok();
+    let name = table.column("gemeente name", |h| {
+        h == "municipalityname" || h.starts_with("gemeentenaam")
+    })?;
+    let code = table.column("gemeente code", |h| {
+        h == "municipalitycode" || h.starts_with("gemeentecode")
+    })?;
+    let pv_code = table.column("provincie code", |h| {
+        h == "provincecode" || h.starts_with("provinciecode")
+    })?;
+    let pv_name = table.column("provincie name", |h| {
+        h == "provincename" || h.starts_with("provincienaam")
+    })?;
+    let population = table
+        .column("population", |h| {
+            h == "population" || h.contains("bevolking")
+        })
+        .ok();
     let mut regions = Vec::new();
     let mut people = Vec::new();
     for row in table.rows() {
         let (n, f) = row?;
         let gm = code_field(table, n, code, f[code].trim(), "GM")?;
         let pv = code_field(table, n, pv_code, f[pv_code].trim(), "PV")?;
-        regions.push(Region {
-            code: pv.clone(),
-            name: f[pv_name].trim().to_string(),
-            level: RegionLevel::Provincie,
-            provincie_code: None,
-            landsdeel_code: landsdeel_of_provincie(&pv).map(str::to_string),
-            vt_regio_code: None,
-            former_names: vec![],
-        });
+        // One provincie row per provincie, not one per gemeente.
+        if !regions.iter().any(|r: &Region| r.code == pv) {
+            regions.push(Region {
+                code: pv.clone(),
+                name: f[pv_name].trim().to_string(),
+                level: RegionLevel::Provincie,
+                provincie_code: None,
+                landsdeel_code: landsdeel_of_provincie(&pv).map(str::to_string),
+                vt_regio_code: None,
+                former_names: vec![],
+            });
+        }
         regions.push(Region {
             code: gm.clone(),
             name: gemeente_name(&f[name]),
@@ -132,7 +193,11 @@ pub fn parse_gebieden(table: &Table, year: Option<i32>) -> Result<(Vec<Region>, 
             former_names: vec![],
         });
         if let (Some(col), Some(year)) = (population, year) {
-            people.push(Population { region_code: gm, year, population: count(table, n, col, &f[col])? });
+            people.push(Population {
+                region_code: gm,
+                year,
+                population: count(table, n, col, &f[col])?,
+            });
         }
     }
     Ok((regions, people))
@@ -166,7 +231,13 @@ fn count(table: &Table, line: usize, col: usize, value: &str) -> Result<i64> {
         .parse::<i64>()
         .ok()
         .filter(|v| *v >= 0)
-        .ok_or_else(|| table.file.error(line, table.header[col].clone(), format!("{value:?} is not a number of inhabitants")))
+        .ok_or_else(|| {
+            table.file.error(
+                line,
+                table.header[col].clone(),
+                format!("{value:?} is not a number of inhabitants"),
+            )
+        })
 }
 
 /// 70072ned (*Regionale kerncijfers Nederland*): Perioden; Regio's; ...Totale bevolking (aantal).
@@ -177,6 +248,7 @@ pub fn parse_population(table: &Table, regions: &Regions) -> Result<Vec<Populati
     let region = table.column("Regio's", |h| h.starts_with("regio"))?;
     let people = table.column("Totale bevolking", |h| h.contains("totale bevolking"))?;
     let mut rows = Vec::new();
+    let mut seen = std::collections::HashMap::new();
     for row in table.rows() {
         let (n, f) = row?;
         if f[people].trim().is_empty() {
@@ -184,11 +256,35 @@ pub fn parse_population(table: &Table, regions: &Regions) -> Result<Vec<Populati
         }
         let (p, _) = vtsql_udfs::period::Period::parse(&f[period])
             .filter(|(p, _)| p.is_year())
-            .ok_or_else(|| table.file.error(n, "Perioden", format!("unknown period label {:?} (expected a year)", f[period])))?;
-        let r = regions
-            .resolve_label(&f[region])
-            .ok_or_else(|| table.file.error(n, "Regio's", format!("unknown region {:?} (load a regions table that names it)", f[region])))?;
-        rows.push(Population { region_code: r.code.clone(), year: p.year, population: count(table, n, people, &f[people])? });
+            .ok_or_else(|| {
+                table.file.error(
+                    n,
+                    "Perioden",
+                    format!("unknown period label {:?} (expected a year)", f[period]),
+                )
+            })?;
+        let r = regions.resolve_label(&f[region]).ok_or_else(|| {
+            table.file.error(
+                n,
+                "Regio's",
+                format!(
+                    "unknown region {:?} (load a regions table that names it)",
+                    f[region]
+                ),
+            )
+        })?;
+        if let Some(first) = seen.insert((r.code.clone(), p.year), n) {
+            let message = format!(
+                "{:?} is {} again for {} (first on line {first})",
+                f[region], r.code, p.year
+            );
+            return Err(table.file.error(n, "Regio's", message));
+        }
+        rows.push(Population {
+            region_code: r.code.clone(),
+            year: p.year,
+            population: count(table, n, people, &f[people])?,
+        });
     }
     Ok(rows)
 }

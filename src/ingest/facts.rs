@@ -90,13 +90,18 @@ fn parse_cell(cell: &str) -> Result<(Option<i64>, bool), String> {
         "" => Ok((None, false)),
         "-" => Ok((Some(0), false)),
         _ => {
-            let digits: String = cell.chars().filter(|c| !matches!(c, ' ' | '\u{a0}')).collect();
+            let digits: String = cell
+                .chars()
+                .filter(|c| !matches!(c, ' ' | '\u{a0}'))
+                .collect();
             digits
                 .parse::<i64>()
                 .ok()
                 .filter(|v| *v >= 0)
                 .map(|v| (Some(v), false))
-                .ok_or_else(|| format!("{cell:?} is not a count (expected a whole number, '.' or blank)"))
+                .ok_or_else(|| {
+                    format!("{cell:?} is not a count (expected a whole number, '.' or blank)")
+                })
         }
     }
 }
@@ -106,11 +111,17 @@ fn parse_cell(cell: &str) -> Result<(Option<i64>, bool), String> {
 fn source_table_id(title: Option<&str>, file_name: &str) -> String {
     const TITLES: &[(&str, &str)] = &[
         ("aard geweld, aanvullende informatie, regio", "84851NED"),
-        ("aard geweld, aanvullende informatie, veilig thuis-regio", "84850NED"),
+        (
+            "aard geweld, aanvullende informatie, veilig thuis-regio",
+            "84850NED",
+        ),
     ];
     if let Some(title) = title {
         let t = title.to_lowercase();
-        if let Some((_, id)) = TITLES.iter().find(|(needle, _)| t.trim_end().ends_with(needle)) {
+        if let Some((_, id)) = TITLES
+            .iter()
+            .find(|(needle, _)| t.trim_end().ends_with(needle))
+        {
             return id.to_string();
         }
     }
@@ -127,19 +138,31 @@ fn source_table_id(title: Option<&str>, file_name: &str) -> String {
 
 struct RowBuilder<'a> {
     file: &'a SourceFile,
-    regions: &'a Regions,
     measures: Vec<Measure>,
     source_table: String,
 }
 
 impl RowBuilder<'_> {
-    fn fact(&self, line: usize, category: &Category, region: &Region, period_text: &str, cells: &[&str]) -> Result<Fact> {
-        let (period, status) = Period::parse(period_text)
-            .ok_or_else(|| self.file.error(line, "Perioden", format!("unknown period label {period_text:?}")))?;
+    fn fact(
+        &self,
+        line: usize,
+        category: &Category,
+        region: &Region,
+        period_text: &str,
+        cells: &[&str],
+    ) -> Result<Fact> {
+        let (period, status) = Period::parse(period_text).ok_or_else(|| {
+            self.file.error(
+                line,
+                "Perioden",
+                format!("unknown period label {period_text:?}"),
+            )
+        })?;
         let mut values = [None; 5];
         let mut suppressed_cells = 0;
         for (measure, cell) in self.measures.iter().zip(cells) {
-            let (value, suppressed) = parse_cell(cell).map_err(|m| self.file.error(line, measure.column(), m))?;
+            let (value, suppressed) =
+                parse_cell(cell).map_err(|m| self.file.error(line, measure.column(), m))?;
             values[Measure::ALL.iter().position(|m| m == measure).unwrap_or(0)] = value;
             suppressed_cells += i32::from(suppressed);
         }
@@ -158,13 +181,26 @@ impl RowBuilder<'_> {
     }
 }
 
-fn measures_from_titles<'t>(file: &SourceFile, line: usize, titles: impl Iterator<Item = &'t str>) -> Result<Vec<Measure>> {
+fn measures_from_titles<'t>(
+    file: &SourceFile,
+    line: usize,
+    titles: impl Iterator<Item = &'t str>,
+) -> Result<Vec<Measure>> {
     let mut measures = Vec::new();
     for (i, title) in titles.enumerate() {
-        let measure = Measure::from_title(title)
-            .ok_or_else(|| file.error(line, format!("measure {}", i + 1), format!("unknown measure {:?}", title.trim())))?;
+        let measure = Measure::from_title(title).ok_or_else(|| {
+            file.error(
+                line,
+                format!("measure {}", i + 1),
+                format!("unknown measure {:?}", title.trim()),
+            )
+        })?;
         if measures.contains(&measure) {
-            return Err(file.error(line, format!("measure {}", i + 1), format!("{} appears twice", measure.column())));
+            return Err(file.error(
+                line,
+                format!("measure {}", i + 1),
+                format!("{} appears twice", measure.column()),
+            ));
         }
         measures.push(measure);
     }
@@ -183,7 +219,11 @@ pub fn parse_statline_text(file: &SourceFile, regions: &Regions) -> Result<Vec<F
     let mut title = None;
     let (header_line, header) = loop {
         let Some((n, line)) = lines.next() else {
-            return Err(file.error(1, "header", "no header line with \"Regio's\" and \"Perioden\""));
+            return Err(file.error(
+                1,
+                "header",
+                "no header line with \"Regio's\" and \"Perioden\"",
+            ));
         };
         if line.contains("Regio's") && line.contains("Perioden") {
             break (n, line);
@@ -192,11 +232,16 @@ pub fn parse_statline_text(file: &SourceFile, regions: &Regions) -> Result<Vec<F
             title = Some(line.trim().to_string());
         }
     };
-    let after_periods = header.split_once("Perioden").map(|(_, rest)| rest).unwrap_or_default();
-    let titles: Vec<&str> = after_periods.split("(aantal)").filter(|t| !t.trim().is_empty()).collect();
+    let after_periods = header
+        .split_once("Perioden")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let titles: Vec<&str> = after_periods
+        .split("(aantal)")
+        .filter(|t| !t.trim().is_empty())
+        .collect();
     let builder = RowBuilder {
         file,
-        regions,
         measures: measures_from_titles(file, header_line, titles.into_iter())?,
         source_table: source_table_id(title.as_deref(), &file.file_name()),
     };
@@ -211,11 +256,19 @@ pub fn parse_statline_text(file: &SourceFile, regions: &Regions) -> Result<Vec<F
         }
         let tokens: Vec<&str> = line.split_whitespace().collect();
         if tokens.len() < n_measures + 3 {
-            return Err(file.error(n, "line", format!("too few fields: expected category, region, period and {n_measures} values")));
+            return Err(file.error(
+                n,
+                "line",
+                format!(
+                    "too few fields: expected category, region, period and {n_measures} values"
+                ),
+            ));
         }
         let (head, cells) = tokens.split_at(tokens.len() - n_measures);
         let (head, period) = match head {
-            [rest @ .., half, word, year] if word.eq_ignore_ascii_case("halfjaar") => (rest, format!("{half} {word} {year}")),
+            [rest @ .., half, word, year] if word.eq_ignore_ascii_case("halfjaar") => {
+                (rest, format!("{half} {word} {year}"))
+            }
             [rest @ .., period] => (rest, period.to_string()),
             [] => unreachable!("checked above"),
         };
@@ -232,11 +285,20 @@ pub fn parse_statline_text(file: &SourceFile, regions: &Regions) -> Result<Vec<F
 }
 
 /// Says which of category and region could not be resolved in a text-export line.
-fn unresolved(file: &SourceFile, line: usize, head: &[&str], regions: &Regions) -> super::error::IngestError {
+fn unresolved(
+    file: &SourceFile,
+    line: usize,
+    head: &[&str],
+    regions: &Regions,
+) -> super::error::IngestError {
     for split in 1..head.len() {
         if categories::lookup(&head[..split].join(" ")).is_some() {
             let region = head[split..].join(" ");
-            return file.error(line, "Regio's", format!("unknown region {region:?} (load a regions table that names it)"));
+            return file.error(
+                line,
+                "Regio's",
+                format!("unknown region {region:?} (load a regions table that names it)"),
+            );
         }
     }
     for split in (1..head.len()).rev() {
@@ -245,21 +307,38 @@ fn unresolved(file: &SourceFile, line: usize, head: &[&str], regions: &Regions) 
             return file.error(line, "Kenmerken", format!("unknown category {category:?}"));
         }
     }
-    file.error(line, "Kenmerken/Regio's", format!("cannot tell category from region in {:?}", head.join(" ")))
+    file.error(
+        line,
+        "Kenmerken/Regio's",
+        format!("cannot tell category from region in {:?}", head.join(" ")),
+    )
 }
 
 /// Reads the StatLine CSV download: a header `"Kenmerken ...";"Regio's";"Perioden";"...(aantal)"...`,
 /// one `;`-separated row per category × region × period, a `Bron: CBS` footer.
-pub fn parse_statline_csv(file: &SourceFile, header: &[String], header_line: usize, regions: &Regions) -> Result<Vec<Fact>> {
+pub fn parse_statline_csv(
+    file: &SourceFile,
+    header: &[String],
+    header_line: usize,
+    regions: &Regions,
+) -> Result<Vec<Fact>> {
     let find = |pred: &dyn Fn(&str) -> bool| header.iter().position(|h| pred(&h.to_lowercase()));
-    let region_col = find(&|h| h.starts_with("regio")).ok_or_else(|| file.error(header_line, "header", "no Regio's column"))?;
-    let period_col = find(&|h| h == "perioden").ok_or_else(|| file.error(header_line, "header", "no Perioden column"))?;
-    let measure_cols: Vec<usize> = (0..header.len()).filter(|&i| Measure::from_title(&header[i]).is_some()).collect();
-    let category_col = (0..header.len()).find(|i| ![region_col, period_col].contains(i) && !measure_cols.contains(i));
+    let region_col = find(&|h| h.starts_with("regio"))
+        .ok_or_else(|| file.error(header_line, "header", "no Regio's column"))?;
+    let period_col = find(&|h| h == "perioden")
+        .ok_or_else(|| file.error(header_line, "header", "no Perioden column"))?;
+    let measure_cols: Vec<usize> = (0..header.len())
+        .filter(|&i| Measure::from_title(&header[i]).is_some())
+        .collect();
+    let category_col = (0..header.len())
+        .find(|i| ![region_col, period_col].contains(i) && !measure_cols.contains(i));
     let builder = RowBuilder {
         file,
-        regions,
-        measures: measures_from_titles(file, header_line, measure_cols.iter().map(|&i| header[i].as_str()))?,
+        measures: measures_from_titles(
+            file,
+            header_line,
+            measure_cols.iter().map(|&i| header[i].as_str()),
+        )?,
         source_table: source_table_id(None, &file.file_name()),
     };
     let totaal = categories::lookup("Totaal").expect("Totaal is a category");
@@ -271,18 +350,35 @@ pub fn parse_statline_csv(file: &SourceFile, header: &[String], header_line: usi
         if line.trim().is_empty() {
             continue;
         }
-        let fields = split_fields(line).map_err(|f| file.error(n, format!("field {f}"), "quote not closed"))?;
+        let fields = split_fields(line)
+            .map_err(|f| file.error(n, format!("field {f}"), "quote not closed"))?;
         if fields.len() < header.len() {
-            return Err(file.error(n, format!("field {}", fields.len() + 1), format!("too few fields: {} of {}", fields.len(), header.len())));
+            return Err(file.error(
+                n,
+                format!("field {}", fields.len() + 1),
+                format!("too few fields: {} of {}", fields.len(), header.len()),
+            ));
         }
         let category = match category_col {
-            Some(c) => categories::lookup(&fields[c])
-                .ok_or_else(|| file.error(n, header[c].clone(), format!("unknown category {:?}", fields[c])))?,
+            Some(c) => categories::lookup(&fields[c]).ok_or_else(|| {
+                file.error(
+                    n,
+                    header[c].clone(),
+                    format!("unknown category {:?}", fields[c]),
+                )
+            })?,
             None => totaal,
         };
-        let region = regions
-            .resolve_label(&fields[region_col])
-            .ok_or_else(|| file.error(n, "Regio's", format!("unknown region {:?} (load a regions table that names it)", fields[region_col])))?;
+        let region = regions.resolve_label(&fields[region_col]).ok_or_else(|| {
+            file.error(
+                n,
+                "Regio's",
+                format!(
+                    "unknown region {:?} (load a regions table that names it)",
+                    fields[region_col]
+                ),
+            )
+        })?;
         let cells: Vec<&str> = measure_cols.iter().map(|&i| fields[i].as_str()).collect();
         facts.push(builder.fact(n, category, region, &fields[period_col], &cells)?);
     }
@@ -306,9 +402,14 @@ mod tests {
 
     #[test]
     fn measure_titles() {
-        assert_eq!(Measure::from_title("Adviezen, meldingen en diensten Ontvangen meldingen "), Some(Measure::OntvangenMeldingen));
         assert_eq!(
-            Measure::from_title("Adviezen, meldingen en diensten/Casussen met ontvangen melding(en) (aantal)"),
+            Measure::from_title("Adviezen, meldingen en diensten Ontvangen meldingen "),
+            Some(Measure::OntvangenMeldingen)
+        );
+        assert_eq!(
+            Measure::from_title(
+                "Adviezen, meldingen en diensten/Casussen met ontvangen melding(en) (aantal)"
+            ),
             Some(Measure::CasussenMetMelding)
         );
         assert_eq!(
@@ -320,8 +421,17 @@ mod tests {
 
     #[test]
     fn source_table_ids() {
-        assert_eq!(source_table_id(Some("Huiselijk geweld; aard geweld, aanvullende informatie, regio"), "x.txt"), "84851NED");
-        assert_eq!(source_table_id(None, "download_84849ned_2023.csv"), "84849NED");
+        assert_eq!(
+            source_table_id(
+                Some("Huiselijk geweld; aard geweld, aanvullende informatie, regio"),
+                "x.txt"
+            ),
+            "84851NED"
+        );
+        assert_eq!(
+            source_table_id(None, "download_84849ned_2023.csv"),
+            "84849NED"
+        );
         assert_eq!(source_table_id(None, "x.csv"), "x.csv");
     }
 }

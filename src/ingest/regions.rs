@@ -38,7 +38,9 @@ impl RegionLevel {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|l| l.as_str().eq_ignore_ascii_case(text.trim()))
+        Self::ALL
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(text.trim()))
     }
 
     /// The suffix StatLine puts after a name of this level, if any.
@@ -131,8 +133,14 @@ impl Regions {
                 region.provincie_code = region.provincie_code.or(old.provincie_code);
                 region.landsdeel_code = region.landsdeel_code.or(old.landsdeel_code);
                 region.vt_regio_code = region.vt_regio_code.or(old.vt_regio_code);
-                for name in old.former_names.into_iter().chain(std::iter::once(old.name)) {
-                    if fold(&name) != fold(&region.name) && !region.former_names.iter().any(|n| fold(n) == fold(&name)) {
+                for name in old
+                    .former_names
+                    .into_iter()
+                    .chain(std::iter::once(old.name))
+                {
+                    if fold(&name) != fold(&region.name)
+                        && !region.former_names.iter().any(|n| fold(n) == fold(&name))
+                    {
                         region.former_names.push(name);
                     }
                 }
@@ -161,7 +169,9 @@ impl Regions {
 
     /// Finds a region by name within one level.
     pub fn by_name(&self, level: RegionLevel, name: &str) -> Option<&Region> {
-        self.by_name.get(&(level, fold(name))).map(|&i| &self.list[i])
+        self.by_name
+            .get(&(level, fold(name)))
+            .map(|&i| &self.list[i])
     }
 
     /// Resolves a StatLine region label: a CBS code (`GM0141`), a name with a level suffix
@@ -176,7 +186,10 @@ impl Regions {
             if let Some(suffix) = level.statline_suffix()
                 && let Some(name) = folded.strip_suffix(suffix)
             {
-                return self.by_name.get(&(level, name.trim_end().to_string())).map(|&i| &self.list[i]);
+                return self
+                    .by_name
+                    .get(&(level, name.trim_end().to_string()))
+                    .map(|&i| &self.list[i]);
             }
         }
         [RegionLevel::Gemeente, RegionLevel::Land]
@@ -198,10 +211,10 @@ impl Regions {
         ]))
     }
 
-    /// The table `regions`, sorted by level and code.
+    /// The table `regions`, sorted by the text of level, then code (the order its Parquet declares).
     pub fn to_batch(&self) -> arrow::error::Result<RecordBatch> {
         let mut sorted: Vec<&Region> = self.list.iter().collect();
-        sorted.sort_by(|a, b| (a.level, &a.code).cmp(&(b.level, &b.code)));
+        sorted.sort_by(|a, b| (a.level.as_str(), &a.code).cmp(&(b.level.as_str(), &b.code)));
         let column = |f: &dyn Fn(&Region) -> Option<String>| -> ArrayRef {
             Arc::new(sorted.iter().map(|r| f(r)).collect::<StringArray>())
         };
@@ -227,7 +240,11 @@ impl Regions {
                 .and_then(|c| c.as_any().downcast_ref::<StringArray>())
                 .ok_or_else(|| format!("regions table has no text column {name}"))
         };
-        let (code, name, level) = (column("region_code")?, column("region_name")?, column("region_level")?);
+        let (code, name, level) = (
+            column("region_code")?,
+            column("region_name")?,
+            column("region_level")?,
+        );
         let (pv, ld, vt, former) = (
             column("provincie_code")?,
             column("landsdeel_code")?,
@@ -236,8 +253,9 @@ impl Regions {
         );
         let opt = |a: &StringArray, i| (!a.is_null(i)).then(|| a.value(i).to_string());
         for i in 0..batch.num_rows() {
-            let level = RegionLevel::parse(level.value(i))
-                .ok_or_else(|| format!("regions table: unknown region_level {:?}", level.value(i)))?;
+            let level = RegionLevel::parse(level.value(i)).ok_or_else(|| {
+                format!("regions table: unknown region_level {:?}", level.value(i))
+            })?;
             self.upsert(Region {
                 code: code.value(i).to_string(),
                 name: name.value(i).to_string(),
@@ -319,8 +337,14 @@ mod tests {
         let mut r = sample();
         r.upsert(region("VT16", "Noord-Brabant Noord", RegionLevel::VtRegio));
         r.upsert(region("VT16", "Brabant Noordoost", RegionLevel::VtRegio));
-        assert_eq!(r.resolve_label("Noord-Brabant Noord (VT)").unwrap().name, "Brabant Noordoost");
-        assert_eq!(r.resolve_label("Brabant Noordoost (VT)").unwrap().code, "VT16");
+        assert_eq!(
+            r.resolve_label("Noord-Brabant Noord (VT)").unwrap().name,
+            "Brabant Noordoost"
+        );
+        assert_eq!(
+            r.resolve_label("Brabant Noordoost (VT)").unwrap().code,
+            "VT16"
+        );
     }
 
     #[test]
@@ -332,6 +356,9 @@ mod tests {
         let mut back = Regions::default();
         back.extend_from_batch(&r.to_batch().unwrap()).unwrap();
         assert_eq!(back.len(), r.len());
-        assert_eq!(back.by_code("GM0141").unwrap().vt_regio_code.as_deref(), Some("VT19"));
+        assert_eq!(
+            back.by_code("GM0141").unwrap().vt_regio_code.as_deref(),
+            Some("VT19")
+        );
     }
 }

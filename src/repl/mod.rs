@@ -53,7 +53,11 @@ struct SqlHelper;
 
 impl Validator for SqlHelper {
     fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        Ok(if is_complete(ctx.input()) { ValidationResult::Valid(None) } else { ValidationResult::Incomplete })
+        Ok(if is_complete(ctx.input()) {
+            ValidationResult::Valid(None)
+        } else {
+            ValidationResult::Incomplete
+        })
     }
 }
 
@@ -91,7 +95,9 @@ impl Session {
                 run_sql(&self.ctx, sql, &self.options, out).await?;
             }
             Command::Schema(table) => {
-                let filter = table.map(|t| format!("AND table_name = '{}'", t.replace('\'', "''"))).unwrap_or_default();
+                let filter = table
+                    .map(|t| format!("AND table_name = '{}'", t.replace('\'', "''")))
+                    .unwrap_or_default();
                 let sql = format!(
                     "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns \
                      WHERE table_schema = 'public' {filter} ORDER BY table_name, ordinal_position"
@@ -100,7 +106,11 @@ impl Session {
             }
             Command::Mode(None) => writeln!(out, "mode: {:?}", self.options.format)?,
             Command::Mode(Some(format)) => self.options.format = format,
-            Command::Timer(None) => writeln!(out, "timer: {}", if self.options.timer { "on" } else { "off" })?,
+            Command::Timer(None) => writeln!(
+                out,
+                "timer: {}",
+                if self.options.timer { "on" } else { "off" }
+            )?,
             Command::Timer(Some(on)) => self.options.timer = on,
             Command::Read(file) => {
                 let sql = exec::read_script(std::path::Path::new(&file))?;
@@ -122,7 +132,10 @@ pub async fn run_interactive(mut session: Session) -> Result<()> {
     if let Some(path) = &history {
         let _ = editor.load_history(path);
     }
-    println!("vtsql {} — SQL over CBS Veilig Thuis statistics. End statements with ';', .help for help.", env!("CARGO_PKG_VERSION"));
+    println!(
+        "vtsql {} — SQL over CBS Veilig Thuis statistics. End statements with ';', .help for help.",
+        env!("CARGO_PKG_VERSION")
+    );
     loop {
         match editor.readline("vtsql> ") {
             Ok(line) => {

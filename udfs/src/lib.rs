@@ -12,7 +12,10 @@ use datafusion::prelude::SessionContext;
 
 /// Every scalar function of this crate.
 pub fn scalar_functions() -> Vec<ScalarUDF> {
-    vec![ScalarUDF::new_from_impl(rates::Per100k::default()), ScalarUDF::new_from_impl(rates::PerCapita::default())]
+    vec![
+        ScalarUDF::new_from_impl(rates::Per100k::default()),
+        ScalarUDF::new_from_impl(rates::PerCapita::default()),
+    ]
 }
 
 /// Registers every function of this crate in `ctx`.

@@ -11,10 +11,15 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, DocSection, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, DocSection, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
+    Volatility,
 };
 
-const DOC_SECTION: DocSection = DocSection { include: true, label: "Veilig Thuis functions", description: None };
+const DOC_SECTION: DocSection = DocSection {
+    include: true,
+    label: "Veilig Thuis functions",
+    description: None,
+};
 
 /// `per_100k(count, population)`: count × 100000 / population as Float64.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -30,13 +35,17 @@ pub struct PerCapita {
 
 impl Default for Per100k {
     fn default() -> Self {
-        Per100k { signature: Signature::uniform(2, vec![DataType::Float64], Volatility::Immutable) }
+        Per100k {
+            signature: Signature::uniform(2, vec![DataType::Float64], Volatility::Immutable),
+        }
     }
 }
 
 impl Default for PerCapita {
     fn default() -> Self {
-        PerCapita { signature: Signature::uniform(3, vec![DataType::Float64], Volatility::Immutable) }
+        PerCapita {
+            signature: Signature::uniform(3, vec![DataType::Float64], Volatility::Immutable),
+        }
     }
 }
 
@@ -67,7 +76,9 @@ static PER_CAPITA_DOC: LazyLock<Documentation> = LazyLock::new(|| {
          is NULL or the population is 0.",
         "per_capita(count, population, per)",
     )
-    .with_sql_example("```sql\n> SELECT per_capita(64960, 17300000, 10000);  -- 37.5 meldingen per 10,000\n```")
+    .with_sql_example(
+        "```sql\n> SELECT per_capita(64960, 17300000, 10000);  -- 37.5 meldingen per 10,000\n```",
+    )
     .with_argument("count", "A count; NULL for a suppressed cell.")
     .with_argument("population", "Inhabitants.")
     .with_argument("per", "The base of the rate: 1000, 10000, 100000, ...")
@@ -99,7 +110,10 @@ fn as_f64(array: &ArrayRef) -> Result<Arc<Float64Array>> {
 }
 
 fn invoke_rate(args: ScalarFunctionArgs, per: Option<f64>) -> Result<ColumnarValue> {
-    let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let all_scalar = args
+        .args
+        .iter()
+        .all(|a| matches!(a, ColumnarValue::Scalar(_)));
     let arrays = ColumnarValue::values_to_arrays(&args.args)?;
     let count = as_f64(&arrays[0])?;
     let population = as_f64(&arrays[1])?;
@@ -109,7 +123,9 @@ fn invoke_rate(args: ScalarFunctionArgs, per: Option<f64>) -> Result<ColumnarVal
     };
     let result: ArrayRef = Arc::new(rate(&count, &population, &per));
     if all_scalar {
-        Ok(ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&result, 0)?))
+        Ok(ColumnarValue::Scalar(
+            datafusion::scalar::ScalarValue::try_from_array(&result, 0)?,
+        ))
     } else {
         Ok(ColumnarValue::Array(result))
     }
