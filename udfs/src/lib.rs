@@ -3,6 +3,7 @@
 //! This crate knows nothing of the REPL or the server: it offers [`register_all`] for any
 //! [`SessionContext`](datafusion::prelude::SessionContext).
 
+pub mod halfyear;
 pub mod period;
 pub mod rates;
 
@@ -12,10 +13,12 @@ use datafusion::prelude::SessionContext;
 
 /// Every scalar function of this crate.
 pub fn scalar_functions() -> Vec<ScalarUDF> {
-    vec![
+    let mut functions = vec![
         ScalarUDF::new_from_impl(rates::Per100k::default()),
         ScalarUDF::new_from_impl(rates::PerCapita::default()),
-    ]
+    ];
+    functions.extend(halfyear::HalfYearFunction::all());
+    functions
 }
 
 /// Registers every function of this crate in `ctx`.
