@@ -84,7 +84,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(cli, data_dir))
+    let code = runtime.block_on(run(cli, data_dir));
+    // A cancelled query may still occupy a worker; do not wait for it on the way out.
+    runtime.shutdown_background();
+    code
 }
 
 async fn run(cli: Cli, data_dir: PathBuf) -> ExitCode {

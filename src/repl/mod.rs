@@ -6,12 +6,14 @@ pub mod print_format;
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use datafusion::error::Result;
 use datafusion::prelude::SessionContext;
 use rustyline::error::ReadlineError;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Completer, Editor, Helper, Highlighter, Hinter, history::DefaultHistory};
+use tokio::sync::Notify;
 
 use command::Command;
 pub use exec::{PrintOptions, run_sql};
@@ -73,6 +75,17 @@ pub fn history_path() -> Option<PathBuf> {
     Some(base.join("vtsql").join("history"))
 }
 
+/// Why an entry failed: a meta command that could not be understood, or a query error.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplError {
+    #[error("{0}")]
+    Command(String),
+    #[error(transparent)]
+    Query(#[from] datafusion::error::DataFusionError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// The REPL state a meta command can change.
 pub struct Session {
     pub ctx: SessionContext,
@@ -81,13 +94,13 @@ pub struct Session {
 
 impl Session {
     /// Runs one entry (SQL or a meta command). Returns false when the user asked to quit.
-    pub async fn run_entry(&mut self, entry: &str, out: &mut dyn Write) -> Result<bool> {
+    pub async fn run_entry(&mut self, entry: &str, out: &mut dyn Write) -> Result<bool, ReplError> {
         let trimmed = entry.trim();
         if !(trimmed.starts_with('.') || trimmed.starts_with('\\')) {
             run_sql(&self.ctx, entry, &self.options, out).await?;
             return Ok(true);
         }
-        let command = Command::parse(trimmed).map_err(datafusion::error::DataFusionError::Plan)?;
+        let command = Command::parse(trimmed).map_err(ReplError::Command)?;
         match command {
             Command::Help => write!(out, "{}", Command::help())?,
             Command::Tables => {
@@ -122,12 +135,37 @@ impl Session {
     }
 }
 
+/// Ctrl-C as a notification. A thread with its own small runtime listens for SIGINT: a query
+/// that keeps every worker of the main runtime busy would otherwise delay noticing the signal.
+/// The handler is installed here, before the first prompt, because rustyline saves and restores
+/// the SIGINT handler around each line it reads.
+fn interrupt_listener() -> std::io::Result<Arc<Notify>> {
+    let notify = Arc::new(Notify::new());
+    let waiters = notify.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut sigint = {
+        let _context = runtime.enter();
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?
+    };
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            while sigint.recv().await.is_some() {
+                waiters.notify_waiters();
+            }
+        });
+    });
+    Ok(notify)
+}
+
 /// The interactive loop. Errors are printed and the session goes on; Ctrl-C cancels a running
 /// query or clears the line; Ctrl-D or `.quit` ends it.
 pub async fn run_interactive(mut session: Session) -> Result<()> {
     let mut editor: Editor<SqlHelper, DefaultHistory> =
         Editor::new().map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
     editor.set_helper(Some(SqlHelper));
+    let interrupts = interrupt_listener().map_err(datafusion::error::DataFusionError::IoError)?;
     let history = history_path();
     if let Some(path) = &history {
         let _ = editor.load_history(path);
@@ -146,7 +184,7 @@ pub async fn run_interactive(mut session: Session) -> Result<()> {
                 let mut stdout = std::io::stdout();
                 let result = tokio::select! {
                     result = session.run_entry(&line, &mut stdout) => result,
-                    _ = tokio::signal::ctrl_c() => {
+                    _ = interrupts.notified() => {
                         eprintln!("query cancelled");
                         Ok(true)
                     }
