@@ -9,9 +9,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext, col};
 
@@ -42,28 +40,17 @@ pub fn build_if_missing(data_dir: &Path, progress: &mut dyn FnMut(&str)) -> inge
     let mut files: Vec<PathBuf> = std::fs::read_dir(&raw)
         .map_err(|e| ingest::IngestError::io(&raw, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
+        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
         .collect();
     files.sort();
-    progress(&format!(
-        "building Parquet in {} from {} raw files (first run)",
-        data_dir.display(),
-        files.len()
-    ));
+    progress(&format!("building Parquet in {} from {} raw files (first run)", data_dir.display(), files.len()));
     ingest::ingest_files(data_dir, &files, progress)?;
     Ok(true)
 }
 
 /// The session configuration every vtsql face shares.
 pub fn session_config() -> SessionConfig {
-    SessionConfig::new()
-        .with_information_schema(true)
-        .with_default_catalog_and_schema("vtsql", "public")
+    SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("vtsql", "public")
 }
 
 /// Opens a data directory as a session with all tables and functions.
@@ -82,51 +69,20 @@ pub async fn register_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()
             .map_err(|e| DataFusionError::External(Box::new(ingest::IngestError::io(&facts, e))))?;
     }
     let url = ListingTableUrl::parse(absolute(&facts)?.to_string_lossy())?;
-    let sort = store::FACT_SORT
-        .iter()
-        .map(|c| col(*c).sort(true, false))
-        .collect();
+    let sort = store::FACT_SORT.iter().map(|c| col(*c).sort(true, false)).collect();
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![
-            ("year".into(), DataType::Int32),
-            ("half".into(), DataType::Int32),
-        ])
+        .with_table_partition_cols(vec![("year".into(), DataType::Int32), ("half".into(), DataType::Int32)])
         .with_file_sort_order(vec![sort]);
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(store::fact_file_schema());
+    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(store::fact_file_schema());
     ctx.register_table(store::FACT_TABLE, Arc::new(ListingTable::try_new(config)?))?;
 
     let regions_schema = ingest::regions::Regions::schema();
-    register_dimension(
-        ctx,
-        data_dir,
-        "regions",
-        store::REGIONS_FILE,
-        regions_schema,
-        None,
-    )
-    .await?;
-    register_dimension(
-        ctx,
-        data_dir,
-        "population",
-        store::POPULATION_FILE,
-        store::population_schema(),
-        None,
-    )
-    .await?;
+    register_dimension(ctx, data_dir, "regions", store::REGIONS_FILE, regions_schema, None).await?;
+    register_dimension(ctx, data_dir, "population", store::POPULATION_FILE, store::population_schema(), None).await?;
     let categories = store::categories_batch();
-    register_dimension(
-        ctx,
-        data_dir,
-        "categories",
-        store::CATEGORIES_FILE,
-        categories.schema(),
-        Some(categories),
-    )
-    .await?;
+    register_dimension(ctx, data_dir, "categories", store::CATEGORIES_FILE, categories.schema(), Some(categories))
+        .await?;
     Ok(())
 }
 
@@ -141,12 +97,7 @@ async fn register_dimension(
     let path = data_dir.join(file);
     if path.is_file() {
         let path = absolute(&path)?;
-        ctx.register_parquet(
-            name,
-            path.to_string_lossy().as_ref(),
-            ParquetReadOptions::default().schema(&schema),
-        )
-        .await
+        ctx.register_parquet(name, path.to_string_lossy().as_ref(), ParquetReadOptions::default().schema(&schema)).await
     } else {
         let table = MemTable::try_new(schema, vec![fallback.into_iter().collect()])?;
         ctx.register_table(name, Arc::new(table)).map(|_| ())

@@ -10,10 +10,7 @@ use vtsql::repl::{PrintOptions, Session};
 use vtsql::{catalog, ingest, repl};
 
 #[derive(Parser)]
-#[command(
-    version,
-    about = "SQL over CBS Beleidsinformatie Veilig Thuis statistics"
-)]
+#[command(version, about = "SQL over CBS Beleidsinformatie Veilig Thuis statistics")]
 struct Cli {
     /// Data directory (default: $VTSQL_DATA, else ./data)
     #[arg(long, global = true, value_name = "DIR")]
@@ -68,16 +65,10 @@ fn main() -> ExitCode {
         };
     }
     if let Err(e) = catalog::build_if_missing(&data_dir, progress) {
-        eprintln!(
-            "vtsql: cannot build the tables in {}: {e}",
-            data_dir.display()
-        );
+        eprintln!("vtsql: cannot build the tables in {}: {e}", data_dir.display());
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vtsql: {e}");
@@ -98,10 +89,7 @@ async fn run(cli: Cli, data_dir: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = PrintOptions {
-        format: cli.format,
-        timer: cli.timer,
-    };
+    let options = PrintOptions { format: cli.format, timer: cli.timer };
     let mut scripts: Vec<String> = cli.commands.clone();
     for file in &cli.files {
         match repl::exec::read_script(file) {

@@ -8,21 +8,12 @@ use crate::Check;
 use crate::common::*;
 
 pub const CHECKS: &[(&str, Check)] = &[
-    (
-        "cli::command_prints_the_seed_figures",
-        command_prints_the_seed_figures,
-    ),
+    ("cli::command_prints_the_seed_figures", command_prints_the_seed_figures),
     ("cli::formats_csv_and_json", formats_csv_and_json),
     ("cli::file_and_stdin_scripts", file_and_stdin_scripts),
     ("cli::errors_exit_non_zero", errors_exit_non_zero),
-    (
-        "cli::first_run_builds_parquet_from_raw",
-        first_run_builds_parquet_from_raw,
-    ),
-    (
-        "cli::ingest_command_reports_and_refuses",
-        ingest_command_reports_and_refuses,
-    ),
+    ("cli::first_run_builds_parquet_from_raw", first_run_builds_parquet_from_raw),
+    ("cli::ingest_command_reports_and_refuses", ingest_command_reports_and_refuses),
 ];
 
 fn vtsql(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
@@ -46,35 +37,19 @@ fn stdout(o: &Output) -> String {
 }
 
 fn ok(o: Output) -> Result<String, String> {
-    ensure(o.status.success(), || {
-        format!(
-            "exit {:?}: {}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr)
-        )
-    })?;
+    ensure(o.status.success(), || format!("exit {:?}: {}", o.status, String::from_utf8_lossy(&o.stderr)))?;
     Ok(stdout(&o))
 }
 
-const ALMELO: &str =
-    "FROM veilig_thuis WHERE region_code = 'GM0141' AND period = '2020H1' AND category = 'Totaal'";
+const ALMELO: &str = "FROM veilig_thuis WHERE region_code = 'GM0141' AND period = '2020H1' AND category = 'Totaal'";
 
 fn command_prints_the_seed_figures() -> Result<(), String> {
-    for (column, want) in [
-        ("ontvangen_meldingen", "245"),
-        ("gestarte_adviezen", "165"),
-        ("afgeronde_onderzoeken", "NULL"),
-    ] {
-        let out = ok(vtsql(
-            fixture(),
-            &["-c", &format!("SELECT {column} {ALMELO}")],
-            None,
-        ))?;
-        let cells: Vec<&str> = out
-            .lines()
-            .filter(|l| l.starts_with("| "))
-            .map(|l| l.trim_matches(|c| c == '|' || c == ' '))
-            .collect();
+    for (column, want) in
+        [("ontvangen_meldingen", "245"), ("gestarte_adviezen", "165"), ("afgeronde_onderzoeken", "NULL")]
+    {
+        let out = ok(vtsql(fixture(), &["-c", &format!("SELECT {column} {ALMELO}")], None))?;
+        let cells: Vec<&str> =
+            out.lines().filter(|l| l.starts_with("| ")).map(|l| l.trim_matches(|c| c == '|' || c == ' ')).collect();
         ensure_eq(cells, vec![column, want], column)?;
     }
     Ok(())
@@ -83,52 +58,30 @@ fn command_prints_the_seed_figures() -> Result<(), String> {
 fn formats_csv_and_json() -> Result<(), String> {
     let sql = format!("SELECT region_code, gestarte_adviezen, afgeronde_onderzoeken {ALMELO}");
     let csv = ok(vtsql(fixture(), &["--format", "csv", "-c", &sql], None))?;
-    ensure_eq(
-        csv.as_str(),
-        "region_code,gestarte_adviezen,afgeronde_onderzoeken\nGM0141,165,\n",
-        "csv",
-    )?;
+    ensure_eq(csv.as_str(), "region_code,gestarte_adviezen,afgeronde_onderzoeken\nGM0141,165,\n", "csv")?;
     let json = ok(vtsql(fixture(), &["--format", "json", "-c", &sql], None))?;
-    ensure_eq(
-        json.trim(),
-        r#"[{"region_code":"GM0141","gestarte_adviezen":165,"afgeronde_onderzoeken":null}]"#,
-        "json",
-    )
+    ensure_eq(json.trim(), r#"[{"region_code":"GM0141","gestarte_adviezen":165,"afgeronde_onderzoeken":null}]"#, "json")
 }
 
 fn file_and_stdin_scripts() -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("q.sql");
-    std::fs::write(
-        &script,
-        format!("-- two statements\nSELECT 1 AS one;\nSELECT ontvangen_meldingen\n{ALMELO};\n"),
-    )
-    .unwrap();
-    let out = ok(vtsql(
-        fixture(),
-        &["--format", "csv", "-f", script.to_str().unwrap()],
-        None,
-    ))?;
+    std::fs::write(&script, format!("-- two statements\nSELECT 1 AS one;\nSELECT ontvangen_meldingen\n{ALMELO};\n"))
+        .unwrap();
+    let out = ok(vtsql(fixture(), &["--format", "csv", "-f", script.to_str().unwrap()], None))?;
     ensure_eq(out.as_str(), "one\n1\nontvangen_meldingen\n245\n", "-f")?;
-    let out = ok(vtsql(
-        fixture(),
-        &["--format", "csv"],
-        Some("SELECT count(*) AS n FROM categories;"),
-    ))?;
+    let out = ok(vtsql(fixture(), &["--format", "csv"], Some("SELECT count(*) AS n FROM categories;")))?;
     ensure_eq(out.as_str(), "n\n52\n", "stdin")
 }
 
 fn errors_exit_non_zero() -> Result<(), String> {
     let o = vtsql(fixture(), &["-c", "SELECT nope FROM veilig_thuis"], None);
     ensure(!o.status.success(), || "bad SQL exited 0".into())?;
-    ensure(String::from_utf8_lossy(&o.stderr).contains("nope"), || {
-        "error does not name the column".into()
-    })?;
+    ensure(String::from_utf8_lossy(&o.stderr).contains("nope"), || "error does not name the column".into())?;
     let o = vtsql(fixture(), &["-f", "/nonexistent/q.sql"], None);
-    ensure(
-        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("/nonexistent/q.sql"),
-        || "missing file".into(),
-    )
+    ensure(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("/nonexistent/q.sql"), || {
+        "missing file".into()
+    })
 }
 
 fn first_run_builds_parquet_from_raw() -> Result<(), String> {
@@ -138,29 +91,13 @@ fn first_run_builds_parquet_from_raw() -> Result<(), String> {
     for f in raw_files() {
         std::fs::copy(&f, data.join("raw").join(f.file_name().unwrap())).unwrap();
     }
-    let o = vtsql(
-        &data,
-        &[
-            "--format",
-            "csv",
-            "-c",
-            &format!("SELECT ontvangen_meldingen {ALMELO}"),
-        ],
-        None,
-    );
+    let o = vtsql(&data, &["--format", "csv", "-c", &format!("SELECT ontvangen_meldingen {ALMELO}")], None);
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
     ensure_eq(ok(o)?.as_str(), "ontvangen_meldingen\n245\n", "first run")?;
-    ensure(stderr.contains("first run"), || {
-        format!("no progress line: {stderr}")
-    })?;
-    ensure(data.join("veilig_thuis/year=2020/half=1").is_dir(), || {
-        "partition missing".into()
-    })?;
+    ensure(stderr.contains("first run"), || format!("no progress line: {stderr}"))?;
+    ensure(data.join("veilig_thuis/year=2020/half=1").is_dir(), || "partition missing".into())?;
     let o = vtsql(&data, &["-c", "SELECT 1"], None);
-    ensure(
-        !String::from_utf8_lossy(&o.stderr).contains("first run"),
-        || "rebuilt on the second run".into(),
-    )
+    ensure(!String::from_utf8_lossy(&o.stderr).contains("first run"), || "rebuilt on the second run".into())
 }
 
 fn ingest_command_reports_and_refuses() -> Result<(), String> {
@@ -172,16 +109,10 @@ fn ingest_command_reports_and_refuses() -> Result<(), String> {
     let o = vtsql(&data, &args, None);
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
     ensure(o.status.success(), || stderr.clone())?;
-    ensure(
-        stderr.contains("StatLine text export: 52 rows") && stderr.contains("year=2020/half=1"),
-        || stderr.clone(),
-    )?;
+    ensure(stderr.contains("StatLine text export: 52 rows") && stderr.contains("year=2020/half=1"), || stderr.clone())?;
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "x;y\n").unwrap();
     let o = vtsql(&data, &["ingest", bad.to_str().unwrap()], None);
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-    ensure(
-        !o.status.success() && stderr.contains("bad.csv") && stderr.contains("nothing was written"),
-        || stderr,
-    )
+    ensure(!o.status.success() && stderr.contains("bad.csv") && stderr.contains("nothing was written"), || stderr)
 }

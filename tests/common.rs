@@ -16,10 +16,8 @@ pub fn shared(path: &str) -> PathBuf {
 }
 
 pub fn raw_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("data/raw"))
-        .expect("data/raw exists")
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(repo().join("data/raw")).expect("data/raw exists").map(|e| e.unwrap().path()).collect();
     files.sort();
     files
 }
@@ -29,30 +27,15 @@ pub fn seed() -> PathBuf {
 }
 
 /// The seed with its period label and every count changed by `f`, written to `dir/name`.
-pub fn derived_seed(
-    dir: &Path,
-    name: &str,
-    period_label: &str,
-    region: &str,
-    f: impl Fn(i64) -> i64,
-) -> PathBuf {
+pub fn derived_seed(dir: &Path, name: &str, period_label: &str, region: &str, f: impl Fn(i64) -> i64) -> PathBuf {
     let text = std::fs::read_to_string(seed()).unwrap();
     let mut out = String::new();
     for line in text.lines() {
         if line.contains(" Almelo 1e halfjaar 2020* ") {
             let (head, cells) = line.split_once(" Almelo 1e halfjaar 2020* ").unwrap();
-            let cells: Vec<String> = cells
-                .split(' ')
-                .map(|c| {
-                    c.parse::<i64>()
-                        .map(|v| f(v).to_string())
-                        .unwrap_or(c.to_string())
-                })
-                .collect();
-            out.push_str(&format!(
-                "{head} {region} {period_label} {}\n",
-                cells.join(" ")
-            ));
+            let cells: Vec<String> =
+                cells.split(' ').map(|c| c.parse::<i64>().map(|v| f(v).to_string()).unwrap_or(c.to_string())).collect();
+            out.push_str(&format!("{head} {region} {period_label} {}\n", cells.join(" ")));
         } else {
             out.push_str(line);
             out.push('\n');
@@ -75,20 +58,8 @@ pub fn fixture() -> &'static Path {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let mut files = raw_files();
-        files.push(derived_seed(
-            dir.path(),
-            "h2.txt",
-            "2e halfjaar 2020*",
-            "Almelo",
-            |v| v + 5,
-        ));
-        files.push(derived_seed(
-            dir.path(),
-            "h3.txt",
-            "1e halfjaar 2021",
-            "Almelo",
-            |v| v + 10,
-        ));
+        files.push(derived_seed(dir.path(), "h2.txt", "2e halfjaar 2020*", "Almelo", |v| v + 5));
+        files.push(derived_seed(dir.path(), "h3.txt", "1e halfjaar 2021", "Almelo", |v| v + 10));
         ingest_quiet(&data, &files).expect("fixture ingests");
         dir
     })
@@ -98,26 +69,14 @@ pub fn fixture() -> &'static Path {
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
 /// Runs SQL on a data directory and returns the rows as text, NULL as `NULL`.
 pub fn query(data: &Path, sql: &str) -> Result<Vec<Vec<String>>, String> {
     runtime().block_on(async {
-        let ctx = vtsql::catalog::open(data)
-            .await
-            .map_err(|e| e.to_string())?;
-        let batches = ctx
-            .sql(sql)
-            .await
-            .map_err(|e| e.to_string())?
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?;
+        let ctx = vtsql::catalog::open(data).await.map_err(|e| e.to_string())?;
+        let batches = ctx.sql(sql).await.map_err(|e| e.to_string())?.collect().await.map_err(|e| e.to_string())?;
         Ok(crate::slt::batches_to_rows(&batches))
     })
 }
@@ -127,12 +86,6 @@ pub fn ensure(cond: bool, message: impl FnOnce() -> String) -> Result<(), String
     if cond { Ok(()) } else { Err(message()) }
 }
 
-pub fn ensure_eq<T: PartialEq + std::fmt::Debug>(
-    got: T,
-    want: T,
-    what: &str,
-) -> Result<(), String> {
-    ensure(got == want, || {
-        format!("{what}: got {got:?}, want {want:?}")
-    })
+pub fn ensure_eq<T: PartialEq + std::fmt::Debug>(got: T, want: T, what: &str) -> Result<(), String> {
+    ensure(got == want, || format!("{what}: got {got:?}, want {want:?}"))
 }

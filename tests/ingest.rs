@@ -6,40 +6,16 @@ use crate::Check;
 use crate::common::*;
 
 pub const CHECKS: &[(&str, Check)] = &[
-    (
-        "ingest::seed_round_trips_all_260_cells",
-        seed_round_trips_all_260_cells,
-    ),
+    ("ingest::seed_round_trips_all_260_cells", seed_round_trips_all_260_cells),
     ("ingest::writes_hive_partitions", writes_hive_partitions),
-    (
-        "ingest::reingest_replaces_exactly_its_rows",
-        reingest_replaces_exactly_its_rows,
-    ),
-    (
-        "ingest::corrupted_seed_fails_with_line_and_keeps_data",
-        corrupted_seed_fails_with_line_and_keeps_data,
-    ),
-    (
-        "ingest::bad_input_names_file_line_and_field",
-        bad_input_names_file_line_and_field,
-    ),
+    ("ingest::reingest_replaces_exactly_its_rows", reingest_replaces_exactly_its_rows),
+    ("ingest::corrupted_seed_fails_with_line_and_keeps_data", corrupted_seed_fails_with_line_and_keeps_data),
+    ("ingest::bad_input_names_file_line_and_field", bad_input_names_file_line_and_field),
     ("ingest::unknown_region_is_named", unknown_region_is_named),
-    (
-        "ingest::population_and_regions_from_shared_cbs_files",
-        population_and_regions_from_shared_cbs_files,
-    ),
-    (
-        "ingest::statline_csv_download_layout",
-        statline_csv_download_layout,
-    ),
-    (
-        "ingest::year_filter_prunes_partitions",
-        year_filter_prunes_partitions,
-    ),
-    (
-        "ingest::duckdb_reads_the_same_numbers",
-        duckdb_reads_the_same_numbers,
-    ),
+    ("ingest::population_and_regions_from_shared_cbs_files", population_and_regions_from_shared_cbs_files),
+    ("ingest::statline_csv_download_layout", statline_csv_download_layout),
+    ("ingest::year_filter_prunes_partitions", year_filter_prunes_partitions),
+    ("ingest::duckdb_reads_the_same_numbers", duckdb_reads_the_same_numbers),
 ];
 
 fn fresh() -> (tempfile::TempDir, PathBuf) {
@@ -75,16 +51,7 @@ fn seed_round_trips_all_260_cells() -> Result<(), String> {
         .lines()
         .filter(|l| l.contains(" Almelo 1e halfjaar 2020* "))
         .map(|l| {
-            l.rsplitn(6, ' ')
-                .take(5)
-                .map(|c| {
-                    if c == "." {
-                        "NULL".into()
-                    } else {
-                        c.to_string()
-                    }
-                })
-                .collect::<Vec<_>>()
+            l.rsplitn(6, ' ').take(5).map(|c| if c == "." { "NULL".into() } else { c.to_string() }).collect::<Vec<_>>()
         })
         .map(|mut cells: Vec<String>| {
             cells.reverse();
@@ -100,65 +67,31 @@ fn writes_hive_partitions() -> Result<(), String> {
     let data = fixture();
     for part in ["year=2020/half=1", "year=2020/half=2", "year=2021/half=1"] {
         let dir = data.join("veilig_thuis").join(part);
-        let files: Vec<_> = std::fs::read_dir(&dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
-            .collect();
-        ensure(files.len() == 1, || {
-            format!("{part}: {} files", files.len())
-        })?;
+        let files: Vec<_> = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?.collect();
+        ensure(files.len() == 1, || format!("{part}: {} files", files.len()))?;
     }
-    ensure(
-        !data
-            .join(".staging")
-            .read_dir()
-            .map_err(|e| e.to_string())?
-            .any(|_| true),
-        || "staging left behind".into(),
-    )
+    ensure(!data.join(".staging").read_dir().map_err(|e| e.to_string())?.any(|_| true), || "staging left behind".into())
 }
 
 fn reingest_replaces_exactly_its_rows() -> Result<(), String> {
     let (dir, data) = fresh();
     ingest_quiet(&data, &raw_files()).map_err(|e| e.to_string())?;
     ingest_quiet(&data, &[seed()]).map_err(|e| e.to_string())?;
-    let count =
-        |data: &Path| query(data, "SELECT count(*) FROM veilig_thuis").map(|r| r[0][0].clone());
-    ensure_eq(
-        count(&data)?,
-        "52".to_string(),
-        "after ingesting the seed twice",
-    )?;
+    let count = |data: &Path| query(data, "SELECT count(*) FROM veilig_thuis").map(|r| r[0][0].clone());
+    ensure_eq(count(&data)?, "52".to_string(), "after ingesting the seed twice")?;
     // A corrected release of the same period replaces its values.
-    let revised = derived_seed(
-        dir.path(),
-        "revised.txt",
-        "1e halfjaar 2020",
-        "Almelo",
-        |v| v + 5,
-    );
+    let revised = derived_seed(dir.path(), "revised.txt", "1e halfjaar 2020", "Almelo", |v| v + 5);
     ingest_quiet(&data, &[revised]).map_err(|e| e.to_string())?;
     let totaal = query(
         &data,
         "SELECT ontvangen_meldingen, provisional FROM veilig_thuis WHERE category = 'Totaal' AND region_code = 'GM0141'",
     )?;
-    ensure_eq(
-        totaal,
-        vec![vec!["250".to_string(), "false".to_string()]],
-        "revised Totaal",
-    )?;
+    ensure_eq(totaal, vec![vec!["250".to_string(), "false".to_string()]], "revised Totaal")?;
     // Another region in the same partition is added, not replacing Almelo.
-    let twente = derived_seed(
-        dir.path(),
-        "twente.txt",
-        "1e halfjaar 2020*",
-        "Twente (VT)",
-        |v| v * 10,
-    );
+    let twente = derived_seed(dir.path(), "twente.txt", "1e halfjaar 2020*", "Twente (VT)", |v| v * 10);
     ingest_quiet(&data, &[twente]).map_err(|e| e.to_string())?;
-    let per_region = query(
-        &data,
-        "SELECT region_code, region_level, count(*) FROM veilig_thuis GROUP BY 1, 2 ORDER BY 1",
-    )?;
+    let per_region =
+        query(&data, "SELECT region_code, region_level, count(*) FROM veilig_thuis GROUP BY 1, 2 ORDER BY 1")?;
     ensure_eq(
         per_region,
         vec![
@@ -203,33 +136,18 @@ fn corrupted_seed_fails_with_line_and_keeps_data() -> Result<(), String> {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let line = text
-        .lines()
-        .position(|l| l.starts_with("Partnergeweld: stalking"))
-        .unwrap()
-        + 1;
+    let line = text.lines().position(|l| l.starts_with("Partnergeweld: stalking")).unwrap() + 1;
     let bad = dir.path().join("corrupt.txt");
     std::fs::write(&bad, corrupted).unwrap();
     // The corrupted file comes with a good one: neither may be written.
     let good = derived_seed(dir.path(), "good.txt", "2e halfjaar 2020", "Almelo", |v| v);
-    let err = ingest_quiet(&data, &[good, bad.clone()])
-        .err()
-        .ok_or("corrupted input was accepted")?
-        .to_string();
+    let err = ingest_quiet(&data, &[good, bad.clone()]).err().ok_or("corrupted input was accepted")?.to_string();
     ensure(
-        err.contains(&format!("corrupt.txt:{line}:"))
-            && err.contains("ontvangen_meldingen")
-            && err.contains("\"1O\""),
+        err.contains(&format!("corrupt.txt:{line}:")) && err.contains("ontvangen_meldingen") && err.contains("\"1O\""),
         || format!("error should name file, line {line} and field: {err}"),
     )?;
-    ensure(snapshot(&data) == before, || {
-        "the data directory changed".into()
-    })?;
-    ensure_eq(
-        query(&data, "SELECT count(*) FROM veilig_thuis")?[0][0].clone(),
-        "52".to_string(),
-        "rows still readable",
-    )
+    ensure(snapshot(&data) == before, || "the data directory changed".into())?;
+    ensure_eq(query(&data, "SELECT count(*) FROM veilig_thuis")?[0][0].clone(), "52".to_string(), "rows still readable")
 }
 
 fn bad_input_names_file_line_and_field() -> Result<(), String> {
@@ -249,72 +167,40 @@ fn bad_input_names_file_line_and_field() -> Result<(), String> {
         let mut files = raw_files();
         files.retain(|f| !f.to_string_lossy().ends_with(".txt"));
         files.push(path);
-        let err = ingest_quiet(&data, &files)
-            .err()
-            .ok_or(format!("{name} was accepted"))?
-            .to_string();
-        ensure(err.contains(name) && err.contains(want), || {
-            format!("{name}: {err:?} should contain {want:?}")
-        })?;
+        let err = ingest_quiet(&data, &files).err().ok_or(format!("{name} was accepted"))?.to_string();
+        ensure(err.contains(name) && err.contains(want), || format!("{name}: {err:?} should contain {want:?}"))?;
     }
-    ensure(
-        !data.join("veilig_thuis").exists() || snapshot(&data.join("veilig_thuis")).is_empty(),
-        || "facts written".into(),
-    )
+    ensure(!data.join("veilig_thuis").exists() || snapshot(&data.join("veilig_thuis")).is_empty(), || {
+        "facts written".into()
+    })
 }
 
 fn unknown_region_is_named() -> Result<(), String> {
     let (dir, data) = fresh();
-    let atlantis = derived_seed(
-        dir.path(),
-        "atlantis.txt",
-        "1e halfjaar 2020*",
-        "Atlantis",
-        |v| v,
-    );
+    let atlantis = derived_seed(dir.path(), "atlantis.txt", "1e halfjaar 2020*", "Atlantis", |v| v);
     let mut files = raw_files();
     files.push(atlantis);
-    let err = ingest_quiet(&data, &files)
-        .err()
-        .ok_or("Atlantis was accepted")?
-        .to_string();
-    ensure(
-        err.contains("atlantis.txt:6: Regio's: unknown region \"Atlantis\""),
-        || err,
-    )
+    let err = ingest_quiet(&data, &files).err().ok_or("Atlantis was accepted")?.to_string();
+    ensure(err.contains("atlantis.txt:6: Regio's: unknown region \"Atlantis\""), || err)
 }
 
 fn population_and_regions_from_shared_cbs_files() -> Result<(), String> {
     let (_dir, data) = fresh();
     let mut files = raw_files();
-    files.push(shared(
-        "data/cbs/gebieden-2020/Gebieden_in_Nederland_2020_07122020_202646.csv",
-    ));
-    files.push(shared(
-        "data/cbs/population-70072ned/municipalities_alphabetically_2022.csv",
-    ));
-    files.push(shared(
-        "data/cbs/population-70072ned/Regionale_kerncijfers_Nederland_23012024_192144.csv",
-    ));
+    files.push(shared("data/cbs/gebieden-2020/Gebieden_in_Nederland_2020_07122020_202646.csv"));
+    files.push(shared("data/cbs/population-70072ned/municipalities_alphabetically_2022.csv"));
+    files.push(shared("data/cbs/population-70072ned/Regionale_kerncijfers_Nederland_23012024_192144.csv"));
     ingest_quiet(&data, &files).map_err(|e| e.to_string())?;
     let per_year = query(
         &data,
         "SELECT year, count(*) FROM population p JOIN regions r USING (region_code) WHERE r.region_level = 'gemeente' GROUP BY year ORDER BY year",
     )?;
-    let want: Vec<Vec<String>> = [
-        ("2020", "355"),
-        ("2021", "352"),
-        ("2022", "345"),
-        ("2023", "342"),
-    ]
-    .iter()
-    .map(|(y, n)| vec![y.to_string(), n.to_string()])
-    .collect();
+    let want: Vec<Vec<String>> = [("2020", "355"), ("2021", "352"), ("2022", "345"), ("2023", "342")]
+        .iter()
+        .map(|(y, n)| vec![y.to_string(), n.to_string()])
+        .collect();
     ensure_eq(per_year, want, "gemeenten with a population per year")?;
-    let almelo = query(
-        &data,
-        "SELECT year, population FROM population WHERE region_code = 'GM0141' ORDER BY year",
-    )?;
+    let almelo = query(&data, "SELECT year, population FROM population WHERE region_code = 'GM0141' ORDER BY year")?;
     ensure_eq(
         almelo.iter().map(|r| r[1].as_str()).collect::<Vec<_>>(),
         vec!["73107", "73132", "73155", "73949"],
@@ -327,27 +213,9 @@ fn population_and_regions_from_shared_cbs_files() -> Result<(), String> {
     ensure_eq(
         names,
         vec![
-            vec![
-                "GM0014".into(),
-                "Groningen".into(),
-                "PV20".into(),
-                "LD01".into(),
-                "NULL".into(),
-            ],
-            vec![
-                "GM0141".into(),
-                "Almelo".into(),
-                "PV23".into(),
-                "LD02".into(),
-                "VT19".into(),
-            ],
-            vec![
-                "GM0518".into(),
-                "'s-Gravenhage".into(),
-                "PV28".into(),
-                "LD03".into(),
-                "NULL".into(),
-            ],
+            vec!["GM0014".into(), "Groningen".into(), "PV20".into(), "LD01".into(), "NULL".into()],
+            vec!["GM0141".into(), "Almelo".into(), "PV23".into(), "LD02".into(), "VT19".into()],
+            vec!["GM0518".into(), "'s-Gravenhage".into(), "PV28".into(), "LD03".into(), "NULL".into()],
         ],
         "regions merged from three sources",
     )
@@ -387,59 +255,29 @@ fn statline_csv_download_layout() -> Result<(), String> {
                 "NULL",
                 "1",
             ]),
-            row(&[
-                "84851NED", "2023", "2023", "0", "true", "PV22", "Totaal", "2960", "1905", "NULL",
-                "0",
-            ]),
-            row(&[
-                "84851NED",
-                "2023",
-                "2023",
-                "0",
-                "false",
-                "VT02",
-                "Kindermishandeling",
-                "1605",
-                "1060",
-                "NULL",
-                "0",
-            ]),
+            row(&["84851NED", "2023", "2023", "0", "true", "PV22", "Totaal", "2960", "1905", "NULL", "0"]),
+            row(&["84851NED", "2023", "2023", "0", "false", "VT02", "Kindermishandeling", "1605", "1060", "NULL", "0"]),
         ],
         "CSV rows",
     )
 }
 
 fn year_filter_prunes_partitions() -> Result<(), String> {
-    let plan = query(
-        fixture(),
-        "EXPLAIN SELECT sum(ontvangen_meldingen) FROM veilig_thuis WHERE year = 2021",
-    )?;
-    let physical = plan
-        .iter()
-        .find(|r| r[0] == "physical_plan")
-        .ok_or("no physical plan")?[1]
-        .clone();
-    ensure(physical.contains("year=2021/half=1"), || {
-        format!("2021 not read: {physical}")
-    })?;
-    ensure(!physical.contains("year=2020"), || {
-        format!("2020 files read for a 2021 filter: {physical}")
-    })
+    let plan = query(fixture(), "EXPLAIN SELECT sum(ontvangen_meldingen) FROM veilig_thuis WHERE year = 2021")?;
+    let physical = plan.iter().find(|r| r[0] == "physical_plan").ok_or("no physical plan")?[1].clone();
+    ensure(physical.contains("year=2021/half=1"), || format!("2021 not read: {physical}"))?;
+    ensure(!physical.contains("year=2020"), || format!("2020 files read for a 2021 filter: {physical}"))
 }
 
 /// The Python with DuckDB to check against: `$VTSQL_PYTHON` (set by `.ci/run`), else `python3`.
 /// Without DuckDB the check cannot run; under CI that is a failure, elsewhere it says how to fix it.
 fn duckdb_python() -> Result<Option<String>, String> {
     let python = std::env::var("VTSQL_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_duckdb = std::process::Command::new(&python)
-        .args(["-c", "import duckdb"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let has_duckdb =
+        std::process::Command::new(&python).args(["-c", "import duckdb"]).output().is_ok_and(|o| o.status.success());
     match (has_duckdb, std::env::var_os("CI").is_some()) {
         (true, _) => Ok(Some(python)),
-        (false, true) => Err(format!(
-            "{python} has no duckdb module; .ci/run installs it"
-        )),
+        (false, true) => Err(format!("{python} has no duckdb module; .ci/run installs it")),
         (false, false) => {
             eprintln!("  note: duckdb check not run: `pip install duckdb` or set VTSQL_PYTHON");
             Ok(None)
@@ -456,13 +294,9 @@ pub fn duckdb_reads_the_same_numbers() -> Result<(), String> {
         .arg(fixture())
         .output()
         .map_err(|e| e.to_string())?;
-    ensure(out.status.success(), || {
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    })?;
-    let duck: Vec<Vec<String>> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect();
+    ensure(out.status.success(), || String::from_utf8_lossy(&out.stderr).into_owned())?;
+    let duck: Vec<Vec<String>> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split(',').map(str::to_string).collect()).collect();
     let ours = query(
         fixture(),
         "SELECT period, year, half, gestarte_adviezen, ontvangen_meldingen, afgeronde_onderzoeken FROM veilig_thuis \

@@ -24,10 +24,7 @@ fn main() -> ExitCode {
         checks.push((name.to_string(), Box::new(*check)));
     }
     for file in slt::files() {
-        let name = format!(
-            "slt::{}",
-            file.file_name().unwrap_or_default().to_string_lossy()
-        );
+        let name = format!("slt::{}", file.file_name().unwrap_or_default().to_string_lossy());
         checks.push((name, Box::new(move || slt::run_file(&file, complete))));
     }
     let (mut passed, mut failed) = (0, 0);
@@ -55,9 +52,5 @@ fn main() -> ExitCode {
         }
     }
     println!("\n{passed} passed, {failed} failed");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -24,11 +24,8 @@ pub fn batches_to_rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
     let options = FormatOptions::default().with_null("NULL");
     let mut rows = Vec::new();
     for batch in batches {
-        let formatters: Vec<ArrayFormatter> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
+        let formatters: Vec<ArrayFormatter> =
+            batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
         for i in 0..batch.num_rows() {
             rows.push(formatters.iter().map(|f| f.value(i).to_string()).collect());
         }
@@ -57,17 +54,13 @@ impl AsyncDB for Vtsql {
             .iter()
             .map(|f| match f.data_type() {
                 t if t.is_integer() => DefaultColumnType::Integer,
-                DataType::Float16
-                | DataType::Float32
-                | DataType::Float64
-                | DataType::Decimal128(..) => DefaultColumnType::FloatingPoint,
+                DataType::Float16 | DataType::Float32 | DataType::Float64 | DataType::Decimal128(..) => {
+                    DefaultColumnType::FloatingPoint
+                }
                 _ => DefaultColumnType::Text,
             })
             .collect();
-        Ok(DBOutput::Rows {
-            types,
-            rows: batches_to_rows(&batches),
-        })
+        Ok(DBOutput::Rows { types, rows: batches_to_rows(&batches) })
     }
 
     async fn shutdown(&mut self) {}
@@ -96,10 +89,7 @@ pub fn run_file(path: &Path, complete: bool) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())
         } else {
-            runner
-                .run_file_async(path)
-                .await
-                .map_err(|e| e.display(true).to_string())
+            runner.run_file_async(path).await.map_err(|e| e.display(true).to_string())
         }
     })
 }

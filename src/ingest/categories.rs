@@ -52,12 +52,7 @@ const AI: &str = "Aanvullende informatie";
 
 macro_rules! cat {
     ($name:expr, $group:expr, $parent:expr, $kind:ident) => {
-        Category {
-            name: $name,
-            group: $group,
-            parent: $parent,
-            kind: CategoryKind::$kind,
-        }
+        Category { name: $name, group: $group, parent: $parent, kind: CategoryKind::$kind }
     };
 }
 
@@ -70,12 +65,7 @@ pub static CATEGORIES: &[Category] = &[
     cat!(PG, PG, Some("Totaal"), Hoofdvorm),
     cat!(OM, OM, Some("Totaal"), Hoofdvorm),
     cat!(HGO, HGO, Some("Totaal"), Hoofdvorm),
-    cat!(
-        "Andere problematiek",
-        "Andere problematiek",
-        Some("Totaal"),
-        Hoofdvorm
-    ),
+    cat!("Andere problematiek", "Andere problematiek", Some("Totaal"), Hoofdvorm),
     cat!(
         "Geen kindermishandeling/huiselijk geweld",
         "Geen kindermishandeling/huiselijk geweld",
@@ -85,99 +75,34 @@ pub static CATEGORIES: &[Category] = &[
     cat!("Onbekend", "Onbekend", Some("Totaal"), Hoofdvorm),
     cat!("Mishandeling kind: fysiek", KM, Some(KM), Subvorm),
     cat!("Mishandeling kind: verwaarlozing", KM, Some(KM), Subvorm),
-    cat!(
-        "Mishandeling kind: emotionele mishandeling",
-        KM,
-        Some(KM),
-        Subvorm
-    ),
-    cat!(
-        "Mishandeling kind: emotionele verwaarlozing",
-        KM,
-        Some(KM),
-        Subvorm
-    ),
-    cat!(
-        "Mishandeling kind: seksueel misbruik",
-        KM,
-        Some(KM),
-        Subvorm
-    ),
-    cat!(
-        "Mishandeling kind: getuige van geweld",
-        KM,
-        Some(KM),
-        Subvorm
-    ),
+    cat!("Mishandeling kind: emotionele mishandeling", KM, Some(KM), Subvorm),
+    cat!("Mishandeling kind: emotionele verwaarlozing", KM, Some(KM), Subvorm),
+    cat!("Mishandeling kind: seksueel misbruik", KM, Some(KM), Subvorm),
+    cat!("Mishandeling kind: getuige van geweld", KM, Some(KM), Subvorm),
     cat!("Mishandeling kind: PCF", KM, Some(KM), Subvorm),
     cat!("Mishandeling kind: anders", KM, Some(KM), Subvorm),
     cat!("Geweld tegen ouders: fysiek", GTO, Some(GTO), Subvorm),
-    cat!(
-        "Geweld tegen ouders: emotionele mishandeling",
-        GTO,
-        Some(GTO),
-        Subvorm
-    ),
-    cat!(
-        "Geweld tegen ouders: seksueel misbruik",
-        GTO,
-        Some(GTO),
-        Subvorm
-    ),
+    cat!("Geweld tegen ouders: emotionele mishandeling", GTO, Some(GTO), Subvorm),
+    cat!("Geweld tegen ouders: seksueel misbruik", GTO, Some(GTO), Subvorm),
     cat!("Geweld tegen ouders: financieel", GTO, Some(GTO), Subvorm),
     cat!("Geweld tegen ouders: anders", GTO, Some(GTO), Subvorm),
     cat!("Partnergeweld: fysiek", PG, Some(PG), Subvorm),
-    cat!(
-        "Partnergeweld: emotionele mishandeling",
-        PG,
-        Some(PG),
-        Subvorm
-    ),
+    cat!("Partnergeweld: emotionele mishandeling", PG, Some(PG), Subvorm),
     cat!("Partnergeweld: seksueel misbruik", PG, Some(PG), Subvorm),
     cat!("Partnergeweld: stalking", PG, Some(PG), Subvorm),
     cat!("Partnergeweld: financieel", PG, Some(PG), Subvorm),
     cat!("Partnergeweld: anders", PG, Some(PG), Subvorm),
     cat!("Ouderenmishandeling: fysiek", OM, Some(OM), Subvorm),
     cat!("Ouderenmishandeling: verwaarlozing", OM, Some(OM), Subvorm),
-    cat!(
-        "Ouderenmishandeling: emotionele mishandeling",
-        OM,
-        Some(OM),
-        Subvorm
-    ),
-    cat!(
-        "Ouderenmishandeling: seksueel misbruik",
-        OM,
-        Some(OM),
-        Subvorm
-    ),
+    cat!("Ouderenmishandeling: emotionele mishandeling", OM, Some(OM), Subvorm),
+    cat!("Ouderenmishandeling: seksueel misbruik", OM, Some(OM), Subvorm),
     cat!("Ouderenmishandeling: financieel", OM, Some(OM), Subvorm),
     cat!("Ouderenmishandeling: anders", OM, Some(OM), Subvorm),
     cat!("Ov. huiselijk geweld: fysiek", HGO, Some(HGO), Subvorm),
-    cat!(
-        "Ov. huiselijk geweld: verwaarlozing",
-        HGO,
-        Some(HGO),
-        Subvorm
-    ),
-    cat!(
-        "Ov. huiselijk geweld: emotionele mishandeling",
-        HGO,
-        Some(HGO),
-        Subvorm
-    ),
-    cat!(
-        "Ov. huiselijk geweld: emotionele verwaarlozing",
-        HGO,
-        Some(HGO),
-        Subvorm
-    ),
-    cat!(
-        "Ov. huiselijk geweld: seksueel misbruik",
-        HGO,
-        Some(HGO),
-        Subvorm
-    ),
+    cat!("Ov. huiselijk geweld: verwaarlozing", HGO, Some(HGO), Subvorm),
+    cat!("Ov. huiselijk geweld: emotionele mishandeling", HGO, Some(HGO), Subvorm),
+    cat!("Ov. huiselijk geweld: emotionele verwaarlozing", HGO, Some(HGO), Subvorm),
+    cat!("Ov. huiselijk geweld: seksueel misbruik", HGO, Some(HGO), Subvorm),
     cat!("Ov. huiselijk geweld: financieel", HGO, Some(HGO), Subvorm),
     cat!("Ov. huiselijk geweld: anders", HGO, Some(HGO), Subvorm),
     cat!("Conflictscheiding", AI, None, Aanvullend),
@@ -187,12 +112,7 @@ pub static CATEGORIES: &[Category] = &[
     cat!("Achterlating", AI, None, Aanvullend),
     cat!("Mensenhandel", AI, None, Aanvullend),
     cat!("Jeugdprostitutie", AI, None, Aanvullend),
-    cat!(
-        "Politie: overige zorg minderjarig/Prokid",
-        AI,
-        None,
-        Aanvullend
-    ),
+    cat!("Politie: overige zorg minderjarig/Prokid", AI, None, Aanvullend),
     cat!("Politie: jeugdige strafbaar feit", AI, None, Aanvullend),
     cat!("Geen van bovenstaande", AI, None, Aanvullend),
     cat!("Niet gespecificeerd", AI, None, Aanvullend),
@@ -204,19 +124,14 @@ pub fn lookup(label: &str) -> Option<&'static Category> {
     let label = label.trim();
     let stem = label.trim_end_matches('.');
     let cut_off = stem.len() + 2 <= label.len();
-    if let Some(found) = CATEGORIES
-        .iter()
-        .find(|c| c.name.eq_ignore_ascii_case(label))
-    {
+    if let Some(found) = CATEGORIES.iter().find(|c| c.name.eq_ignore_ascii_case(label)) {
         return Some(found);
     }
     if !cut_off {
         return None;
     }
     let stem = stem.trim_end().to_lowercase();
-    let mut matches = CATEGORIES
-        .iter()
-        .filter(|c| c.name.to_lowercase().starts_with(&stem));
+    let mut matches = CATEGORIES.iter().filter(|c| c.name.to_lowercase().starts_with(&stem));
     let first = matches.next()?;
     matches.next().is_none().then_some(first)
 }
@@ -237,19 +152,10 @@ mod tests {
     #[test]
     fn truncated_labels_map_to_full_names() {
         let full = |l| lookup(l).map(|c| c.name);
-        assert_eq!(
-            full("Mishandeling kind: emotionele mish..."),
-            Some("Mishandeling kind: emotionele mishandeling")
-        );
-        assert_eq!(
-            full("Mishandeling kind: emotionele verw..."),
-            Some("Mishandeling kind: emotionele verwaarlozing")
-        );
+        assert_eq!(full("Mishandeling kind: emotionele mish..."), Some("Mishandeling kind: emotionele mishandeling"));
+        assert_eq!(full("Mishandeling kind: emotionele verw..."), Some("Mishandeling kind: emotionele verwaarlozing"));
         assert_eq!(full("Andere problematiek..."), Some("Andere problematiek"));
-        assert_eq!(
-            full("Ov. Huiselijk geweld: anders"),
-            Some("Ov. huiselijk geweld: anders")
-        );
+        assert_eq!(full("Ov. Huiselijk geweld: anders"), Some("Ov. huiselijk geweld: anders"));
         assert_eq!(lookup("Partnergeweld: fysiek").map(|c| c.group), Some(PG));
     }
 

@@ -27,10 +27,7 @@ impl Table<'_> {
         self.header
             .iter()
             .position(|h| pred(&h.to_lowercase()))
-            .ok_or_else(|| {
-                self.file
-                    .error(self.header_line, "header", format!("no {what} column"))
-            })
+            .ok_or_else(|| self.file.error(self.header_line, "header", format!("no {what} column")))
     }
 
     pub fn rows(&self) -> impl Iterator<Item = Result<(usize, Vec<String>)>> + '_ {
@@ -40,8 +37,8 @@ impl Table<'_> {
             .take_while(|(_, line)| !is_footer(line))
             .filter(|(_, line)| !line.trim().is_empty())
             .map(|(n, line)| {
-                let fields = split_fields(line)
-                    .map_err(|f| self.file.error(n, format!("field {f}"), "quote not closed"))?;
+                let fields =
+                    split_fields(line).map_err(|f| self.file.error(n, format!("field {f}"), "quote not closed"))?;
                 if fields.len() < self.header.len() {
                     let missing = &self.header[fields.len()];
                     return Err(self.file.error(
@@ -57,11 +54,7 @@ impl Table<'_> {
 
 /// Checks a CBS code: `GM` + 4 digits, `PV` + 2 digits.
 fn code_field(table: &Table, line: usize, col: usize, value: &str, prefix: &str) -> Result<String> {
-    let (digits, example) = if prefix == "GM" {
-        (4, "GM0141")
-    } else {
-        (2, "PV23")
-    };
+    let (digits, example) = if prefix == "GM" { (4, "GM0141") } else { (2, "PV23") };
     let ok = value.len() == prefix.len() + digits
         && value.starts_with(prefix)
         && value[prefix.len()..].bytes().all(|b| b.is_ascii_digit());
@@ -85,17 +78,9 @@ fn optional(value: &str) -> Option<String> {
 /// provincie_code;landsdeel_code;vt_regio_code;former_names (`|`-separated).
 pub fn parse_regions(table: &Table) -> Result<Vec<Region>> {
     let col = |name: &str| table.column(name, |h| h == name);
-    let (code, name, level) = (
-        col("region_code")?,
-        col("region_name")?,
-        col("region_level")?,
-    );
-    let (pv, ld, vt, former) = (
-        col("provincie_code")?,
-        col("landsdeel_code")?,
-        col("vt_regio_code")?,
-        col("former_names")?,
-    );
+    let (code, name, level) = (col("region_code")?, col("region_name")?, col("region_level")?);
+    let (pv, ld, vt, former) =
+        (col("provincie_code")?, col("landsdeel_code")?, col("vt_regio_code")?, col("former_names")?);
     let mut regions = Vec::new();
     for row in table.rows() {
         let (n, f) = row?;
@@ -103,24 +88,15 @@ pub fn parse_regions(table: &Table) -> Result<Vec<Region>> {
             table.file.error(
                 n,
                 "region_level",
-                format!(
-                    "unknown level {:?} (gemeente, vt_regio, provincie, landsdeel, land)",
-                    f[level]
-                ),
+                format!("unknown level {:?} (gemeente, vt_regio, provincie, landsdeel, land)", f[level]),
             )
         })?;
         if f[code].trim().is_empty() || f[name].trim().is_empty() {
-            return Err(table
-                .file
-                .error(n, "region_code", "code and name are required"));
+            return Err(table.file.error(n, "region_code", "code and name are required"));
         }
         let provincie_code = optional(&f[pv]);
-        let landsdeel_code = optional(&f[ld]).or_else(|| {
-            provincie_code
-                .as_deref()
-                .and_then(landsdeel_of_provincie)
-                .map(str::to_string)
-        });
+        let landsdeel_code =
+            optional(&f[ld]).or_else(|| provincie_code.as_deref().and_then(landsdeel_of_provincie).map(str::to_string));
         regions.push(Region {
             code: f[code].trim().to_string(),
             name: f[name].trim().to_string(),
@@ -137,34 +113,18 @@ pub fn parse_regions(table: &Table) -> Result<Vec<Region>> {
 /// Strips CBS's disambiguating suffix from a gemeente name: `Groningen (gemeente)` → `Groningen`.
 fn gemeente_name(name: &str) -> String {
     let name = name.trim();
-    name.strip_suffix("(gemeente)")
-        .or_else(|| name.strip_suffix("(Gemeente)"))
-        .unwrap_or(name)
-        .trim_end()
-        .to_string()
+    name.strip_suffix("(gemeente)").or_else(|| name.strip_suffix("(Gemeente)")).unwrap_or(name).trim_end().to_string()
 }
 
 /// "Gebieden in Nederland": gemeente name and code, provincie code and name, population on
 /// 1 January of the file's year. Yields regions and, where a population column and year are
 /// present, population rows.
 pub fn parse_gebieden(table: &Table, year: Option<i32>) -> Result<(Vec<Region>, Vec<Population>)> {
-    let name = table.column("gemeente name", |h| {
-        h == "municipalityname" || h.starts_with("gemeentenaam")
-    })?;
-    let code = table.column("gemeente code", |h| {
-        h == "municipalitycode" || h.starts_with("gemeentecode")
-    })?;
-    let pv_code = table.column("provincie code", |h| {
-        h == "provincecode" || h.starts_with("provinciecode")
-    })?;
-    let pv_name = table.column("provincie name", |h| {
-        h == "provincename" || h.starts_with("provincienaam")
-    })?;
-    let population = table
-        .column("population", |h| {
-            h == "population" || h.contains("bevolking")
-        })
-        .ok();
+    let name = table.column("gemeente name", |h| h == "municipalityname" || h.starts_with("gemeentenaam"))?;
+    let code = table.column("gemeente code", |h| h == "municipalitycode" || h.starts_with("gemeentecode"))?;
+    let pv_code = table.column("provincie code", |h| h == "provincecode" || h.starts_with("provinciecode"))?;
+    let pv_name = table.column("provincie name", |h| h == "provincename" || h.starts_with("provincienaam"))?;
+    let population = table.column("population", |h| h == "population" || h.contains("bevolking")).ok();
     let mut regions = Vec::new();
     let mut people = Vec::new();
     for row in table.rows() {
@@ -193,11 +153,7 @@ pub fn parse_gebieden(table: &Table, year: Option<i32>) -> Result<(Vec<Region>, 
             former_names: vec![],
         });
         if let (Some(col), Some(year)) = (population, year) {
-            people.push(Population {
-                region_code: gm,
-                year,
-                population: count(table, n, col, &f[col])?,
-            });
+            people.push(Population { region_code: gm, year, population: count(table, n, col, &f[col])? });
         }
     }
     Ok((regions, people))
@@ -226,18 +182,9 @@ pub fn parse_gemeenten_list(table: &Table) -> Result<Vec<Region>> {
 }
 
 fn count(table: &Table, line: usize, col: usize, value: &str) -> Result<i64> {
-    value
-        .trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|v| *v >= 0)
-        .ok_or_else(|| {
-            table.file.error(
-                line,
-                table.header[col].clone(),
-                format!("{value:?} is not a number of inhabitants"),
-            )
-        })
+    value.trim().parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+        table.file.error(line, table.header[col].clone(), format!("{value:?} is not a number of inhabitants"))
+    })
 }
 
 /// 70072ned (*Regionale kerncijfers Nederland*): Perioden; Regio's; ...Totale bevolking (aantal).
@@ -254,30 +201,18 @@ pub fn parse_population(table: &Table, regions: &Regions) -> Result<Vec<Populati
         if f[people].trim().is_empty() {
             continue;
         }
-        let (p, _) = vtsql_udfs::period::Period::parse(&f[period])
-            .filter(|(p, _)| p.is_year())
-            .ok_or_else(|| {
-                table.file.error(
-                    n,
-                    "Perioden",
-                    format!("unknown period label {:?} (expected a year)", f[period]),
-                )
-            })?;
+        let (p, _) = vtsql_udfs::period::Period::parse(&f[period]).filter(|(p, _)| p.is_year()).ok_or_else(|| {
+            table.file.error(n, "Perioden", format!("unknown period label {:?} (expected a year)", f[period]))
+        })?;
         let r = regions.resolve_label(&f[region]).ok_or_else(|| {
             table.file.error(
                 n,
                 "Regio's",
-                format!(
-                    "unknown region {:?} (load a regions table that names it)",
-                    f[region]
-                ),
+                format!("unknown region {:?} (load a regions table that names it)", f[region]),
             )
         })?;
         if let Some(first) = seen.insert((r.code.clone(), p.year), n) {
-            let message = format!(
-                "{:?} is {} again for {} (first on line {first})",
-                f[region], r.code, p.year
-            );
+            let message = format!("{:?} is {} again for {} (first on line {first})", f[region], r.code, p.year);
             return Err(table.file.error(n, "Regio's", message));
         }
         rows.push(Population {

@@ -5,53 +5,29 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("{}:{line}: {field}: {message}", file.display())]
-    Input {
-        file: PathBuf,
-        line: usize,
-        field: String,
-        message: String,
-    },
+    Input { file: PathBuf, line: usize, field: String, message: String },
 
     #[error("{}: unknown layout: {reason}", file.display())]
     UnknownLayout { file: PathBuf, reason: String },
 
     #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 
     #[error("{}: {message}", path.display())]
     Store { path: PathBuf, message: String },
 }
 
 impl IngestError {
-    pub fn input(
-        file: &Path,
-        line: usize,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        IngestError::Input {
-            file: file.to_path_buf(),
-            line,
-            field: field.into(),
-            message: message.into(),
-        }
+    pub fn input(file: &Path, line: usize, field: impl Into<String>, message: impl Into<String>) -> Self {
+        IngestError::Input { file: file.to_path_buf(), line, field: field.into(), message: message.into() }
     }
 
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        IngestError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        IngestError::Io { path: path.to_path_buf(), source }
     }
 
     pub fn store(path: &Path, message: impl std::fmt::Display) -> Self {
-        IngestError::Store {
-            path: path.to_path_buf(),
-            message: message.to_string(),
-        }
+        IngestError::Store { path: path.to_path_buf(), message: message.to_string() }
     }
 }
 

@@ -90,18 +90,13 @@ fn parse_cell(cell: &str) -> Result<(Option<i64>, bool), String> {
         "" => Ok((None, false)),
         "-" => Ok((Some(0), false)),
         _ => {
-            let digits: String = cell
-                .chars()
-                .filter(|c| !matches!(c, ' ' | '\u{a0}'))
-                .collect();
+            let digits: String = cell.chars().filter(|c| !matches!(c, ' ' | '\u{a0}')).collect();
             digits
                 .parse::<i64>()
                 .ok()
                 .filter(|v| *v >= 0)
                 .map(|v| (Some(v), false))
-                .ok_or_else(|| {
-                    format!("{cell:?} is not a count (expected a whole number, '.' or blank)")
-                })
+                .ok_or_else(|| format!("{cell:?} is not a count (expected a whole number, '.' or blank)"))
         }
     }
 }
@@ -111,17 +106,11 @@ fn parse_cell(cell: &str) -> Result<(Option<i64>, bool), String> {
 fn source_table_id(title: Option<&str>, file_name: &str) -> String {
     const TITLES: &[(&str, &str)] = &[
         ("aard geweld, aanvullende informatie, regio", "84851NED"),
-        (
-            "aard geweld, aanvullende informatie, veilig thuis-regio",
-            "84850NED",
-        ),
+        ("aard geweld, aanvullende informatie, veilig thuis-regio", "84850NED"),
     ];
     if let Some(title) = title {
         let t = title.to_lowercase();
-        if let Some((_, id)) = TITLES
-            .iter()
-            .find(|(needle, _)| t.trim_end().ends_with(needle))
-        {
+        if let Some((_, id)) = TITLES.iter().find(|(needle, _)| t.trim_end().ends_with(needle)) {
             return id.to_string();
         }
     }
@@ -151,18 +140,12 @@ impl RowBuilder<'_> {
         period_text: &str,
         cells: &[&str],
     ) -> Result<Fact> {
-        let (period, status) = Period::parse(period_text).ok_or_else(|| {
-            self.file.error(
-                line,
-                "Perioden",
-                format!("unknown period label {period_text:?}"),
-            )
-        })?;
+        let (period, status) = Period::parse(period_text)
+            .ok_or_else(|| self.file.error(line, "Perioden", format!("unknown period label {period_text:?}")))?;
         let mut values = [None; 5];
         let mut suppressed_cells = 0;
         for (measure, cell) in self.measures.iter().zip(cells) {
-            let (value, suppressed) =
-                parse_cell(cell).map_err(|m| self.file.error(line, measure.column(), m))?;
+            let (value, suppressed) = parse_cell(cell).map_err(|m| self.file.error(line, measure.column(), m))?;
             values[Measure::ALL.iter().position(|m| m == measure).unwrap_or(0)] = value;
             suppressed_cells += i32::from(suppressed);
         }
@@ -189,18 +172,10 @@ fn measures_from_titles<'t>(
     let mut measures = Vec::new();
     for (i, title) in titles.enumerate() {
         let measure = Measure::from_title(title).ok_or_else(|| {
-            file.error(
-                line,
-                format!("measure {}", i + 1),
-                format!("unknown measure {:?}", title.trim()),
-            )
+            file.error(line, format!("measure {}", i + 1), format!("unknown measure {:?}", title.trim()))
         })?;
         if measures.contains(&measure) {
-            return Err(file.error(
-                line,
-                format!("measure {}", i + 1),
-                format!("{} appears twice", measure.column()),
-            ));
+            return Err(file.error(line, format!("measure {}", i + 1), format!("{} appears twice", measure.column())));
         }
         measures.push(measure);
     }
@@ -219,11 +194,7 @@ pub fn parse_statline_text(file: &SourceFile, regions: &Regions) -> Result<Vec<F
     let mut title = None;
     let (header_line, header) = loop {
         let Some((n, line)) = lines.next() else {
-            return Err(file.error(
-                1,
-                "header",
-                "no header line with \"Regio's\" and \"Perioden\"",
-            ));
+            return Err(file.error(1, "header", "no header line with \"Regio's\" and \"Perioden\""));
         };
         if line.contains("Regio's") && line.contains("Perioden") {
             break (n, line);
@@ -232,14 +203,8 @@ pub fn parse_statline_text(file: &SourceFile, regions: &Regions) -> Result<Vec<F
             title = Some(line.trim().to_string());
         }
     };
-    let after_periods = header
-        .split_once("Perioden")
-        .map(|(_, rest)| rest)
-        .unwrap_or_default();
-    let titles: Vec<&str> = after_periods
-        .split("(aantal)")
-        .filter(|t| !t.trim().is_empty())
-        .collect();
+    let after_periods = header.split_once("Perioden").map(|(_, rest)| rest).unwrap_or_default();
+    let titles: Vec<&str> = after_periods.split("(aantal)").filter(|t| !t.trim().is_empty()).collect();
     let builder = RowBuilder {
         file,
         measures: measures_from_titles(file, header_line, titles.into_iter())?,
@@ -259,9 +224,7 @@ pub fn parse_statline_text(file: &SourceFile, regions: &Regions) -> Result<Vec<F
             return Err(file.error(
                 n,
                 "line",
-                format!(
-                    "too few fields: expected category, region, period and {n_measures} values"
-                ),
+                format!("too few fields: expected category, region, period and {n_measures} values"),
             ));
         }
         let (head, cells) = tokens.split_at(tokens.len() - n_measures);
@@ -285,12 +248,7 @@ pub fn parse_statline_text(file: &SourceFile, regions: &Regions) -> Result<Vec<F
 }
 
 /// Says which of category and region could not be resolved in a text-export line.
-fn unresolved(
-    file: &SourceFile,
-    line: usize,
-    head: &[&str],
-    regions: &Regions,
-) -> super::error::IngestError {
+fn unresolved(file: &SourceFile, line: usize, head: &[&str], regions: &Regions) -> super::error::IngestError {
     for split in 1..head.len() {
         if categories::lookup(&head[..split].join(" ")).is_some() {
             let region = head[split..].join(" ");
@@ -307,11 +265,7 @@ fn unresolved(
             return file.error(line, "Kenmerken", format!("unknown category {category:?}"));
         }
     }
-    file.error(
-        line,
-        "Kenmerken/Regio's",
-        format!("cannot tell category from region in {:?}", head.join(" ")),
-    )
+    file.error(line, "Kenmerken/Regio's", format!("cannot tell category from region in {:?}", head.join(" ")))
 }
 
 /// Reads the StatLine CSV download: a header `"Kenmerken ...";"Regio's";"Perioden";"...(aantal)"...`,
@@ -323,22 +277,15 @@ pub fn parse_statline_csv(
     regions: &Regions,
 ) -> Result<Vec<Fact>> {
     let find = |pred: &dyn Fn(&str) -> bool| header.iter().position(|h| pred(&h.to_lowercase()));
-    let region_col = find(&|h| h.starts_with("regio"))
-        .ok_or_else(|| file.error(header_line, "header", "no Regio's column"))?;
-    let period_col = find(&|h| h == "perioden")
-        .ok_or_else(|| file.error(header_line, "header", "no Perioden column"))?;
-    let measure_cols: Vec<usize> = (0..header.len())
-        .filter(|&i| Measure::from_title(&header[i]).is_some())
-        .collect();
-    let category_col = (0..header.len())
-        .find(|i| ![region_col, period_col].contains(i) && !measure_cols.contains(i));
+    let region_col =
+        find(&|h| h.starts_with("regio")).ok_or_else(|| file.error(header_line, "header", "no Regio's column"))?;
+    let period_col =
+        find(&|h| h == "perioden").ok_or_else(|| file.error(header_line, "header", "no Perioden column"))?;
+    let measure_cols: Vec<usize> = (0..header.len()).filter(|&i| Measure::from_title(&header[i]).is_some()).collect();
+    let category_col = (0..header.len()).find(|i| ![region_col, period_col].contains(i) && !measure_cols.contains(i));
     let builder = RowBuilder {
         file,
-        measures: measures_from_titles(
-            file,
-            header_line,
-            measure_cols.iter().map(|&i| header[i].as_str()),
-        )?,
+        measures: measures_from_titles(file, header_line, measure_cols.iter().map(|&i| header[i].as_str()))?,
         source_table: source_table_id(None, &file.file_name()),
     };
     let totaal = categories::lookup("Totaal").expect("Totaal is a category");
@@ -350,8 +297,7 @@ pub fn parse_statline_csv(
         if line.trim().is_empty() {
             continue;
         }
-        let fields = split_fields(line)
-            .map_err(|f| file.error(n, format!("field {f}"), "quote not closed"))?;
+        let fields = split_fields(line).map_err(|f| file.error(n, format!("field {f}"), "quote not closed"))?;
         if fields.len() < header.len() {
             return Err(file.error(
                 n,
@@ -360,23 +306,15 @@ pub fn parse_statline_csv(
             ));
         }
         let category = match category_col {
-            Some(c) => categories::lookup(&fields[c]).ok_or_else(|| {
-                file.error(
-                    n,
-                    header[c].clone(),
-                    format!("unknown category {:?}", fields[c]),
-                )
-            })?,
+            Some(c) => categories::lookup(&fields[c])
+                .ok_or_else(|| file.error(n, header[c].clone(), format!("unknown category {:?}", fields[c])))?,
             None => totaal,
         };
         let region = regions.resolve_label(&fields[region_col]).ok_or_else(|| {
             file.error(
                 n,
                 "Regio's",
-                format!(
-                    "unknown region {:?} (load a regions table that names it)",
-                    fields[region_col]
-                ),
+                format!("unknown region {:?} (load a regions table that names it)", fields[region_col]),
             )
         })?;
         let cells: Vec<&str> = measure_cols.iter().map(|&i| fields[i].as_str()).collect();
@@ -407,9 +345,7 @@ mod tests {
             Some(Measure::OntvangenMeldingen)
         );
         assert_eq!(
-            Measure::from_title(
-                "Adviezen, meldingen en diensten/Casussen met ontvangen melding(en) (aantal)"
-            ),
+            Measure::from_title("Adviezen, meldingen en diensten/Casussen met ontvangen melding(en) (aantal)"),
             Some(Measure::CasussenMetMelding)
         );
         assert_eq!(
@@ -422,16 +358,10 @@ mod tests {
     #[test]
     fn source_table_ids() {
         assert_eq!(
-            source_table_id(
-                Some("Huiselijk geweld; aard geweld, aanvullende informatie, regio"),
-                "x.txt"
-            ),
+            source_table_id(Some("Huiselijk geweld; aard geweld, aanvullende informatie, regio"), "x.txt"),
             "84851NED"
         );
-        assert_eq!(
-            source_table_id(None, "download_84849ned_2023.csv"),
-            "84849NED"
-        );
+        assert_eq!(source_table_id(None, "download_84849ned_2023.csv"), "84849NED");
         assert_eq!(source_table_id(None, "x.csv"), "x.csv");
     }
 }

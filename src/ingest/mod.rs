@@ -64,38 +64,23 @@ struct Source {
 
 impl Source {
     fn table(&self) -> Table<'_> {
-        Table {
-            file: &self.file,
-            header: self.header.clone(),
-            header_line: self.header_line,
-        }
+        Table { file: &self.file, header: self.header.clone(), header_line: self.header_line }
     }
 }
 
 fn detect(file: SourceFile) -> Result<Source> {
     let Some((line_no, first)) = file.lines().find(|(_, l)| !l.trim().is_empty()) else {
-        return Err(IngestError::UnknownLayout {
-            file: file.path.clone(),
-            reason: "the file is empty".into(),
-        });
+        return Err(IngestError::UnknownLayout { file: file.path.clone(), reason: "the file is empty".into() });
     };
     // A StatLine text export's title may contain ';' ("Huiselijk geweld; aard geweld, ..."), its
     // header line never does.
-    let text_header = file
-        .lines()
-        .take(20)
-        .find(|(_, l)| l.contains("Regio's") && l.contains("Perioden") && !l.contains(';'));
+    let text_header =
+        file.lines().take(20).find(|(_, l)| l.contains("Regio's") && l.contains("Perioden") && !l.contains(';'));
     if let Some((n, _)) = text_header {
-        return Ok(Source {
-            file,
-            layout: Layout::StatlineText,
-            header: vec![],
-            header_line: n,
-        });
+        return Ok(Source { file, layout: Layout::StatlineText, header: vec![], header_line: n });
     }
     if first.contains(';') {
-        let header = split_fields(first)
-            .map_err(|f| file.error(line_no, format!("field {f}"), "quote not closed"))?;
+        let header = split_fields(first).map_err(|f| file.error(line_no, format!("field {f}"), "quote not closed"))?;
         let lower: Vec<String> = header.iter().map(|h| h.to_lowercase()).collect();
         let has = |pred: &dyn Fn(&str) -> bool| lower.iter().any(|h| pred(h));
         let layout = if has(&|h| h == "region_code") && has(&|h| h == "region_level") {
@@ -111,22 +96,15 @@ fn detect(file: SourceFile) -> Result<Source> {
         } else {
             return Err(IngestError::UnknownLayout {
                 file: file.path.clone(),
-                reason: format!(
-                    "line {line_no}: header {:?} matches no known CBS table",
-                    header
-                ),
+                reason: format!("line {line_no}: header {:?} matches no known CBS table", header),
             });
         };
-        return Ok(Source {
-            file,
-            layout,
-            header,
-            header_line: line_no,
-        });
+        return Ok(Source { file, layout, header, header_line: line_no });
     }
     Err(IngestError::UnknownLayout {
         file: file.path.clone(),
-        reason: "neither a ';'-separated CBS download nor a StatLine text export (no header with Regio's and Perioden)".into(),
+        reason: "neither a ';'-separated CBS download nor a StatLine text export (no header with Regio's and Perioden)"
+            .into(),
     })
 }
 
@@ -150,19 +128,13 @@ fn load_regions(data_dir: &Path) -> Result<Regions> {
     let path = data_dir.join(store::REGIONS_FILE);
     let mut regions = Regions::default();
     for batch in store::read_parquet(&path)? {
-        regions
-            .extend_from_batch(&batch)
-            .map_err(|m| IngestError::store(&path, m))?;
+        regions.extend_from_batch(&batch).map_err(|m| IngestError::store(&path, m))?;
     }
     Ok(regions)
 }
 
 /// Ingests `files` into `data_dir`. Nothing is written unless every file is good.
-pub fn ingest_files(
-    data_dir: &Path,
-    files: &[PathBuf],
-    progress: &mut dyn FnMut(&str),
-) -> Result<Report> {
+pub fn ingest_files(data_dir: &Path, files: &[PathBuf], progress: &mut dyn FnMut(&str)) -> Result<Report> {
     let mut sources = Vec::new();
     for path in files {
         sources.push(detect(SourceFile::read(path)?)?);
@@ -184,19 +156,13 @@ pub fn ingest_files(
                 let (found, people) = match source.layout {
                     Layout::Regions => (dimensions::parse_regions(&table)?, vec![]),
                     Layout::GemeentenList => (dimensions::parse_gemeenten_list(&table)?, vec![]),
-                    _ => dimensions::parse_gebieden(
-                        &table,
-                        year_in_file_name(&source.file.file_name()),
-                    )?,
+                    _ => dimensions::parse_gebieden(&table, year_in_file_name(&source.file.file_name()))?,
                 };
                 let n = found.len();
                 found.into_iter().for_each(|r| regions.upsert(r));
                 regions_changed = true;
-                let people_note = if people.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {} population rows", people.len())
-                };
+                let people_note =
+                    if people.is_empty() { String::new() } else { format!(", {} population rows", people.len()) };
                 population.extend(people);
                 format!("{n} regions{people_note}")
             }
@@ -207,12 +173,7 @@ pub fn ingest_files(
                 format!("{n} population rows")
             }
             Layout::StatlineCsv => {
-                let rows = facts::parse_statline_csv(
-                    &source.file,
-                    &source.header,
-                    source.header_line,
-                    &regions,
-                )?;
+                let rows = facts::parse_statline_csv(&source.file, &source.header, source.header_line, &regions)?;
                 let n = rows.len();
                 facts.extend(rows);
                 format!("{n} rows")
@@ -229,22 +190,13 @@ pub fn ingest_files(
     check_unique(&facts)?;
 
     let store = Store::new(data_dir)?;
-    let result = write_all(
-        &store,
-        &regions,
-        regions_changed,
-        population,
-        facts,
-        &mut report,
-    );
+    let result = write_all(&store, &regions, regions_changed, population, facts, &mut report);
     if result.is_err() {
         store.discard_staged();
     }
     result?;
     if regions_changed {
-        report
-            .lines
-            .push(format!("regions: {} (was {regions_before})", regions.len()));
+        report.lines.push(format!("regions: {} (was {regions_before})", regions.len()));
     }
     Ok(report)
 }
@@ -277,15 +229,9 @@ fn write_all(
     // Stage everything first: an error here leaves the data directory untouched.
     let mut staged_tables = Vec::new();
     if regions_changed {
-        let batch = regions
-            .to_batch()
-            .map_err(|e| IngestError::store(&store.data_dir, e))?;
+        let batch = regions.to_batch().map_err(|e| IngestError::store(&store.data_dir, e))?;
         staged_tables.push((
-            store.stage_table(
-                store::REGIONS_FILE,
-                &batch,
-                &["region_level", "region_code"],
-            )?,
+            store.stage_table(store::REGIONS_FILE, &batch, &["region_level", "region_code"])?,
             store::REGIONS_FILE,
         ));
     }
@@ -300,43 +246,30 @@ fn write_all(
         rows.retain(|p| !latest.contains_key(&(p.region_code.clone(), p.year)));
         rows.extend(latest.into_values());
         rows.sort_by(|a, b| (&a.region_code, a.year).cmp(&(&b.region_code, b.year)));
-        report
-            .lines
-            .push(format!("population: {} rows", rows.len()));
+        report.lines.push(format!("population: {} rows", rows.len()));
         let batch = store::population_to_batch(&rows).map_err(|e| IngestError::store(&path, e))?;
         staged_tables.push((
             store.stage_table(store::POPULATION_FILE, &batch, &["region_code", "year"])?,
             store::POPULATION_FILE,
         ));
     }
-    staged_tables.push((
-        store.stage_table(store::CATEGORIES_FILE, &store::categories_batch(), &[])?,
-        store::CATEGORIES_FILE,
-    ));
+    staged_tables
+        .push((store.stage_table(store::CATEGORIES_FILE, &store::categories_batch(), &[])?, store::CATEGORIES_FILE));
 
     let mut by_partition: BTreeMap<(i32, u8), Vec<Fact>> = BTreeMap::new();
     report.facts = facts.len();
     for fact in facts {
-        by_partition
-            .entry((fact.period.year, fact.period.half))
-            .or_default()
-            .push(fact);
+        by_partition.entry((fact.period.year, fact.period.half)).or_default().push(fact);
     }
     let mut staged_partitions = Vec::new();
     for (&(year, half), new) in &mut by_partition {
         let period = Period { year, half };
         let replaced: HashSet<_> = new.iter().map(|f| f.replace_key()).collect();
-        let mut rows: Vec<Fact> = store
-            .read_partition(period)?
-            .into_iter()
-            .filter(|f| !replaced.contains(&f.replace_key()))
-            .collect();
+        let mut rows: Vec<Fact> =
+            store.read_partition(period)?.into_iter().filter(|f| !replaced.contains(&f.replace_key())).collect();
         let kept = rows.len();
         rows.append(new);
-        report.lines.push(format!(
-            "veilig_thuis year={year}/half={half}: {} rows ({kept} kept)",
-            rows.len()
-        ));
+        report.lines.push(format!("veilig_thuis year={year}/half={half}: {} rows ({kept} kept)", rows.len()));
         staged_partitions.push((store.stage_partition(period, rows)?, period));
     }
 
@@ -356,10 +289,7 @@ mod tests {
 
     #[test]
     fn years_in_file_names() {
-        assert_eq!(
-            year_in_file_name("Gebieden_in_Nederland_2020_07122020_202646.csv"),
-            Some(2020)
-        );
+        assert_eq!(year_in_file_name("Gebieden_in_Nederland_2020_07122020_202646.csv"), Some(2020));
         assert_eq!(year_in_file_name("gebieden.csv"), None);
     }
 }

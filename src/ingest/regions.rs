@@ -38,9 +38,7 @@ impl RegionLevel {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|l| l.as_str().eq_ignore_ascii_case(text.trim()))
+        Self::ALL.into_iter().find(|l| l.as_str().eq_ignore_ascii_case(text.trim()))
     }
 
     /// The suffix StatLine puts after a name of this level, if any.
@@ -133,13 +131,8 @@ impl Regions {
                 region.provincie_code = region.provincie_code.or(old.provincie_code);
                 region.landsdeel_code = region.landsdeel_code.or(old.landsdeel_code);
                 region.vt_regio_code = region.vt_regio_code.or(old.vt_regio_code);
-                for name in old
-                    .former_names
-                    .into_iter()
-                    .chain(std::iter::once(old.name))
-                {
-                    if fold(&name) != fold(&region.name)
-                        && !region.former_names.iter().any(|n| fold(n) == fold(&name))
+                for name in old.former_names.into_iter().chain(std::iter::once(old.name)) {
+                    if fold(&name) != fold(&region.name) && !region.former_names.iter().any(|n| fold(n) == fold(&name))
                     {
                         region.former_names.push(name);
                     }
@@ -169,9 +162,7 @@ impl Regions {
 
     /// Finds a region by name within one level.
     pub fn by_name(&self, level: RegionLevel, name: &str) -> Option<&Region> {
-        self.by_name
-            .get(&(level, fold(name)))
-            .map(|&i| &self.list[i])
+        self.by_name.get(&(level, fold(name))).map(|&i| &self.list[i])
     }
 
     /// Resolves a StatLine region label: a CBS code (`GM0141`), a name with a level suffix
@@ -186,10 +177,7 @@ impl Regions {
             if let Some(suffix) = level.statline_suffix()
                 && let Some(name) = folded.strip_suffix(suffix)
             {
-                return self
-                    .by_name
-                    .get(&(level, name.trim_end().to_string()))
-                    .map(|&i| &self.list[i]);
+                return self.by_name.get(&(level, name.trim_end().to_string())).map(|&i| &self.list[i]);
             }
         }
         [RegionLevel::Gemeente, RegionLevel::Land]
@@ -240,22 +228,13 @@ impl Regions {
                 .and_then(|c| c.as_any().downcast_ref::<StringArray>())
                 .ok_or_else(|| format!("regions table has no text column {name}"))
         };
-        let (code, name, level) = (
-            column("region_code")?,
-            column("region_name")?,
-            column("region_level")?,
-        );
-        let (pv, ld, vt, former) = (
-            column("provincie_code")?,
-            column("landsdeel_code")?,
-            column("vt_regio_code")?,
-            column("former_names")?,
-        );
+        let (code, name, level) = (column("region_code")?, column("region_name")?, column("region_level")?);
+        let (pv, ld, vt, former) =
+            (column("provincie_code")?, column("landsdeel_code")?, column("vt_regio_code")?, column("former_names")?);
         let opt = |a: &StringArray, i| (!a.is_null(i)).then(|| a.value(i).to_string());
         for i in 0..batch.num_rows() {
-            let level = RegionLevel::parse(level.value(i)).ok_or_else(|| {
-                format!("regions table: unknown region_level {:?}", level.value(i))
-            })?;
+            let level = RegionLevel::parse(level.value(i))
+                .ok_or_else(|| format!("regions table: unknown region_level {:?}", level.value(i)))?;
             self.upsert(Region {
                 code: code.value(i).to_string(),
                 name: name.value(i).to_string(),
@@ -263,9 +242,7 @@ impl Regions {
                 provincie_code: opt(pv, i),
                 landsdeel_code: opt(ld, i),
                 vt_regio_code: opt(vt, i),
-                former_names: opt(former, i)
-                    .map(|s| s.split('|').map(str::to_string).collect())
-                    .unwrap_or_default(),
+                former_names: opt(former, i).map(|s| s.split('|').map(str::to_string).collect()).unwrap_or_default(),
             });
         }
         Ok(())
@@ -337,14 +314,8 @@ mod tests {
         let mut r = sample();
         r.upsert(region("VT16", "Noord-Brabant Noord", RegionLevel::VtRegio));
         r.upsert(region("VT16", "Brabant Noordoost", RegionLevel::VtRegio));
-        assert_eq!(
-            r.resolve_label("Noord-Brabant Noord (VT)").unwrap().name,
-            "Brabant Noordoost"
-        );
-        assert_eq!(
-            r.resolve_label("Brabant Noordoost (VT)").unwrap().code,
-            "VT16"
-        );
+        assert_eq!(r.resolve_label("Noord-Brabant Noord (VT)").unwrap().name, "Brabant Noordoost");
+        assert_eq!(r.resolve_label("Brabant Noordoost (VT)").unwrap().code, "VT16");
     }
 
     #[test]
@@ -356,9 +327,6 @@ mod tests {
         let mut back = Regions::default();
         back.extend_from_batch(&r.to_batch().unwrap()).unwrap();
         assert_eq!(back.len(), r.len());
-        assert_eq!(
-            back.by_code("GM0141").unwrap().vt_regio_code.as_deref(),
-            Some("VT19")
-        );
+        assert_eq!(back.by_code("GM0141").unwrap().vt_regio_code.as_deref(), Some("VT19"));
     }
 }

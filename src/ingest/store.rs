@@ -13,9 +13,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray,
-};
+use arrow::array::{Array, ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -48,11 +46,7 @@ pub fn fact_file_schema() -> SchemaRef {
         text("category"),
         text("category_group"),
     ];
-    fields.extend(
-        Measure::ALL
-            .iter()
-            .map(|m| Field::new(m.column(), DataType::Int64, true)),
-    );
+    fields.extend(Measure::ALL.iter().map(|m| Field::new(m.column(), DataType::Int64, true)));
     fields.push(Field::new("suppressed_cells", DataType::Int32, false));
     Arc::new(Schema::new(fields))
 }
@@ -72,19 +66,13 @@ fn sort_facts(facts: &mut [Fact]) {
 }
 
 fn facts_to_batch(facts: &[Fact]) -> arrow::error::Result<RecordBatch> {
-    let text = |f: &dyn Fn(&Fact) -> &str| -> ArrayRef {
-        Arc::new(facts.iter().map(|x| Some(f(x))).collect::<StringArray>())
-    };
+    let text =
+        |f: &dyn Fn(&Fact) -> &str| -> ArrayRef { Arc::new(facts.iter().map(|x| Some(f(x))).collect::<StringArray>()) };
     let periods: Vec<String> = facts.iter().map(|f| f.period.to_string()).collect();
     let mut columns = vec![
         text(&|f| &f.source_table),
         Arc::new(StringArray::from_iter_values(periods.iter())) as ArrayRef,
-        Arc::new(
-            facts
-                .iter()
-                .map(|f| Some(f.provisional))
-                .collect::<BooleanArray>(),
-        ),
+        Arc::new(facts.iter().map(|f| Some(f.provisional)).collect::<BooleanArray>()),
         text(&|f| &f.region_level),
         text(&|f| &f.region_code),
         text(&|f| &f.region_name),
@@ -92,33 +80,18 @@ fn facts_to_batch(facts: &[Fact]) -> arrow::error::Result<RecordBatch> {
         text(&|f| &f.category_group),
     ];
     for i in 0..Measure::ALL.len() {
-        columns.push(Arc::new(
-            facts.iter().map(|f| f.values[i]).collect::<Int64Array>(),
-        ));
+        columns.push(Arc::new(facts.iter().map(|f| f.values[i]).collect::<Int64Array>()));
     }
-    columns.push(Arc::new(
-        facts
-            .iter()
-            .map(|f| Some(f.suppressed_cells))
-            .collect::<Int32Array>(),
-    ));
+    columns.push(Arc::new(facts.iter().map(|f| Some(f.suppressed_cells)).collect::<Int32Array>()));
     RecordBatch::try_new(fact_file_schema(), columns)
 }
 
 fn batch_to_facts(batch: &RecordBatch, path: &Path) -> Result<Vec<Fact>> {
     let bad = || IngestError::store(path, "not a vtsql fact file (columns differ)");
-    let text = |name: &str| {
-        batch
-            .column_by_name(name)
-            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-            .ok_or_else(bad)
-    };
-    let int64 = |name: &str| {
-        batch
-            .column_by_name(name)
-            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-            .ok_or_else(bad)
-    };
+    let text =
+        |name: &str| batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<StringArray>()).ok_or_else(bad);
+    let int64 =
+        |name: &str| batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<Int64Array>()).ok_or_else(bad);
     let (source, period, level, code, name, category, group) = (
         text("source_table")?,
         text("period")?,
@@ -128,23 +101,17 @@ fn batch_to_facts(batch: &RecordBatch, path: &Path) -> Result<Vec<Fact>> {
         text("category")?,
         text("category_group")?,
     );
-    let provisional = batch
-        .column_by_name("provisional")
-        .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
-        .ok_or_else(bad)?;
+    let provisional =
+        batch.column_by_name("provisional").and_then(|c| c.as_any().downcast_ref::<BooleanArray>()).ok_or_else(bad)?;
     let suppressed = batch
         .column_by_name("suppressed_cells")
         .and_then(|c| c.as_any().downcast_ref::<Int32Array>())
         .ok_or_else(bad)?;
-    let measures: Vec<&Int64Array> = Measure::ALL
-        .iter()
-        .map(|m| int64(m.column()))
-        .collect::<Result<_>>()?;
+    let measures: Vec<&Int64Array> = Measure::ALL.iter().map(|m| int64(m.column())).collect::<Result<_>>()?;
     (0..batch.num_rows())
         .map(|i| {
-            let (period_value, _) = Period::parse(period.value(i)).ok_or_else(|| {
-                IngestError::store(path, format!("bad period {:?}", period.value(i)))
-            })?;
+            let (period_value, _) = Period::parse(period.value(i))
+                .ok_or_else(|| IngestError::store(path, format!("bad period {:?}", period.value(i))))?;
             let mut values = [None; 5];
             for (v, array) in values.iter_mut().zip(&measures) {
                 *v = (!array.is_null(i)).then(|| array.value(i));
@@ -169,11 +136,7 @@ fn writer_properties(schema: &Schema, sorted_by: &[&str]) -> WriterProperties {
     let sorting = sorted_by
         .iter()
         .filter_map(|name| schema.index_of(name).ok())
-        .map(|i| SortingColumn {
-            column_idx: i as i32,
-            descending: false,
-            nulls_first: false,
-        })
+        .map(|i| SortingColumn { column_idx: i as i32, descending: false, nulls_first: false })
         .collect();
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -187,14 +150,10 @@ fn writer_properties(schema: &Schema, sorted_by: &[&str]) -> WriterProperties {
 fn write_parquet(path: &Path, batch: &RecordBatch, sorted_by: &[&str]) -> Result<()> {
     let file = File::create(path).map_err(|e| IngestError::io(path, e))?;
     let props = writer_properties(&batch.schema(), sorted_by);
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))
-        .map_err(|e| IngestError::store(path, e))?;
-    writer
-        .write(batch)
-        .map_err(|e| IngestError::store(path, e))?;
-    let file = writer
-        .into_inner()
-        .map_err(|e| IngestError::store(path, e))?;
+    let mut writer =
+        ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| IngestError::store(path, e))?;
+    writer.write(batch).map_err(|e| IngestError::store(path, e))?;
+    let file = writer.into_inner().map_err(|e| IngestError::store(path, e))?;
     file.sync_all().map_err(|e| IngestError::io(path, e))
 }
 
@@ -235,13 +194,9 @@ pub struct Store {
 impl Store {
     pub fn new(data_dir: &Path) -> Result<Self> {
         let staging = data_dir.join(STAGING);
-        std::fs::create_dir_all(data_dir.join(FACT_TABLE))
-            .map_err(|e| IngestError::io(data_dir, e))?;
+        std::fs::create_dir_all(data_dir.join(FACT_TABLE)).map_err(|e| IngestError::io(data_dir, e))?;
         std::fs::create_dir_all(&staging).map_err(|e| IngestError::io(&staging, e))?;
-        Ok(Store {
-            data_dir: data_dir.to_path_buf(),
-            staging,
-        })
+        Ok(Store { data_dir: data_dir.to_path_buf(), staging })
     }
 
     fn scratch(&self, name: &str) -> PathBuf {
@@ -249,10 +204,7 @@ impl Store {
     }
 
     pub fn partition_dir(&self, period: Period) -> PathBuf {
-        self.data_dir
-            .join(FACT_TABLE)
-            .join(format!("year={}", period.year))
-            .join(format!("half={}", period.half))
+        self.data_dir.join(FACT_TABLE).join(format!("year={}", period.year)).join(format!("half={}", period.half))
     }
 
     /// Facts now stored for the partition of `period`.
@@ -279,12 +231,7 @@ impl Store {
     }
 
     /// Stages a dimension table; returns the staged file.
-    pub fn stage_table(
-        &self,
-        file_name: &str,
-        batch: &RecordBatch,
-        sorted_by: &[&str],
-    ) -> Result<PathBuf> {
+    pub fn stage_table(&self, file_name: &str, batch: &RecordBatch, sorted_by: &[&str]) -> Result<PathBuf> {
         let path = self.scratch(file_name);
         write_parquet(&path, batch, sorted_by)?;
         Ok(path)
@@ -325,11 +272,7 @@ impl Store {
             for entry in entries.flatten() {
                 if entry.file_name().to_string_lossy().starts_with(&prefix) {
                     let path = entry.path();
-                    let _ = if path.is_dir() {
-                        std::fs::remove_dir_all(&path)
-                    } else {
-                        std::fs::remove_file(&path)
-                    };
+                    let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
                 }
             }
         }
@@ -343,20 +286,8 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     let a = CString::new(a.as_os_str().as_bytes())?;
     let b = CString::new(b.as_os_str().as_bytes())?;
     // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE) };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -376,13 +307,9 @@ pub fn population_to_batch(rows: &[Population]) -> arrow::error::Result<RecordBa
     RecordBatch::try_new(
         population_schema(),
         vec![
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| r.region_code.as_str()),
-            )),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.region_code.as_str()))),
             Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.year))),
-            Arc::new(Int64Array::from_iter_values(
-                rows.iter().map(|r| r.population),
-            )),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.population))),
         ],
     )
 }
@@ -391,21 +318,9 @@ pub fn population_from_batches(batches: &[RecordBatch], path: &Path) -> Result<V
     let mut rows = Vec::new();
     for batch in batches {
         let bad = || IngestError::store(path, "not a vtsql population file");
-        let code = batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(bad)?;
-        let year = batch
-            .column(1)
-            .as_any()
-            .downcast_ref::<Int32Array>()
-            .ok_or_else(bad)?;
-        let people = batch
-            .column(2)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(bad)?;
+        let code = batch.column(0).as_any().downcast_ref::<StringArray>().ok_or_else(bad)?;
+        let year = batch.column(1).as_any().downcast_ref::<Int32Array>().ok_or_else(bad)?;
+        let people = batch.column(2).as_any().downcast_ref::<Int64Array>().ok_or_else(bad)?;
         for i in 0..batch.num_rows() {
             rows.push(Population {
                 region_code: code.value(i).to_string(),
@@ -430,18 +345,11 @@ pub fn categories_schema() -> SchemaRef {
 /// The table `categories`, from the one mapping in [`super::categories`].
 pub fn categories_batch() -> RecordBatch {
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            CATEGORIES.iter().map(|c| c.name),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            CATEGORIES.iter().map(|c| c.group),
-        )),
+        Arc::new(StringArray::from_iter_values(CATEGORIES.iter().map(|c| c.name))),
+        Arc::new(StringArray::from_iter_values(CATEGORIES.iter().map(|c| c.group))),
         Arc::new(CATEGORIES.iter().map(|c| c.parent).collect::<StringArray>()),
-        Arc::new(StringArray::from_iter_values(
-            CATEGORIES.iter().map(|c| c.kind.as_str()),
-        )),
+        Arc::new(StringArray::from_iter_values(CATEGORIES.iter().map(|c| c.kind.as_str()))),
         Arc::new(Int32Array::from_iter_values(0..CATEGORIES.len() as i32)),
     ];
-    RecordBatch::try_new(categories_schema(), columns)
-        .expect("categories columns match their schema")
+    RecordBatch::try_new(categories_schema(), columns).expect("categories columns match their schema")
 }

@@ -15,51 +15,25 @@ impl SourceFile {
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| IngestError::io(path, e))?;
         let text = String::from_utf8(bytes).map_err(|e| {
-            let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1;
-            IngestError::input(
-                path,
-                line,
-                "encoding",
-                "not valid UTF-8 (save the download as UTF-8)",
-            )
+            let line = e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+            IngestError::input(path, line, "encoding", "not valid UTF-8 (save the download as UTF-8)")
         })?;
-        let text = text
-            .strip_prefix('\u{feff}')
-            .map(str::to_string)
-            .unwrap_or(text);
-        Ok(SourceFile {
-            path: path.to_path_buf(),
-            text,
-        })
+        let text = text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text);
+        Ok(SourceFile { path: path.to_path_buf(), text })
     }
 
     /// Lines with their 1-based numbers, line ends removed.
     pub fn lines(&self) -> impl Iterator<Item = (usize, &str)> {
-        self.text
-            .lines()
-            .enumerate()
-            .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
+        self.text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
     }
 
-    pub fn error(
-        &self,
-        line: usize,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> IngestError {
+    pub fn error(&self, line: usize, field: impl Into<String>, message: impl Into<String>) -> IngestError {
         IngestError::input(&self.path, line, field, message)
     }
 
     /// The file name, for `source_table` guesses and messages.
     pub fn file_name(&self) -> String {
-        self.path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
+        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     }
 }
 
@@ -102,19 +76,12 @@ pub fn split_fields(line: &str) -> Result<Vec<String>, usize> {
 
 fn finish(field: &mut String, was_quoted: bool) -> String {
     let value = std::mem::take(field);
-    if was_quoted {
-        value
-    } else {
-        value.trim().to_string()
-    }
+    if was_quoted { value } else { value.trim().to_string() }
 }
 
 /// Whether a line is the CBS footer (`Bron: CBS` / `"Bron: CBS."`) that ends the data.
 pub fn is_footer(line: &str) -> bool {
-    line.trim()
-        .trim_matches('"')
-        .trim_start()
-        .starts_with("Bron: CBS")
+    line.trim().trim_matches('"').trim_start().starts_with("Bron: CBS")
 }
 
 #[cfg(test)]
@@ -123,14 +90,8 @@ mod tests {
 
     #[test]
     fn splits_quoted_and_plain_fields() {
-        assert_eq!(
-            split_fields(r#""2020";"Aa en Hunze";25445;92"#).unwrap(),
-            ["2020", "Aa en Hunze", "25445", "92"]
-        );
-        assert_eq!(
-            split_fields(r#""a;b";"say ""hi""";"#).unwrap(),
-            ["a;b", "say \"hi\"", ""]
-        );
+        assert_eq!(split_fields(r#""2020";"Aa en Hunze";25445;92"#).unwrap(), ["2020", "Aa en Hunze", "25445", "92"]);
+        assert_eq!(split_fields(r#""a;b";"say ""hi""";"#).unwrap(), ["a;b", "say \"hi\"", ""]);
         assert_eq!(split_fields("x; y ;z").unwrap(), ["x", "y", "z"]);
         assert_eq!(split_fields(r#""open;x"#), Err(1));
         assert_eq!(split_fields(r#"a;"open"#), Err(2));

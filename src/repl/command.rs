@@ -18,31 +18,11 @@ pub enum Command {
 pub const COMMANDS: &[(&str, &[&str], &str, &str)] = &[
     ("help", &["?", "h"], "", "show this help"),
     ("tables", &["d", "dt"], "", "list the tables"),
-    (
-        "schema",
-        &["d+"],
-        "[TABLE]",
-        "show the columns of one table or of all",
-    ),
-    (
-        "mode",
-        &["pset"],
-        "[table|csv|json]",
-        "set or show the output format",
-    ),
-    (
-        "timer",
-        &["timing"],
-        "[on|off]",
-        "print how long each statement takes",
-    ),
+    ("schema", &["d+"], "[TABLE]", "show the columns of one table or of all"),
+    ("mode", &["pset"], "[table|csv|json]", "set or show the output format"),
+    ("timer", &["timing"], "[on|off]", "print how long each statement takes"),
     ("read", &["i"], "FILE", "run the SQL in FILE"),
-    (
-        "quit",
-        &["q", "exit"],
-        "",
-        "leave vtsql (Ctrl-D does the same)",
-    ),
+    ("quit", &["q", "exit"], "", "leave vtsql (Ctrl-D does the same)"),
 ];
 
 impl Command {
@@ -50,14 +30,8 @@ impl Command {
     /// name, which command was probably meant.
     pub fn parse(line: &str) -> Result<Command, String> {
         let line = line.trim().trim_end_matches(';');
-        let body = line
-            .strip_prefix('.')
-            .or_else(|| line.strip_prefix('\\'))
-            .ok_or("not a meta command")?;
-        let (name, arg) = body
-            .split_once(char::is_whitespace)
-            .map(|(n, a)| (n, a.trim()))
-            .unwrap_or((body, ""));
+        let body = line.strip_prefix('.').or_else(|| line.strip_prefix('\\')).ok_or("not a meta command")?;
+        let (name, arg) = body.split_once(char::is_whitespace).map(|(n, a)| (n, a.trim())).unwrap_or((body, ""));
         let arg = (!arg.is_empty()).then(|| arg.to_string());
         let canonical = COMMANDS
             .iter()
@@ -77,12 +51,7 @@ impl Command {
                 None => Ok(Command::Mode(None)),
                 Some(a) => PrintFormat::parse(&a)
                     .map(|f| Command::Mode(Some(f)))
-                    .ok_or_else(|| {
-                        format!(
-                            "unknown mode {a:?}; choose one of {}",
-                            PrintFormat::NAMES.join(", ")
-                        )
-                    }),
+                    .ok_or_else(|| format!("unknown mode {a:?}; choose one of {}", PrintFormat::NAMES.join(", "))),
             },
             "timer" => match arg.as_deref() {
                 None => Ok(Command::Timer(None)),
@@ -90,9 +59,7 @@ impl Command {
                 Some("off") => Ok(Command::Timer(Some(false))),
                 Some(a) => Err(format!(".timer takes on or off, not {a:?}")),
             },
-            "read" => arg
-                .map(Command::Read)
-                .ok_or_else(|| ".read needs a file name".to_string()),
+            "read" => arg.map(Command::Read).ok_or_else(|| ".read needs a file name".to_string()),
             _ => Ok(Command::Quit),
         }
     }
@@ -101,16 +68,10 @@ impl Command {
         let mut text = String::from("Meta commands (also with \\ instead of .):\n");
         for (name, aliases, args, what) in COMMANDS {
             let usage = format!(".{name} {args}");
-            let aliases = aliases
-                .iter()
-                .map(|a| format!("\\{a}"))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let aliases = aliases.iter().map(|a| format!("\\{a}")).collect::<Vec<_>>().join(" ");
             text.push_str(&format!("  {usage:<28}{what} ({aliases})\n"));
         }
-        text.push_str(
-            "SQL statements end with ';' and may span lines. Ctrl-C cancels a running query.\n",
-        );
+        text.push_str("SQL statements end with ';' and may span lines. Ctrl-C cancels a running query.\n");
         text
     }
 }
@@ -132,9 +93,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut prev = row[0];
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
-            let next = (prev + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
+            let next = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
             prev = row[j + 1];
             row[j + 1] = next;
         }
@@ -150,14 +109,8 @@ mod tests {
     fn parses_commands_and_aliases() {
         assert_eq!(Command::parse(".tables"), Ok(Command::Tables));
         assert_eq!(Command::parse("\\dt"), Ok(Command::Tables));
-        assert_eq!(
-            Command::parse(".schema regions"),
-            Ok(Command::Schema(Some("regions".into())))
-        );
-        assert_eq!(
-            Command::parse(".mode csv"),
-            Ok(Command::Mode(Some(PrintFormat::Csv)))
-        );
+        assert_eq!(Command::parse(".schema regions"), Ok(Command::Schema(Some("regions".into()))));
+        assert_eq!(Command::parse(".mode csv"), Ok(Command::Mode(Some(PrintFormat::Csv))));
         assert_eq!(Command::parse(".timer on;"), Ok(Command::Timer(Some(true))));
         assert_eq!(Command::parse("\\q"), Ok(Command::Quit));
     }
@@ -168,15 +121,7 @@ mod tests {
             Command::parse(".tabels").unwrap_err(),
             "unknown command .tabels; did you mean .tables? (.help lists them)"
         );
-        assert!(
-            Command::parse(".mode xml")
-                .unwrap_err()
-                .contains("table, csv, json")
-        );
-        assert!(
-            Command::parse(".zzzzzzzz")
-                .unwrap_err()
-                .starts_with("unknown command .zzzzzzzz (")
-        );
+        assert!(Command::parse(".mode xml").unwrap_err().contains("table, csv, json"));
+        assert!(Command::parse(".zzzzzzzz").unwrap_err().starts_with("unknown command .zzzzzzzz ("));
     }
 }

@@ -19,12 +19,7 @@ pub struct PrintOptions {
 }
 
 /// Runs every statement in `sql`, printing each result to `out`. Stops at the first error.
-pub async fn run_sql(
-    ctx: &SessionContext,
-    sql: &str,
-    options: &PrintOptions,
-    out: &mut dyn Write,
-) -> Result<()> {
+pub async fn run_sql(ctx: &SessionContext, sql: &str, options: &PrintOptions, out: &mut dyn Write) -> Result<()> {
     let dialect = datafusion::sql::sqlparser::dialect::GenericDialect {};
     let statements = DFParser::parse_sql_with_dialect(sql, &dialect)?;
     for statement in statements {

@@ -55,11 +55,7 @@ struct SqlHelper;
 
 impl Validator for SqlHelper {
     fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        Ok(if is_complete(ctx.input()) {
-            ValidationResult::Valid(None)
-        } else {
-            ValidationResult::Incomplete
-        })
+        Ok(if is_complete(ctx.input()) { ValidationResult::Valid(None) } else { ValidationResult::Incomplete })
     }
 }
 
@@ -108,9 +104,7 @@ impl Session {
                 run_sql(&self.ctx, sql, &self.options, out).await?;
             }
             Command::Schema(table) => {
-                let filter = table
-                    .map(|t| format!("AND table_name = '{}'", t.replace('\'', "''")))
-                    .unwrap_or_default();
+                let filter = table.map(|t| format!("AND table_name = '{}'", t.replace('\'', "''"))).unwrap_or_default();
                 let sql = format!(
                     "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns \
                      WHERE table_schema = 'public' {filter} ORDER BY table_name, ordinal_position"
@@ -119,11 +113,7 @@ impl Session {
             }
             Command::Mode(None) => writeln!(out, "mode: {:?}", self.options.format)?,
             Command::Mode(Some(format)) => self.options.format = format,
-            Command::Timer(None) => writeln!(
-                out,
-                "timer: {}",
-                if self.options.timer { "on" } else { "off" }
-            )?,
+            Command::Timer(None) => writeln!(out, "timer: {}", if self.options.timer { "on" } else { "off" })?,
             Command::Timer(Some(on)) => self.options.timer = on,
             Command::Read(file) => {
                 let sql = exec::read_script(std::path::Path::new(&file))?;
@@ -142,9 +132,7 @@ impl Session {
 fn interrupt_listener() -> std::io::Result<Arc<Notify>> {
     let notify = Arc::new(Notify::new());
     let waiters = notify.clone();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut sigint = {
         let _context = runtime.enter();
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?

@@ -34,12 +34,7 @@ impl PrintFormat {
     }
 
     /// Writes a whole result. An empty result still prints its header (table, CSV) or `[]` (JSON).
-    pub fn print(
-        self,
-        out: &mut dyn Write,
-        schema: &SchemaRef,
-        batches: &[RecordBatch],
-    ) -> Result<()> {
+    pub fn print(self, out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
         let empty;
         let batches = if batches.is_empty() {
             empty = [RecordBatch::new_empty(schema.clone())];
@@ -60,9 +55,7 @@ impl PrintFormat {
                 }
             }
             PrintFormat::Json => {
-                let mut writer: ArrayWriter<_> = JsonWriterBuilder::new()
-                    .with_explicit_nulls(true)
-                    .build(&mut *out);
+                let mut writer: ArrayWriter<_> = JsonWriterBuilder::new().with_explicit_nulls(true).build(&mut *out);
                 for batch in batches {
                     writer.write(batch)?;
                 }

@@ -15,18 +15,13 @@ use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, DocSection, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, Volatility,
+    ColumnarValue, DocSection, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::scalar::ScalarValue;
 
 use crate::period::Period;
 
-const DOC_SECTION: DocSection = DocSection {
-    include: true,
-    label: "Veilig Thuis functions",
-    description: None,
-};
+const DOC_SECTION: DocSection = DocSection { include: true, label: "Veilig Thuis functions", description: None };
 
 /// Days from 0001-01-01 (CE day 1) to 1970-01-01, for Date32.
 const UNIX_EPOCH_CE_DAYS: i32 = 719_163;
@@ -84,11 +79,9 @@ impl HalfYearOp {
 
     fn return_type(self) -> DataType {
         match self {
-            HalfYearOp::Parse
-            | HalfYearOp::TryParse
-            | HalfYearOp::Add
-            | HalfYearOp::Label
-            | HalfYearOp::Cbs => DataType::Utf8,
+            HalfYearOp::Parse | HalfYearOp::TryParse | HalfYearOp::Add | HalfYearOp::Label | HalfYearOp::Cbs => {
+                DataType::Utf8
+            }
             HalfYearOp::Diff | HalfYearOp::Year | HalfYearOp::Half => DataType::Int64,
             HalfYearOp::Start | HalfYearOp::End => DataType::Date32,
         }
@@ -117,11 +110,7 @@ impl HalfYearOp {
                 "hy_diff(a, b)",
                 "> SELECT hy_diff('2025H1', '2019H2');\n11",
             ),
-            HalfYearOp::Year => (
-                "The year of a half-year or year.",
-                "hy_year(p)",
-                "> SELECT hy_year('2020H2');\n2020",
-            ),
+            HalfYearOp::Year => ("The year of a half-year or year.", "hy_year(p)", "> SELECT hy_year('2020H2');\n2020"),
             HalfYearOp::Half => (
                 "1 or 2 for a half-year, 0 for a whole year.",
                 "hy_half(p)",
@@ -184,18 +173,12 @@ static DOCS: LazyLock<Vec<Documentation>> = LazyLock::new(|| {
 
 impl HalfYearFunction {
     pub fn new(op: HalfYearOp) -> Self {
-        HalfYearFunction {
-            op,
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
+        HalfYearFunction { op, signature: Signature::user_defined(Volatility::Immutable) }
     }
 
     /// Every half-year function, ready to register.
     pub fn all() -> Vec<ScalarUDF> {
-        HalfYearOp::ALL
-            .iter()
-            .map(|op| ScalarUDF::new_from_impl(HalfYearFunction::new(*op)))
-            .collect()
+        HalfYearOp::ALL.iter().map(|op| ScalarUDF::new_from_impl(HalfYearFunction::new(*op))).collect()
     }
 }
 
@@ -220,11 +203,7 @@ impl ScalarUDFImpl for HalfYearFunction {
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let name = self.op.name();
         if arg_types.len() != self.op.arity() {
-            return plan_err!(
-                "{name} takes {} argument(s), got {}",
-                self.op.arity(),
-                arg_types.len()
-            );
+            return plan_err!("{name} takes {} argument(s), got {}", self.op.arity(), arg_types.len());
         }
         arg_types
             .iter()
@@ -251,26 +230,18 @@ impl ScalarUDFImpl for HalfYearFunction {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let result = self.evaluate(&arrays)?;
         if all_scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &result, 0,
-            )?))
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?))
         } else {
             Ok(ColumnarValue::Array(result))
         }
     }
 
     fn documentation(&self) -> Option<&Documentation> {
-        HalfYearOp::ALL
-            .iter()
-            .position(|op| *op == self.op)
-            .map(|i| &DOCS[i])
+        HalfYearOp::ALL.iter().position(|op| *op == self.op).map(|i| &DOCS[i])
     }
 }
 
@@ -280,10 +251,7 @@ fn index(p: Period) -> i64 {
 }
 
 fn from_index(i: i64) -> Option<Period> {
-    Period::half_year(
-        i32::try_from(i.div_euclid(2)).ok()?,
-        (i.rem_euclid(2) + 1) as u8,
-    )
+    Period::half_year(i32::try_from(i.div_euclid(2)).ok()?, (i.rem_euclid(2) + 1) as u8)
 }
 
 fn date_of(days: i32) -> Option<Period> {
@@ -320,24 +288,14 @@ fn read_periods(array: &ArrayRef, function: &str, strict: bool) -> Result<Vec<Op
             let dict = array.as_any_dictionary();
             let values = read_periods(dict.values(), function, strict)?;
             let keys = dict.normalized_keys();
-            Ok((0..array.len())
-                .map(|i| {
-                    if array.is_null(i) {
-                        None
-                    } else {
-                        values[keys[i]]
-                    }
-                })
-                .collect())
+            Ok((0..array.len()).map(|i| if array.is_null(i) { None } else { values[keys[i]] }).collect())
         }
         DataType::Date32 => Ok(array
             .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
             .iter()
             .map(|d| d.and_then(date_of))
             .collect()),
-        DataType::Date64 | DataType::Timestamp(..) => {
-            read_periods(&cast(array, &DataType::Date32)?, function, strict)
-        }
+        DataType::Date64 | DataType::Timestamp(..) => read_periods(&cast(array, &DataType::Date32)?, function, strict),
         other => exec_err!("{function}: cannot read a half-year from {other}"),
     }
 }
@@ -382,15 +340,13 @@ impl HalfYearFunction {
                     .iter()
                     .zip(n.iter())
                     .map(|(p, n)| match (p, n) {
-                        (Some(p), Some(n)) => index(*p)
-                            .checked_add(n)
-                            .and_then(from_index)
-                            .map(Some)
-                            .ok_or_else(|| {
+                        (Some(p), Some(n)) => {
+                            index(*p).checked_add(n).and_then(from_index).map(Some).ok_or_else(|| {
                                 datafusion::error::DataFusionError::Execution(format!(
                                     "{name}: {p} + {n} is out of range"
                                 ))
-                            }),
+                            })
+                        }
                         _ => Ok(None),
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -400,25 +356,16 @@ impl HalfYearFunction {
                 let other = read_periods(&arrays[1], name, true)?;
                 half_years_only(&periods, name)?;
                 half_years_only(&other, name)?;
-                let diff: Int64Array = periods
-                    .iter()
-                    .zip(&other)
-                    .map(|(a, b)| Some(index((*a)?) - index((*b)?)))
-                    .collect();
+                let diff: Int64Array =
+                    periods.iter().zip(&other).map(|(a, b)| Some(index((*a)?) - index((*b)?))).collect();
                 Ok(Arc::new(diff))
             }
-            HalfYearOp::Year => Ok(Arc::new(
-                periods
-                    .iter()
-                    .map(|p| p.map(|p| i64::from(p.year)))
-                    .collect::<Int64Array>(),
-            )),
-            HalfYearOp::Half => Ok(Arc::new(
-                periods
-                    .iter()
-                    .map(|p| p.map(|p| i64::from(p.half)))
-                    .collect::<Int64Array>(),
-            )),
+            HalfYearOp::Year => {
+                Ok(Arc::new(periods.iter().map(|p| p.map(|p| i64::from(p.year))).collect::<Int64Array>()))
+            }
+            HalfYearOp::Half => {
+                Ok(Arc::new(periods.iter().map(|p| p.map(|p| i64::from(p.half))).collect::<Int64Array>()))
+            }
             HalfYearOp::Start | HalfYearOp::End => {
                 let start = self.op == HalfYearOp::Start;
                 let days: Date32Array = periods
@@ -458,30 +405,72 @@ mod tests {
             let (p, _) = Period::parse(text).unwrap();
             assert_eq!(from_index(index(p)), Some(p));
         }
-        assert_eq!(
-            from_index(index(Period::parse("2020H1").unwrap().0) + 3)
-                .unwrap()
-                .to_string(),
-            "2021H2"
-        );
-        assert_eq!(
-            from_index(index(Period::parse("2020H1").unwrap().0) - 1)
-                .unwrap()
-                .to_string(),
-            "2019H2"
-        );
+        assert_eq!(from_index(index(Period::parse("2020H1").unwrap().0) + 3).unwrap().to_string(), "2021H2");
+        assert_eq!(from_index(index(Period::parse("2020H1").unwrap().0) - 1).unwrap().to_string(), "2019H2");
     }
 
     #[test]
     fn dates_fall_in_their_half_year() {
-        assert_eq!(
-            date_of(days_of(2021, 8, 15).unwrap()).unwrap().to_string(),
-            "2021H2"
-        );
-        assert_eq!(
-            date_of(days_of(2021, 6, 30).unwrap()).unwrap().to_string(),
-            "2021H1"
-        );
+        assert_eq!(date_of(days_of(2021, 8, 15).unwrap()).unwrap().to_string(), "2021H2");
+        assert_eq!(date_of(days_of(2021, 6, 30).unwrap()).unwrap().to_string(), "2021H1");
         assert_eq!(date_of(0).unwrap().to_string(), "1970H1");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use datafusion::arrow::array::StringArray;
+    use proptest::prelude::*;
+
+    fn call(op: HalfYearOp, args: Vec<ArrayRef>) -> ArrayRef {
+        HalfYearFunction::new(op).evaluate(&args).unwrap()
+    }
+
+    fn text(array: &ArrayRef) -> Vec<Option<String>> {
+        array.as_string::<i32>().iter().map(|s| s.map(str::to_string)).collect()
+    }
+
+    fn half_year() -> impl Strategy<Value = String> {
+        // Periods stay within Period::YEARS after any shift the properties apply (±500 years).
+        (2400i32..2500, 1u8..=2).prop_map(|(y, h)| format!("{y}H{h}"))
+    }
+
+    proptest! {
+        #[test]
+        fn diff_undoes_add(p in half_year(), n in -1000i64..1000) {
+            let p: ArrayRef = Arc::new(StringArray::from(vec![p]));
+            let shifted = call(HalfYearOp::Add, vec![p.clone(), Arc::new(Int64Array::from(vec![n]))]);
+            let diff = call(HalfYearOp::Diff, vec![shifted, p]);
+            prop_assert_eq!(diff.as_primitive::<Int64Type>().value(0), n);
+        }
+
+        #[test]
+        fn label_and_code_read_back(p in half_year()) {
+            let array: ArrayRef = Arc::new(StringArray::from(vec![p.clone()]));
+            for op in [HalfYearOp::Label, HalfYearOp::Cbs] {
+                let spelled = call(op, vec![array.clone()]);
+                let back = call(HalfYearOp::Parse, vec![spelled]);
+                prop_assert_eq!(text(&back), vec![Some(p.clone())]);
+            }
+        }
+
+        #[test]
+        fn add_is_associative(p in half_year(), a in -500i64..500, b in -500i64..500) {
+            let p: ArrayRef = Arc::new(StringArray::from(vec![p]));
+            let n = |v: i64| -> ArrayRef { Arc::new(Int64Array::from(vec![v])) };
+            let stepwise = call(HalfYearOp::Add, vec![call(HalfYearOp::Add, vec![p.clone(), n(a)]), n(b)]);
+            let at_once = call(HalfYearOp::Add, vec![p, n(a + b)]);
+            prop_assert_eq!(text(&stepwise), text(&at_once));
+        }
+
+        #[test]
+        fn start_and_end_lie_in_the_half_year(p in half_year()) {
+            let array: ArrayRef = Arc::new(StringArray::from(vec![p.clone()]));
+            for op in [HalfYearOp::Start, HalfYearOp::End] {
+                let day = call(op, vec![array.clone()]);
+                prop_assert_eq!(text(&call(HalfYearOp::Parse, vec![day])), vec![Some(p.clone())]);
+            }
+        }
     }
 }

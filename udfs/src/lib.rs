@@ -6,9 +6,13 @@
 pub mod halfyear;
 pub mod period;
 pub mod rates;
+pub mod ssum;
+pub mod table;
 
 use datafusion::error::Result;
-use datafusion::logical_expr::ScalarUDF;
+use std::sync::Arc;
+
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 /// Every scalar function of this crate.
@@ -26,5 +30,7 @@ pub fn register_all(ctx: &SessionContext) -> Result<()> {
     for udf in scalar_functions() {
         ctx.register_udf(udf);
     }
+    ctx.register_udaf(AggregateUDF::new_from_impl(ssum::Ssum::default()));
+    ctx.register_udtf("halfyears", Arc::new(table::HalfYears));
     Ok(())
 }

@@ -140,10 +140,7 @@ mod tests {
         use Status::*;
         assert_eq!(p("1e halfjaar 2020*"), Some(("2020H1".into(), Provisional)));
         assert_eq!(p("2e halfjaar 2020"), Some(("2020H2".into(), Definitive)));
-        assert_eq!(
-            p("2e halfjaar 2021**"),
-            Some(("2021H2".into(), RevisedProvisional))
-        );
+        assert_eq!(p("2e halfjaar 2021**"), Some(("2021H2".into(), RevisedProvisional)));
         assert_eq!(p("2020HJ01"), Some(("2020H1".into(), Definitive)));
         assert_eq!(p("2020HJ02"), Some(("2020H2".into(), Definitive)));
         assert_eq!(p("2023JJ00"), Some(("2023".into(), Definitive)));
@@ -154,17 +151,8 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_period() {
-        for bad in [
-            "",
-            "2020H3",
-            "2020HJ03",
-            "3e halfjaar 2020",
-            "20",
-            "2020***",
-            "2020JJ01",
-            "abcd",
-            "1e halfjaar 20",
-        ] {
+        for bad in ["", "2020H3", "2020HJ03", "3e halfjaar 2020", "20", "2020***", "2020JJ01", "abcd", "1e halfjaar 20"]
+        {
             assert_eq!(Period::parse(bad), None, "{bad:?}");
         }
     }
