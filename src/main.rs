@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use vtsql::repl::Session;
+use vtsql::repl::print_format::Display;
 use vtsql::repl::print_format::PrintFormat;
-use vtsql::repl::{PrintOptions, Session};
 use vtsql::{catalog, ingest, repl};
 
 #[derive(Parser)]
@@ -31,6 +32,14 @@ struct Cli {
     /// Print how long each statement took
     #[arg(long)]
     timer: bool,
+
+    /// Text shown for NULL (a suppressed cell) in table output [default: "." at the prompt, NULL otherwise]
+    #[arg(long, value_name = "TEXT")]
+    nullvalue: Option<String>,
+
+    /// Show at most N rows in table output
+    #[arg(long, value_name = "N")]
+    maxrows: Option<usize>,
 
     #[command(subcommand)]
     action: Option<Action>,
@@ -89,7 +98,6 @@ async fn run(cli: Cli, data_dir: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = PrintOptions { format: cli.format, timer: cli.timer };
     let mut scripts: Vec<String> = cli.commands.clone();
     for file in &cli.files {
         match repl::exec::read_script(file) {
@@ -108,8 +116,13 @@ async fn run(cli: Cli, data_dir: PathBuf) -> ExitCode {
         }
         scripts.push(sql);
     }
-    let mut session = Session { ctx, options };
-    if scripts.is_empty() {
+    let interactive = scripts.is_empty();
+    let null = cli.nullvalue.clone().unwrap_or_else(|| if interactive { ".".into() } else { "NULL".into() });
+    let display = Display { null, max_rows: cli.maxrows.filter(|n| *n > 0) };
+    let mut session = Session::new(ctx, data_dir, cli.format, display);
+    session.timer = cli.timer;
+    if interactive {
+        session.progress = true;
         return match repl::run_interactive(session).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -118,11 +131,14 @@ async fn run(cli: Cli, data_dir: PathBuf) -> ExitCode {
             }
         };
     }
-    let mut stdout = std::io::stdout().lock();
     for script in scripts {
-        if let Err(e) = session.run_entry(&script, &mut stdout).await {
-            eprintln!("Error: {e}");
-            return ExitCode::FAILURE;
+        match session.run_script(&script).await {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return ExitCode::FAILURE;
+            }
         }
     }
     ExitCode::SUCCESS

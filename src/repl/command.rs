@@ -8,20 +8,37 @@ pub enum Command {
     Help,
     Tables,
     Schema(Option<String>),
+    Functions(Option<String>),
     Mode(Option<PrintFormat>),
-    Timer(Option<bool>),
+    /// `.output FILE` sends results to FILE from now on; `.output` alone back to the terminal.
+    Output(Option<String>),
+    /// `.once FILE`: only the next result goes to FILE.
+    Once(String),
     Read(String),
+    Timer(Option<bool>),
+    MaxRows(Option<usize>),
+    NullValue(Option<String>),
+    Open(String),
+    Chart(Option<String>),
     Quit,
 }
 
-/// Name, aliases, arguments and what it does: the source of `.help` and of suggestions.
+/// Name, aliases, arguments and what it does: the source of `.help`, of suggestions and of
+/// completion.
 pub const COMMANDS: &[(&str, &[&str], &str, &str)] = &[
     ("help", &["?", "h"], "", "show this help"),
     ("tables", &["d", "dt"], "", "list the tables"),
     ("schema", &["d+"], "[TABLE]", "show the columns of one table or of all"),
-    ("mode", &["pset"], "[table|csv|json]", "set or show the output format"),
-    ("timer", &["timing"], "[on|off]", "print how long each statement takes"),
+    ("functions", &["df"], "[PATTERN]", "list functions; with a pattern, their syntax, description and example"),
+    ("mode", &["pset"], "[table|csv|tsv|json|jsonl|markdown|line]", "set or show the output format"),
+    ("output", &["o"], "[FILE]", "send results to FILE (no FILE: back to the terminal)"),
+    ("once", &[], "FILE", "send only the next result to FILE"),
     ("read", &["i"], "FILE", "run the SQL in FILE"),
+    ("timer", &["timing"], "[on|off]", "print how long each statement takes"),
+    ("maxrows", &[], "[N|0]", "show at most N rows in table, markdown and line mode (0: all)"),
+    ("nullvalue", &[], "[TEXT]", "how NULL (a suppressed cell) is shown; default '.' as CBS does"),
+    ("open", &["c", "connect"], "DIR", "open another data directory"),
+    ("chart", &[], "[FILE.svg]", "chart the last result in the terminal, or as SVG"),
     ("quit", &["q", "exit"], "", "leave vtsql (Ctrl-D does the same)"),
 ];
 
@@ -43,23 +60,37 @@ impl Command {
                 }
                 None => format!("unknown command .{name} (.help lists them)"),
             })?;
+        let needs = |what: &str| format!(".{canonical} needs {what}");
         match canonical {
             "help" => Ok(Command::Help),
             "tables" => Ok(Command::Tables),
             "schema" => Ok(Command::Schema(arg)),
+            "functions" => Ok(Command::Functions(arg)),
             "mode" => match arg {
                 None => Ok(Command::Mode(None)),
                 Some(a) => PrintFormat::parse(&a)
                     .map(|f| Command::Mode(Some(f)))
                     .ok_or_else(|| format!("unknown mode {a:?}; choose one of {}", PrintFormat::NAMES.join(", "))),
             },
+            "output" => Ok(Command::Output(arg.map(unquote))),
+            "once" => arg.map(|a| Command::Once(unquote(a))).ok_or_else(|| needs("a file name")),
+            "read" => arg.map(|a| Command::Read(unquote(a))).ok_or_else(|| needs("a file name")),
             "timer" => match arg.as_deref() {
                 None => Ok(Command::Timer(None)),
                 Some("on") => Ok(Command::Timer(Some(true))),
                 Some("off") => Ok(Command::Timer(Some(false))),
                 Some(a) => Err(format!(".timer takes on or off, not {a:?}")),
             },
-            "read" => arg.map(Command::Read).ok_or_else(|| ".read needs a file name".to_string()),
+            "maxrows" => match arg {
+                None => Ok(Command::MaxRows(None)),
+                Some(a) => a
+                    .parse()
+                    .map(|n| Command::MaxRows(Some(n)))
+                    .map_err(|_| format!(".maxrows takes a number, not {a:?}")),
+            },
+            "nullvalue" => Ok(Command::NullValue(arg.map(unquote))),
+            "open" => arg.map(|a| Command::Open(unquote(a))).ok_or_else(|| needs("a data directory")),
+            "chart" => Ok(Command::Chart(arg.map(unquote))),
             _ => Ok(Command::Quit),
         }
     }
@@ -74,6 +105,17 @@ impl Command {
         text.push_str("SQL statements end with ';' and may span lines. Ctrl-C cancels a running query.\n");
         text
     }
+}
+
+/// `'file name.csv'` → `file name.csv`.
+fn unquote(text: String) -> String {
+    let t = text.trim();
+    for q in ['\'', '"'] {
+        if let Some(inner) = t.strip_prefix(q).and_then(|r| r.strip_suffix(q)) {
+            return inner.to_string();
+        }
+    }
+    t.to_string()
 }
 
 /// The command whose name is closest to `name` by edit distance, if any is close.
@@ -121,7 +163,11 @@ mod tests {
             Command::parse(".tabels").unwrap_err(),
             "unknown command .tabels; did you mean .tables? (.help lists them)"
         );
-        assert!(Command::parse(".mode xml").unwrap_err().contains("table, csv, json"));
+        assert!(Command::parse(".mode xml").unwrap_err().contains("table, csv, tsv, json"));
+        assert_eq!(Command::parse(".once 'my out.csv'"), Ok(Command::Once("my out.csv".into())));
+        assert_eq!(Command::parse(".maxrows 20"), Ok(Command::MaxRows(Some(20))));
+        assert_eq!(Command::parse(".nullvalue"), Ok(Command::NullValue(None)));
+        assert!(Command::parse(".once").unwrap_err().contains("needs a file name"));
         assert!(Command::parse(".zzzzzzzz").unwrap_err().starts_with("unknown command .zzzzzzzz ("));
     }
 }

@@ -1,7 +1,10 @@
 //! The interactive prompt and the non-interactive runners (`-c`, `-f`, stdin).
 
+pub mod chart;
 pub mod command;
 pub mod exec;
+pub mod functions;
+mod helper;
 pub mod print_format;
 
 use std::io::Write;
@@ -11,12 +14,13 @@ use std::sync::Arc;
 use datafusion::error::Result;
 use datafusion::prelude::SessionContext;
 use rustyline::error::ReadlineError;
-use rustyline::validate::{ValidationContext, ValidationResult, Validator};
-use rustyline::{Completer, Editor, Helper, Highlighter, Hinter, history::DefaultHistory};
+use rustyline::{Editor, history::DefaultHistory};
 use tokio::sync::Notify;
 
 use command::Command;
-pub use exec::{PrintOptions, run_sql};
+use datafusion::error::DataFusionError;
+pub use exec::{QueryResult, run_sql};
+use print_format::{Display, PrintFormat};
 
 /// Whether `input` is a complete entry: a meta command, or SQL whose last significant character,
 /// outside strings, identifiers and comments, is `;`.
@@ -50,15 +54,6 @@ pub fn is_complete(input: &str) -> bool {
     open.is_none() && last == Some(';')
 }
 
-#[derive(Completer, Helper, Highlighter, Hinter)]
-struct SqlHelper;
-
-impl Validator for SqlHelper {
-    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        Ok(if is_complete(ctx.input()) { ValidationResult::Valid(None) } else { ValidationResult::Incomplete })
-    }
-}
-
 /// Where history is kept: `$VTSQL_HISTORY`, else `$XDG_DATA_HOME/vtsql/history`, else
 /// `~/.local/share/vtsql/history`.
 pub fn history_path() -> Option<PathBuf> {
@@ -78,30 +73,89 @@ pub enum ReplError {
     Command(String),
     #[error(transparent)]
     Query(#[from] datafusion::error::DataFusionError),
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
+    #[error("{path}: {source}")]
+    File { path: String, source: std::io::Error },
 }
 
-/// The REPL state a meta command can change.
+/// Where results go: the terminal (standard output) or a file chosen with `.output`.
+enum Sink {
+    Stdout,
+    File(std::fs::File),
+}
+
+/// The REPL state that meta commands change.
 pub struct Session {
     pub ctx: SessionContext,
-    pub options: PrintOptions,
+    pub data_dir: PathBuf,
+    pub format: PrintFormat,
+    pub display: Display,
+    pub timer: bool,
+    /// Show a progress line for long queries (interactive use on a terminal).
+    pub progress: bool,
+    output: Sink,
+    once: Option<(String, std::fs::File)>,
+    last: Option<QueryResult>,
+}
+
+fn create(path: &str) -> Result<std::fs::File, ReplError> {
+    std::fs::File::create(path).map_err(|source| ReplError::File { path: path.to_string(), source })
 }
 
 impl Session {
+    pub fn new(ctx: SessionContext, data_dir: PathBuf, format: PrintFormat, display: Display) -> Self {
+        Session {
+            ctx,
+            data_dir,
+            format,
+            display,
+            timer: false,
+            progress: false,
+            output: Sink::Stdout,
+            once: None,
+            last: None,
+        }
+    }
+
+    /// Runs SQL, printing each result where `.output`/`.once` say; remembers the last for `.chart`.
+    async fn run_query(&mut self, sql: &str) -> Result<(), ReplError> {
+        let (format, display, timer) = (self.format, self.display.clone(), self.timer);
+        let mut once = self.once.take();
+        let output = &mut self.output;
+        let mut last = None;
+        run_sql(&self.ctx, sql, self.progress, &mut |result| {
+            let mut stdout = std::io::stdout().lock();
+            let out: &mut dyn Write = match (&mut once, &mut *output) {
+                (Some((_, file)), _) => file,
+                (None, Sink::File(file)) => file,
+                (None, Sink::Stdout) => &mut stdout,
+            };
+            format.print(out, &result.schema, &result.batches, &display)?;
+            once = None;
+            if timer {
+                eprintln!("{} rows in {:.3} s", exec::group_digits(result.rows()), result.elapsed.as_secs_f64());
+            }
+            last = Some(result);
+            Ok(())
+        })
+        .await?;
+        if last.is_some() {
+            self.last = last;
+        }
+        Ok(())
+    }
+
     /// Runs one entry (SQL or a meta command). Returns false when the user asked to quit.
-    pub async fn run_entry(&mut self, entry: &str, out: &mut dyn Write) -> Result<bool, ReplError> {
+    pub async fn run_entry(&mut self, entry: &str) -> Result<bool, ReplError> {
         let trimmed = entry.trim();
         if !(trimmed.starts_with('.') || trimmed.starts_with('\\')) {
-            run_sql(&self.ctx, entry, &self.options, out).await?;
+            self.run_query(entry).await?;
             return Ok(true);
         }
-        let command = Command::parse(trimmed).map_err(ReplError::Command)?;
-        match command {
-            Command::Help => write!(out, "{}", Command::help())?,
+        let mut stdout = std::io::stdout();
+        match Command::parse(trimmed).map_err(ReplError::Command)? {
+            Command::Help => write!(stdout, "{}", Command::help()).map_err(DataFusionError::IoError)?,
             Command::Tables => {
-                let sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name";
-                run_sql(&self.ctx, sql, &self.options, out).await?;
+                self.run_query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name").await?
             }
             Command::Schema(table) => {
                 let filter = table.map(|t| format!("AND table_name = '{}'", t.replace('\'', "''"))).unwrap_or_default();
@@ -109,17 +163,73 @@ impl Session {
                     "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns \
                      WHERE table_schema = 'public' {filter} ORDER BY table_name, ordinal_position"
                 );
-                run_sql(&self.ctx, &sql, &self.options, out).await?;
+                self.run_query(&sql).await?
             }
-            Command::Mode(None) => writeln!(out, "mode: {:?}", self.options.format)?,
-            Command::Mode(Some(format)) => self.options.format = format,
-            Command::Timer(None) => writeln!(out, "timer: {}", if self.options.timer { "on" } else { "off" })?,
-            Command::Timer(Some(on)) => self.options.timer = on,
+            Command::Functions(pattern) => {
+                write!(stdout, "{}", functions::describe(&self.ctx, pattern.as_deref())).map_err(DataFusionError::IoError)?
+            }
+            Command::Mode(None) => println!("mode: {}", self.format.name()),
+            Command::Mode(Some(format)) => self.format = format,
+            Command::Output(None) => self.output = Sink::Stdout,
+            Command::Output(Some(path)) => self.output = Sink::File(create(&path)?),
+            Command::Once(path) => self.once = Some((path.clone(), create(&path)?)),
+            Command::Timer(None) => println!("timer: {}", if self.timer { "on" } else { "off" }),
+            Command::Timer(Some(on)) => self.timer = on,
+            Command::MaxRows(None) => match self.display.max_rows {
+                Some(n) => println!("maxrows: {n}"),
+                None => println!("maxrows: all"),
+            },
+            Command::MaxRows(Some(n)) => self.display.max_rows = (n > 0).then_some(n),
+            Command::NullValue(None) => println!("nullvalue: {:?}", self.display.null),
+            Command::NullValue(Some(text)) => self.display.null = text,
             Command::Read(file) => {
-                let sql = exec::read_script(std::path::Path::new(&file))?;
-                run_sql(&self.ctx, &sql, &self.options, out).await?;
+                let script = exec::read_script(std::path::Path::new(&file))?;
+                self.run_script(&script).await?;
+            }
+            Command::Open(dir) => {
+                let dir = PathBuf::from(dir);
+                crate::catalog::build_if_missing(&dir, &mut |line| eprintln!("{line}"))
+                    .map_err(|e| ReplError::Command(e.to_string()))?;
+                self.ctx = crate::catalog::open(&dir).await?;
+                println!("opened {}", dir.display());
+                self.data_dir = dir;
+            }
+            Command::Chart(file) => {
+                let last = self.last.as_ref().ok_or_else(|| ReplError::Command("no result to chart yet: run a query first".into()))?;
+                let chart = chart::Chart::from_result(&last.schema, &last.batches).map_err(ReplError::Command)?;
+                match file {
+                    Some(path) => {
+                        chart.write_svg(std::path::Path::new(&path)).map_err(ReplError::Command)?;
+                        println!("wrote {path}");
+                    }
+                    None => write!(stdout, "{}", chart.render_text(100)).map_err(DataFusionError::IoError)?,
+                }
             }
             Command::Quit => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Runs a script: SQL statements and meta commands (a meta command is one line).
+    pub async fn run_script(&mut self, script: &str) -> Result<bool, ReplError> {
+        let mut sql = String::new();
+        for line in script.lines() {
+            let trimmed = line.trim_start();
+            if sql.trim().is_empty() && (trimmed.starts_with('.') || trimmed.starts_with('\\')) {
+                if !Box::pin(self.run_entry(trimmed)).await? {
+                    return Ok(false);
+                }
+                continue;
+            }
+            sql.push_str(line);
+            sql.push('\n');
+            if is_complete(&sql) {
+                self.run_query(&sql).await?;
+                sql.clear();
+            }
+        }
+        if !sql.trim().is_empty() {
+            self.run_query(&sql).await?;
         }
         Ok(true)
     }
@@ -150,10 +260,10 @@ fn interrupt_listener() -> std::io::Result<Arc<Notify>> {
 /// The interactive loop. Errors are printed and the session goes on; Ctrl-C cancels a running
 /// query or clears the line; Ctrl-D or `.quit` ends it.
 pub async fn run_interactive(mut session: Session) -> Result<()> {
-    let mut editor: Editor<SqlHelper, DefaultHistory> =
-        Editor::new().map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-    editor.set_helper(Some(SqlHelper));
-    let interrupts = interrupt_listener().map_err(datafusion::error::DataFusionError::IoError)?;
+    let mut editor: Editor<helper::SqlHelper, DefaultHistory> =
+        Editor::new().map_err(|e| DataFusionError::External(Box::new(e)))?;
+    editor.set_helper(Some(helper::SqlHelper::new(&session.ctx).await));
+    let interrupts = interrupt_listener().map_err(DataFusionError::IoError)?;
     let history = history_path();
     if let Some(path) = &history {
         let _ = editor.load_history(path);
@@ -169,11 +279,13 @@ pub async fn run_interactive(mut session: Session) -> Result<()> {
                     continue;
                 }
                 let _ = editor.add_history_entry(line.as_str());
-                let mut stdout = std::io::stdout();
+                if let Some(path) = &history {
+                    save_history(&mut editor, path);
+                }
                 let result = tokio::select! {
-                    result = session.run_entry(&line, &mut stdout) => result,
+                    result = session.run_entry(&line) => result,
                     _ = interrupts.notified() => {
-                        eprintln!("query cancelled");
+                        eprintln!("\rquery cancelled");
                         Ok(true)
                     }
                 };
@@ -181,6 +293,9 @@ pub async fn run_interactive(mut session: Session) -> Result<()> {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(e) => eprintln!("Error: {e}"),
+                }
+                if line.trim_start().starts_with(".open") || line.trim_start().starts_with("\\c") {
+                    editor.set_helper(Some(helper::SqlHelper::new(&session.ctx).await));
                 }
             }
             Err(ReadlineError::Interrupted) => continue,
@@ -191,15 +306,17 @@ pub async fn run_interactive(mut session: Session) -> Result<()> {
             }
         }
     }
-    if let Some(path) = &history {
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        if let Err(e) = editor.save_history(path) {
-            eprintln!("cannot save history to {}: {e}", path.display());
-        }
-    }
     Ok(())
+}
+
+/// Saves after every entry, so history survives a crash or a killed terminal.
+fn save_history(editor: &mut Editor<helper::SqlHelper, DefaultHistory>, path: &std::path::Path) {
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = editor.save_history(path) {
+        eprintln!("cannot save history to {}: {e}", path.display());
+    }
 }
 
 #[cfg(test)]

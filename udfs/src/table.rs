@@ -73,3 +73,13 @@ impl TableFunctionImpl for HalfYears {
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
     }
 }
+
+/// Documentation of `halfyears` (DataFusion keeps none for table functions): syntax,
+/// description, example.
+pub const HALFYEARS_DOC: (&str, &str, &str) = (
+    "halfyears(from, to)",
+    "Table of every half-year from `from` to `to` inclusive, with columns period, year and half: join to it to \
+     show half-years without data. from and to are constants in any spelling halfyear reads.",
+    "SELECT h.period, v.ontvangen_meldingen FROM halfyears('2019H1', '2021H2') h\n\
+     LEFT JOIN veilig_thuis v ON v.period = h.period AND v.region_code = 'GM0141' AND v.category = 'Totaal';",
+);
