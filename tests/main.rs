@@ -7,6 +7,7 @@
 mod cli;
 mod common;
 mod ingest;
+mod repl;
 mod slt;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
     let complete = args.iter().any(|a| a == "--complete");
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let mut checks: Vec<(String, Box<dyn Fn() -> Result<(), String>>)> = Vec::new();
-    for (name, check) in ingest::CHECKS.iter().chain(cli::CHECKS) {
+    for (name, check) in ingest::CHECKS.iter().chain(cli::CHECKS).chain(repl::CHECKS) {
         checks.push((name.to_string(), Box::new(*check)));
     }
     for file in slt::files() {
