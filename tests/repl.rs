@@ -97,11 +97,17 @@ impl Pty {
         self.expect("vtsql> ")
     }
 
+    /// Ctrl-D until vtsql exits: a Ctrl-D typed while a result is still printing is dropped by
+    /// rustyline, so it is repeated.
     fn quit(mut self) -> Result<(), String> {
-        self.send("\x04");
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut buf = [0u8; 4096];
+        let mut last_sent = Instant::now() - Duration::from_secs(1);
         while Instant::now() < deadline {
+            if last_sent.elapsed() >= Duration::from_millis(500) {
+                self.send("\x04");
+                last_sent = Instant::now();
+            }
             if let Ok(Some(status)) = self.child.try_wait() {
                 return ensure(status.success(), || format!("vtsql exited with {status}"));
             }
