@@ -9,7 +9,8 @@
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StructArray};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
+use datafusion::arrow::compute::{binary, cast};
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::plan_err;
 use datafusion::error::{DataFusionError, Result};
@@ -82,17 +83,26 @@ static PER_CAPITA_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-/// count × per / population, NULL where any input is NULL or the population is 0.
-fn rate(count: &Float64Array, population: &Float64Array, per: &Float64Array) -> Float64Array {
-    count
-        .iter()
-        .zip(population.iter())
-        .zip(per.iter())
-        .map(|((c, p), k)| match (c, p, k) {
-            (Some(c), Some(p), Some(k)) if p != 0.0 => Some(c * k / p),
-            _ => None,
-        })
-        .collect()
+/// The base of a rate: one constant (per_100k) or a value per row (per_capita).
+enum Per {
+    Constant(f64),
+    Column(Float64Array),
+}
+
+/// count × per / population, NULL where any input is NULL or the population is 0. Vectorised:
+/// a zero population becomes NULL first, then one arithmetic kernel runs over whole buffers.
+fn rate(count: &Float64Array, population: &Float64Array, per: &Per) -> Float64Array {
+    let values = population.values();
+    let nonzero = NullBuffer::new(BooleanBuffer::collect_bool(values.len(), |i| values[i] != 0.0));
+    let population = Float64Array::new(values.clone(), NullBuffer::union(population.nulls(), Some(&nonzero)));
+    let same_length = "arguments of a scalar function have one length";
+    match per {
+        Per::Constant(k) => binary(count, &population, |c, p| c * k / p).expect(same_length),
+        Per::Column(k) => {
+            let scaled: Float64Array = binary(count, k, |c, k| c * k).expect(same_length);
+            binary(&scaled, &population, |ck, p| ck / p).expect(same_length)
+        }
+    }
 }
 
 fn as_f64(array: &ArrayRef) -> Result<Float64Array> {
@@ -143,8 +153,8 @@ fn invoke_rate(args: ScalarFunctionArgs, per: Option<f64>) -> Result<ColumnarVal
     let arrays = ColumnarValue::values_to_arrays(&args.args)?;
     let population = as_f64(&arrays[1])?;
     let per = match per {
-        Some(k) => Float64Array::from_value(k, population.len()),
-        None => as_f64(&arrays[2])?,
+        Some(k) => Per::Constant(k),
+        None => Per::Column(as_f64(&arrays[2])?),
     };
     let result: ArrayRef = match arrays[0].data_type() {
         DataType::Struct(_) => {
@@ -213,8 +223,9 @@ mod tests {
     fn null_and_zero_give_null() {
         let count = Float64Array::from(vec![Some(245.0), None, Some(10.0), Some(5.0)]);
         let population = Float64Array::from(vec![Some(73107.0), Some(1000.0), Some(0.0), None]);
-        let per = Float64Array::from_value(100_000.0, 4);
-        let r = rate(&count, &population, &per);
+        let r = rate(&count, &population, &Per::Constant(100_000.0));
+        let per = Per::Column(Float64Array::from(vec![Some(100_000.0), Some(1.0), Some(1.0), None]));
+        assert_eq!(rate(&count, &population, &per), r);
         assert!((r.value(0) - 335.125).abs() < 0.001);
         assert_eq!(r.null_count(), 3);
     }

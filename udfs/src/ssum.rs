@@ -78,33 +78,34 @@ impl Default for Rounding {
     }
 }
 
-/// Running totals: value, published cells, low, high, suppressed cells, cells.
-/// Every part is a plain sum, so partial totals merge by addition and retract by subtraction.
+/// Running totals: the sum of published values, the number of published cells, the number of
+/// hidden cells and the *deficit* Σ max(⌊base/2⌋ − v, 0) (published values too small to subtract
+/// the full half-base from). From these, low = value − half·published + deficit and high = value +
+/// half·published + hidden_high·suppressed. Every part is a plain sum, so partial totals merge by
+/// addition and retract by subtraction; a row costs two or three additions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Totals([i64; 6]);
+pub struct Totals([i64; 4]);
 
 const VALUE: usize = 0;
 const PUBLISHED: usize = 1;
-const LOW: usize = 2;
-const HIGH: usize = 3;
-const SUPPRESSED: usize = 4;
-const CELLS: usize = 5;
+const SUPPRESSED: usize = 2;
+const DEFICIT: usize = 3;
+const STATE: [&str; 4] = ["value", "published", "suppressed", "deficit"];
 
 impl Totals {
     #[inline]
     fn add(&mut self, rounding: &Rounding, cell: Option<i64>, sign: i64) {
-        let (low, high) = rounding.interval(cell);
         let t = &mut self.0;
         match cell {
             Some(v) => {
                 t[VALUE] += sign * v;
                 t[PUBLISHED] += sign;
+                if v < rounding.half {
+                    t[DEFICIT] += sign * (rounding.half - v);
+                }
             }
             None => t[SUPPRESSED] += sign,
         }
-        t[LOW] += sign * low;
-        t[HIGH] += sign * high;
-        t[CELLS] += sign;
     }
 
     fn merge(&mut self, other: &Totals) {
@@ -114,15 +115,18 @@ impl Totals {
     }
 
     /// value (NULL without published cells), low, high, suppressed, cells.
-    pub fn result(&self) -> [Option<i64>; 5] {
-        let t = &self.0;
-        [(t[PUBLISHED] > 0).then_some(t[VALUE]), Some(t[LOW]), Some(t[HIGH]), Some(t[SUPPRESSED]), Some(t[CELLS])]
+    pub fn result(&self, rounding: &Rounding) -> [Option<i64>; 5] {
+        let [value, published, suppressed, deficit] = self.0;
+        let low = value - rounding.half * published + deficit;
+        let high = value + rounding.half * published + rounding.hidden_high * suppressed;
+        [(published > 0).then_some(value), Some(low), Some(high), Some(suppressed), Some(published + suppressed)]
     }
 }
 
-fn to_struct(totals: &[Totals]) -> StructArray {
+fn to_struct(totals: &[Totals], rounding: &Rounding) -> StructArray {
+    let results: Vec<[Option<i64>; 5]> = totals.iter().map(|t| t.result(rounding)).collect();
     let columns: Vec<ArrayRef> =
-        (0..5).map(|i| Arc::new(totals.iter().map(|t| t.result()[i]).collect::<Int64Array>()) as ArrayRef).collect();
+        (0..5).map(|i| Arc::new(results.iter().map(|r| r[i]).collect::<Int64Array>()) as ArrayRef).collect();
     StructArray::new(result_fields(), columns, None)
 }
 
@@ -214,7 +218,7 @@ impl AggregateUDFImpl for Ssum {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(["value", "published", "low", "high", "suppressed", "cells"]
+        Ok(STATE
             .iter()
             .map(|part| Arc::new(Field::new(format!("{}[{part}]", args.name), DataType::Int64, false)))
             .collect())
@@ -233,7 +237,7 @@ impl AggregateUDFImpl for Ssum {
     }
 
     fn default_value(&self, _: &DataType) -> Result<ScalarValue> {
-        Ok(ScalarValue::Struct(Arc::new(to_struct(&[Totals::default()]))))
+        Ok(ScalarValue::Struct(Arc::new(to_struct(&[Totals::default()], &Rounding::default()))))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -281,7 +285,7 @@ impl Accumulator for SsumAccumulator {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Struct(Arc::new(to_struct(&[self.totals]))))
+        Ok(ScalarValue::Struct(Arc::new(to_struct(&[self.totals], &self.rounding))))
     }
 
     fn size(&self) -> usize {
@@ -319,18 +323,22 @@ impl GroupsAccumulator for SsumGroups {
         self.groups.resize(total_num_groups, Totals::default());
         let cells = values[0].as_primitive::<Int64Type>();
         let rounding = self.rounding;
-        let selected = |i: usize| opt_filter.is_none_or(|f| f.is_valid(i) && f.value(i));
-        match (cells.nulls(), opt_filter) {
-            // The common case: no filter, no hidden cells.
-            (None, None) => {
+        match opt_filter {
+            // The common cases: no filter; no hidden cells at all.
+            None if cells.null_count() == 0 => {
                 for (&g, &v) in group_indices.iter().zip(cells.values()) {
                     self.groups[g].add(&rounding, Some(v), 1);
                 }
             }
-            _ => {
-                for (i, &g) in group_indices.iter().enumerate() {
-                    if selected(i) {
-                        self.groups[g].add(&rounding, (!cells.is_null(i)).then(|| cells.value(i)), 1);
+            None => {
+                for (&g, cell) in group_indices.iter().zip(cells.iter()) {
+                    self.groups[g].add(&rounding, cell, 1);
+                }
+            }
+            Some(filter) => {
+                for ((&g, cell), keep) in group_indices.iter().zip(cells.iter()).zip(filter.iter()) {
+                    if keep == Some(true) {
+                        self.groups[g].add(&rounding, cell, 1);
                     }
                 }
             }
@@ -339,12 +347,14 @@ impl GroupsAccumulator for SsumGroups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        Ok(Arc::new(to_struct(&emit_to.take_needed(&mut self.groups))))
+        Ok(Arc::new(to_struct(&emit_to.take_needed(&mut self.groups), &self.rounding)))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let groups = emit_to.take_needed(&mut self.groups);
-        Ok((0..6).map(|i| Arc::new(Int64Array::from_iter_values(groups.iter().map(|t| t.0[i]))) as ArrayRef).collect())
+        Ok((0..STATE.len())
+            .map(|i| Arc::new(Int64Array::from_iter_values(groups.iter().map(|t| t.0[i]))) as ArrayRef)
+            .collect())
     }
 
     fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
@@ -371,7 +381,9 @@ impl GroupsAccumulator for SsumGroups {
                 t
             })
             .collect();
-        Ok((0..6).map(|i| Arc::new(Int64Array::from_iter_values(rows.iter().map(|t| t.0[i]))) as ArrayRef).collect())
+        Ok((0..STATE.len())
+            .map(|i| Arc::new(Int64Array::from_iter_values(rows.iter().map(|t| t.0[i]))) as ArrayRef)
+            .collect())
     }
 
     fn size(&self) -> usize {
@@ -401,7 +413,7 @@ mod tests {
     fn sum(cells: &[Option<i64>]) -> [Option<i64>; 5] {
         let mut acc = SsumAccumulator::new(Rounding::default());
         acc.update_batch(&[Arc::new(Int64Array::from(cells.to_vec())) as ArrayRef]).unwrap();
-        acc.totals().result()
+        acc.totals().result(&Rounding::default())
     }
 
     #[test]
@@ -471,7 +483,7 @@ mod properties {
                 let state: Vec<ArrayRef> = acc.state().unwrap().iter().map(|s| s.to_array().unwrap()).collect();
                 merged.merge_batch(&state).unwrap();
             }
-            prop_assert_eq!(merged.totals().result(), brute_force(&cells, &rounding));
+            prop_assert_eq!(merged.totals().result(&rounding), brute_force(&cells, &rounding));
         }
 
         /// Groups in one pass, with their states merged in another accumulator.
@@ -487,7 +499,7 @@ mod properties {
             second.merge_batch(&state, &[0, 1, 2, 3, 4], 5).unwrap();
             for g in 0..5 {
                 let mine: Vec<Option<i64>> = rows.iter().filter(|r| r.1 == g).map(|r| r.0).collect();
-                prop_assert_eq!(second.groups[g].result(), brute_force(&mine, &rounding));
+                prop_assert_eq!(second.groups[g].result(&rounding), brute_force(&mine, &rounding));
             }
         }
 
@@ -498,7 +510,7 @@ mod properties {
             let mut acc = SsumAccumulator::new(Rounding::default());
             acc.update_batch(&[array(&cells)]).unwrap();
             acc.retract_batch(&[array(&cells[..cut])]).unwrap();
-            prop_assert_eq!(acc.totals().result(), brute_force(&cells[cut..], &Rounding::default()));
+            prop_assert_eq!(acc.totals().result(&Rounding::default()), brute_force(&cells[cut..], &Rounding::default()));
         }
     }
 }
