@@ -16,7 +16,18 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("ingest::statline_csv_download_layout", statline_csv_download_layout),
     ("ingest::year_filter_prunes_partitions", year_filter_prunes_partitions),
     ("ingest::duckdb_reads_the_same_numbers", duckdb_reads_the_same_numbers),
+    ("ingest::one_cell_twice_is_refused", one_cell_twice_is_refused),
 ];
+
+fn one_cell_twice_is_refused() -> Result<(), String> {
+    let (dir, data) = fresh();
+    let copy = derived_seed(dir.path(), "copy.txt", "1e halfjaar 2020*", "Almelo", |v| v + 5);
+    let mut files = raw_files();
+    files.push(copy);
+    let err = ingest_quiet(&data, &files).err().ok_or("two values for one cell were accepted")?.to_string();
+    ensure(err.contains("names one cell twice: 84851NED GM0141 2020H1"), || err)?;
+    ensure(!data.join("veilig_thuis").exists(), || "facts written".into())
+}
 
 fn fresh() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

@@ -15,6 +15,9 @@ pub enum IngestError {
 
     #[error("{}: {message}", path.display())]
     Store { path: PathBuf, message: String },
+
+    #[error("the input names one cell twice: {0}")]
+    Duplicate(String),
 }
 
 impl IngestError {

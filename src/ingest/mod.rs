@@ -206,13 +206,10 @@ fn check_unique(facts: &[Fact]) -> Result<()> {
     let mut seen = HashSet::new();
     for f in facts {
         if !seen.insert((f.replace_key(), &f.category)) {
-            return Err(IngestError::Store {
-                path: PathBuf::from(&f.source_table),
-                message: format!(
-                    "{} {} {} {:?} appears more than once in the input",
-                    f.source_table, f.region_code, f.period, f.category
-                ),
-            });
+            return Err(IngestError::Duplicate(format!(
+                "{} {} {} {:?}",
+                f.source_table, f.region_code, f.period, f.category
+            )));
         }
     }
     Ok(())

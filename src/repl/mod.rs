@@ -93,7 +93,7 @@ pub struct Session {
     /// Show a progress line for long queries (interactive use on a terminal).
     pub progress: bool,
     output: Sink,
-    once: Option<(String, std::fs::File)>,
+    once: Option<std::fs::File>,
     last: Option<QueryResult>,
 }
 
@@ -125,7 +125,7 @@ impl Session {
         run_sql(&self.ctx, sql, self.progress, &mut |result| {
             let mut stdout = std::io::stdout().lock();
             let out: &mut dyn Write = match (&mut once, &mut *output) {
-                (Some((_, file)), _) => file,
+                (Some(file), _) => file,
                 (None, Sink::File(file)) => file,
                 (None, Sink::Stdout) => &mut stdout,
             };
@@ -172,7 +172,7 @@ impl Session {
             Command::Mode(Some(format)) => self.format = format,
             Command::Output(None) => self.output = Sink::Stdout,
             Command::Output(Some(path)) => self.output = Sink::File(create(&path)?),
-            Command::Once(path) => self.once = Some((path.clone(), create(&path)?)),
+            Command::Once(path) => self.once = Some(create(&path)?),
             Command::Timer(None) => println!("timer: {}", if self.timer { "on" } else { "off" }),
             Command::Timer(Some(on)) => self.timer = on,
             Command::MaxRows(None) => match self.display.max_rows {
