@@ -5,9 +5,6 @@ use std::fmt::Write;
 use datafusion::logical_expr::Documentation;
 use datafusion::prelude::SessionContext;
 
-/// The doc section of vtsql's own functions.
-const VTSQL_SECTION: &str = "Veilig Thuis functions";
-
 struct Entry {
     name: String,
     kind: &'static str,
@@ -29,13 +26,7 @@ fn entries(ctx: &SessionContext) -> Vec<Entry> {
     for name in state.table_functions().keys() {
         let doc = (name == "halfyears").then(|| {
             let (syntax, description, example) = vtsql_udfs::table::HALFYEARS_DOC;
-            Documentation::builder(
-                datafusion::logical_expr::DocSection { include: true, label: VTSQL_SECTION, description: None },
-                description,
-                syntax,
-            )
-            .with_sql_example(example)
-            .build()
+            Documentation::builder(vtsql_udfs::DOC_SECTION, description, syntax).with_sql_example(example).build()
         });
         out.push(Entry { name: name.clone(), kind: "table", doc });
     }
@@ -44,7 +35,7 @@ fn entries(ctx: &SessionContext) -> Vec<Entry> {
 }
 
 fn is_vtsql(e: &Entry) -> bool {
-    e.doc.as_ref().is_some_and(|d| d.doc_section.label == VTSQL_SECTION)
+    e.doc.as_ref().is_some_and(|d| d.doc_section.label == vtsql_udfs::DOC_SECTION.label)
 }
 
 /// All function names, for completion.

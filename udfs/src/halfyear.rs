@@ -15,13 +15,13 @@ use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, DocSection, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::scalar::ScalarValue;
 
 use crate::period::Period;
 
-const DOC_SECTION: DocSection = DocSection { include: true, label: "Veilig Thuis functions", description: None };
+use crate::DOC_SECTION;
 
 /// Days from 0001-01-01 (CE day 1) to 1970-01-01, for Date32.
 const UNIX_EPOCH_CE_DAYS: i32 = 719_163;
@@ -245,15 +245,6 @@ impl ScalarUDFImpl for HalfYearFunction {
     }
 }
 
-/// Half-years as consecutive integers: 2020H1 = 4040, 2020H2 = 4041.
-fn index(p: Period) -> i64 {
-    i64::from(p.year) * 2 + i64::from(p.half) - 1
-}
-
-fn from_index(i: i64) -> Option<Period> {
-    Period::half_year(i32::try_from(i.div_euclid(2)).ok()?, (i.rem_euclid(2) + 1) as u8)
-}
-
 fn date_of(days: i32) -> Option<Period> {
     use chrono::{Datelike, NaiveDate};
     let date = NaiveDate::from_num_days_from_ce_opt(days.checked_add(UNIX_EPOCH_CE_DAYS)?)?;
@@ -341,7 +332,7 @@ impl HalfYearFunction {
                     .zip(n.iter())
                     .map(|(p, n)| match (p, n) {
                         (Some(p), Some(n)) => {
-                            index(*p).checked_add(n).and_then(from_index).map(Some).ok_or_else(|| {
+                            p.index().checked_add(n).and_then(Period::from_index).map(Some).ok_or_else(|| {
                                 datafusion::error::DataFusionError::Execution(format!(
                                     "{name}: {p} + {n} is out of range"
                                 ))
@@ -357,7 +348,7 @@ impl HalfYearFunction {
                 half_years_only(&periods, name)?;
                 half_years_only(&other, name)?;
                 let diff: Int64Array =
-                    periods.iter().zip(&other).map(|(a, b)| Some(index((*a)?) - index((*b)?))).collect();
+                    periods.iter().zip(&other).map(|(a, b)| Some((*a)?.index() - (*b)?.index())).collect();
                 Ok(Arc::new(diff))
             }
             HalfYearOp::Year => {
@@ -403,10 +394,10 @@ mod tests {
     fn index_round_trips_across_year_boundaries() {
         for text in ["2019H2", "2020H1", "2020H2", "1999H1"] {
             let (p, _) = Period::parse(text).unwrap();
-            assert_eq!(from_index(index(p)), Some(p));
+            assert_eq!(Period::from_index(p.index()), Some(p));
         }
-        assert_eq!(from_index(index(Period::parse("2020H1").unwrap().0) + 3).unwrap().to_string(), "2021H2");
-        assert_eq!(from_index(index(Period::parse("2020H1").unwrap().0) - 1).unwrap().to_string(), "2019H2");
+        assert_eq!(Period::from_index(Period::parse("2020H1").unwrap().0.index() + 3).unwrap().to_string(), "2021H2");
+        assert_eq!(Period::from_index(Period::parse("2020H1").unwrap().0.index() - 1).unwrap().to_string(), "2019H2");
     }
 
     #[test]

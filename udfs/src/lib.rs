@@ -15,6 +15,10 @@ use std::sync::Arc;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
+/// The documentation section of every function of this crate (`.functions` lists it first).
+pub const DOC_SECTION: datafusion::logical_expr::DocSection =
+    datafusion::logical_expr::DocSection { include: true, label: "Veilig Thuis functions", description: None };
+
 /// Every scalar function of this crate.
 pub fn scalar_functions() -> Vec<ScalarUDF> {
     let mut functions = vec![

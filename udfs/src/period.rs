@@ -48,6 +48,17 @@ impl Period {
         YEARS.contains(&year).then_some(Period { year, half: 0 })
     }
 
+    /// Half-years as consecutive integers (2020H1 = 4040, 2020H2 = 4041), for arithmetic.
+    /// Meaningful for half-years only.
+    pub fn index(self) -> i64 {
+        i64::from(self.year) * 2 + i64::from(self.half) - 1
+    }
+
+    /// The half-year with this [`Period::index`], if its year is in range.
+    pub fn from_index(i: i64) -> Option<Self> {
+        Self::half_year(i32::try_from(i.div_euclid(2)).ok()?, (i.rem_euclid(2) + 1) as u8)
+    }
+
     /// Whether this is a whole year rather than a half-year.
     pub fn is_year(&self) -> bool {
         self.half == 0

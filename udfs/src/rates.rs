@@ -15,10 +15,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::plan_err;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
-    ColumnarValue, DocSection, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-const DOC_SECTION: DocSection = DocSection { include: true, label: "Veilig Thuis functions", description: None };
+use crate::DOC_SECTION;
 
 /// `per_100k(count, population)`: count × 100000 / population as Float64.
 #[derive(Debug, PartialEq, Eq, Hash)]

@@ -27,12 +27,12 @@ use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, DocSection, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
+    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::scalar::ScalarValue;
 
-const DOC_SECTION: DocSection = DocSection { include: true, label: "Veilig Thuis functions", description: None };
+use crate::DOC_SECTION;
 
 /// CBS's rounding base for published counts.
 pub const DEFAULT_BASE: i64 = 5;

@@ -48,16 +48,12 @@ impl TableFunctionImpl for HalfYears {
             return plan_err!("halfyears takes two arguments: halfyears(from, to)");
         };
         let (from, to) = (literal_period(from, "from")?, literal_period(to, "to")?);
-        let index = |p: Period| i64::from(p.year) * 2 + i64::from(p.half) - 1;
-        let (first, last) = (index(from), index(to));
+        let (first, last) = (from.index(), to.index());
         if last - first >= MAX_HALF_YEARS {
             return plan_err!("halfyears: {from} to {to} is more than {MAX_HALF_YEARS} half-years");
         }
         let periods: Vec<Period> = (first..=last)
-            .map(|i| {
-                Period::half_year(i.div_euclid(2) as i32, (i.rem_euclid(2) + 1) as u8)
-                    .ok_or_else(|| plan_datafusion_err!("halfyears: {i} out of range"))
-            })
+            .map(|i| Period::from_index(i).ok_or_else(|| plan_datafusion_err!("halfyears: {i} out of range")))
             .collect::<Result<_>>()?;
         let schema = Arc::new(Schema::new(vec![
             Field::new("period", DataType::Utf8, false),
