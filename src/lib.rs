@@ -1,8 +1,9 @@
 //! vtsql: an embedded analytical SQL engine for CBS *Beleidsinformatie Veilig Thuis* statistics.
 //!
 //! Data flows one way: raw CBS files → [`ingest`] → Parquet → [`catalog`] → a DataFusion session
-//! (with the functions of `vtsql-udfs`) → [`repl`] and the command line.
+//! (with the functions of `vtsql-udfs`) → [`repl`], the command line and the Flight SQL server ([`flight`]).
 
 pub mod catalog;
+pub mod flight;
 pub mod ingest;
 pub mod repl;

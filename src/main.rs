@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use vtsql::repl::Session;
 use vtsql::repl::print_format::Display;
 use vtsql::repl::print_format::PrintFormat;
-use vtsql::{catalog, ingest, repl};
+use vtsql::{catalog, flight, ingest, repl};
 
 #[derive(Parser)]
 #[command(version, about = "SQL over CBS Beleidsinformatie Veilig Thuis statistics")]
@@ -53,6 +53,67 @@ enum Action {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Serve the tables over Arrow Flight SQL (pyarrow, ADBC, pandas, polars), read-only
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; without --token or --users only a loopback address is accepted
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:50051")]
+    bind: std::net::SocketAddr,
+
+    /// Bearer token clients must send (`authorization: Bearer T`)
+    #[arg(long, env = "VTSQL_TOKEN", hide_env_values = true, value_name = "T", conflicts_with = "users")]
+    token: Option<String>,
+
+    /// File of `name:password` lines (mode 600); clients log in through Handshake with Basic auth
+    #[arg(long, value_name = "FILE")]
+    users: Option<PathBuf>,
+
+    /// TLS certificate chain (PEM)
+    #[arg(long, value_name = "C", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM)
+    #[arg(long, value_name = "K", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Memory one query may use for sorts, joins and aggregations (e.g. 512M, 2G)
+    #[arg(long, value_name = "SIZE", default_value = "2G", value_parser = parse_size)]
+    memory_limit: usize,
+
+    /// Seconds a query may run before it is stopped
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    query_timeout: u64,
+
+    /// Queries running at once; more wait for a free slot
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    max_concurrent: usize,
+
+    /// Seconds a query waits for a slot before it is refused with RESOURCE_EXHAUSTED
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    queue_timeout: u64,
+}
+
+/// `512M`, `2G`, `1048576`: a byte count with an optional K/M/G/T suffix (powers of 1024).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("unknown size suffix `{c}` (use K, M, G or T)")),
+            };
+            (&text[..i], shift)
+        }
+        _ => (text, 0),
+    };
+    let n: usize = digits.trim().parse().map_err(|_| format!("`{text}` is not a size such as 512M or 2G"))?;
+    n.checked_mul(1usize << shift).filter(|n| *n > 0).ok_or_else(|| format!("`{text}` is out of range"))
 }
 
 fn main() -> ExitCode {
@@ -84,10 +145,44 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(run(cli, data_dir));
+    let code = match cli.action {
+        Some(Action::Serve(args)) => runtime.block_on(serve(args, data_dir)),
+        _ => runtime.block_on(run(cli, data_dir)),
+    };
     // A cancelled query may still occupy a worker; do not wait for it on the way out.
     runtime.shutdown_background();
     code
+}
+
+async fn serve(args: ServeArgs, data_dir: PathBuf) -> ExitCode {
+    let options = flight::ServeOptions {
+        data_dir,
+        bind: args.bind,
+        token: args.token,
+        users: args.users,
+        tls: args.tls_cert.zip(args.tls_key),
+        limits: flight::Limits {
+            memory_per_query: args.memory_limit,
+            query_timeout: std::time::Duration::from_secs(args.query_timeout.max(1)),
+            max_concurrent: args.max_concurrent.max(1),
+            queue_timeout: std::time::Duration::from_secs(args.queue_timeout),
+        },
+    };
+    let scheme = if options.tls.is_some() { "grpc+tls" } else { "grpc" };
+    let result = flight::serve(options, |addr, auth| {
+        let access = if auth.is_required() { "clients must authenticate" } else { "no authentication, loopback only" };
+        // The first line on stdout is the address, so scripts and tests can start on port 0 and read it.
+        println!("{scheme}://{addr}");
+        eprintln!("vtsql serve: listening on {scheme}://{addr} ({access}); Ctrl-C or SIGTERM stops");
+    })
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vtsql serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn run(cli: Cli, data_dir: PathBuf) -> ExitCode {

@@ -1,11 +1,12 @@
 //! vtsql's one integration-test binary (`harness = false`): the sqllogictest files under
-//! `tests/slt/`, ingest behaviour, and the `vtsql` command line.
+//! `tests/slt/`, ingest behaviour, the `vtsql` command line, the REPL and the Flight SQL server.
 //!
 //! `cargo test --test integration -- [FILTER] [--complete]`: `--complete` rewrites the expected
 //! output of the `.slt` files from what vtsql now answers (review the diff before committing).
 
 mod cli;
 mod common;
+mod flight;
 mod ingest;
 mod repl;
 mod slt;
@@ -21,7 +22,7 @@ fn main() -> ExitCode {
     let complete = args.iter().any(|a| a == "--complete");
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let mut checks: Vec<(String, Box<dyn Fn() -> Result<(), String>>)> = Vec::new();
-    for (name, check) in ingest::CHECKS.iter().chain(cli::CHECKS).chain(repl::CHECKS) {
+    for (name, check) in ingest::CHECKS.iter().chain(cli::CHECKS).chain(repl::CHECKS).chain(flight::CHECKS) {
         checks.push((name.to_string(), Box::new(*check)));
     }
     for file in slt::files() {

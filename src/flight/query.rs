@@ -1,0 +1,377 @@
+//! Planning and running one client query: read-only checks, `?` parameters, per-query memory, a deadline,
+//! a bounded number of queries at once, and the schema that goes over the wire.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+use arrow_flight::error::FlightError;
+use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
+use datafusion::execution::TaskContext;
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream};
+use datafusion::prelude::{SQLOptions, SessionContext};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use futures::Stream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::Status;
+
+/// Limits that keep one client from taking the server down.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Memory one query's operators may reserve (sorts, joins, aggregations).
+    pub memory_per_query: usize,
+    /// Wall time from the start of execution to the last batch.
+    pub query_timeout: Duration,
+    /// Queries executing at once; more wait for a slot.
+    pub max_concurrent: usize,
+    /// How long a query waits for a slot before RESOURCE_EXHAUSTED.
+    pub queue_timeout: Duration,
+}
+
+/// The shared catalog plus the limits; every query gets its own session state and memory pool.
+pub struct Engine {
+    ctx: SessionContext,
+    limits: Limits,
+    slots: Arc<Semaphore>,
+}
+
+/// A planned query, ready to run; `wire_schema` is what the client is told and what it receives.
+pub struct Planned {
+    plan: Arc<dyn ExecutionPlan>,
+    task_ctx: Arc<TaskContext>,
+    pub wire_schema: SchemaRef,
+}
+
+/// The shape of a prepared statement: its result columns and its parameters (`$1`, `$2`, ...).
+pub struct Described {
+    pub dataset_schema: SchemaRef,
+    pub parameter_schema: SchemaRef,
+}
+
+impl Engine {
+    pub fn new(ctx: SessionContext, limits: Limits) -> Self {
+        let slots = Arc::new(Semaphore::new(limits.max_concurrent.max(1)));
+        Engine { ctx, limits, slots }
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// A session over the shared catalog with a memory pool of its own.
+    fn query_context(&self) -> SessionContext {
+        let state = self.ctx.state();
+        let shared = state.runtime_env();
+        let pool = TrackConsumersPool::new(
+            GreedyMemoryPool::new(self.limits.memory_per_query),
+            std::num::NonZeroUsize::new(3).expect("3 is not zero"),
+        );
+        let runtime = RuntimeEnv { memory_pool: Arc::new(pool), ..RuntimeEnv::clone(shared) };
+        let state = SessionStateBuilder::new_from_existing(state).with_runtime_env(Arc::new(runtime)).build();
+        SessionContext::new_with_state(state)
+    }
+
+    /// Plans one read-only statement. DDL, DML, COPY and SET are refused before anything runs.
+    async fn logical_plan(&self, ctx: &SessionContext, sql: &str) -> Result<LogicalPlan, Status> {
+        let sql = number_placeholders(sql)?;
+        let plan = ctx.state().create_logical_plan(&sql).await.map_err(status)?;
+        read_only().verify_plan(&plan).map_err(|e| {
+            Status::permission_denied(format!(
+                "vtsql serve is read-only: only queries (SELECT, WITH, VALUES, EXPLAIN, SHOW, DESCRIBE) are allowed; {}",
+                e.strip_backtrace().trim_start_matches("Error during planning: ")
+            ))
+        })?;
+        Ok(plan)
+    }
+
+    /// Plans `sql` with parameter values bound, down to the physical plan whose schema is streamed.
+    pub async fn plan(&self, sql: &str, params: &[ScalarValue]) -> Result<Planned, Status> {
+        let ctx = self.query_context();
+        let mut plan = self.logical_plan(&ctx, sql).await?;
+        let types = parameter_types(&plan)?;
+        if types.len() != params.len() {
+            return Err(Status::invalid_argument(format!(
+                "the statement has {} parameter(s) but {} value(s) were bound",
+                types.len(),
+                params.len()
+            )));
+        }
+        if !params.is_empty() {
+            let values = params
+                .iter()
+                .zip(&types)
+                .enumerate()
+                .map(|(i, (value, wanted))| match wanted {
+                    Some(t) if value.data_type() != *t => value.cast_to(t).map_err(|e| {
+                        Status::invalid_argument(format!("parameter {}: cannot use {value:?} as {t}: {e}", i + 1))
+                    }),
+                    _ => Ok(value.clone()),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            plan = plan.with_param_values(ParamValues::from(values)).map_err(status)?;
+        }
+        let df = ctx.execute_logical_plan(plan).await.map_err(status)?;
+        let task_ctx = Arc::new(df.task_ctx());
+        let plan = df.create_physical_plan().await.map_err(status)?;
+        let wire_schema = wire_schema(&plan.schema());
+        Ok(Planned { plan, task_ctx, wire_schema })
+    }
+
+    /// The result and parameter schemas of a statement, before values are bound.
+    pub async fn describe(&self, sql: &str) -> Result<Described, Status> {
+        let ctx = self.query_context();
+        let plan = self.logical_plan(&ctx, sql).await?;
+        let types = parameter_types(&plan)?;
+        let parameter_schema = Schema::new(
+            types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Field::new(format!("${}", i + 1), t.clone().unwrap_or(DataType::Null), true))
+                .collect::<Vec<_>>(),
+        );
+        Ok(Described {
+            dataset_schema: wire_schema(plan.schema().inner()),
+            parameter_schema: Arc::new(parameter_schema),
+        })
+    }
+
+    /// Starts a planned query once a slot is free; the stream ends at the deadline with DEADLINE_EXCEEDED.
+    pub async fn execute(&self, planned: Planned, label: String) -> Result<QueryStream, Status> {
+        let permit = match tokio::time::timeout(self.limits.queue_timeout, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(Status::unavailable("the server is shutting down")),
+            Err(_) => {
+                return Err(Status::resource_exhausted(format!(
+                    "{} queries are running and none finished within {:?}; try again later",
+                    self.limits.max_concurrent, self.limits.queue_timeout
+                )));
+            }
+        };
+        let inner = execute_stream(planned.plan, planned.task_ctx).map_err(status)?;
+        Ok(QueryStream {
+            inner,
+            wire_schema: planned.wire_schema,
+            deadline: Box::pin(tokio::time::sleep(self.limits.query_timeout)),
+            timeout: self.limits.query_timeout,
+            done: false,
+            started: Instant::now(),
+            rows: 0,
+            label,
+            _permit: permit,
+        })
+    }
+}
+
+/// The options every client statement is checked against.
+fn read_only() -> SQLOptions {
+    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
+}
+
+/// Parameter types in `$1, $2, ...` order; `None` where DataFusion cannot infer one.
+fn parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>, Status> {
+    let types = plan.get_parameter_types().map_err(status)?;
+    let mut numbered = Vec::with_capacity(types.len());
+    for (id, t) in types {
+        let n: usize = id
+            .strip_prefix('$')
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| Status::invalid_argument(format!("parameter `{id}`: use `?` or `$1`, `$2`, ...")))?;
+        numbered.push((n, t));
+    }
+    numbered.sort_by_key(|(n, _)| *n);
+    if let Some((i, (n, _))) = numbered.iter().enumerate().find(|(i, (n, _))| *n != i + 1) {
+        return Err(Status::invalid_argument(format!("parameter ${} is missing (found ${n})", i + 1)));
+    }
+    Ok(numbered.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Rewrites `?` placeholders (what ADBC and DB-API clients write) as `$1`, `$2`, ... (what DataFusion reads).
+/// The tokenizer finds them, so a `?` inside a string or comment stays.
+pub fn number_placeholders(sql: &str) -> Result<String, Status> {
+    if !sql.contains('?') {
+        return Ok(sql.to_string());
+    }
+    let tokens = Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| Status::invalid_argument(format!("SQL error: {e}")))?;
+    // Token locations are 1-based line and column (in characters); turn them into byte offsets.
+    let mut line_starts = vec![0];
+    line_starts.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
+    let offset = |line: u64, column: u64| -> Option<usize> {
+        let start = *line_starts.get(usize::try_from(line).ok()?.checked_sub(1)?)?;
+        let skip = usize::try_from(column).ok()?.checked_sub(1)?;
+        sql[start..].char_indices().nth(skip).map(|(i, _)| start + i)
+    };
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut copied = 0;
+    let mut n = 0;
+    for token in tokens {
+        if token.token == Token::Placeholder("?".into()) {
+            let at = offset(token.span.start.line, token.span.start.column)
+                .filter(|at| sql[*at..].starts_with('?'))
+                .ok_or_else(|| Status::internal("cannot locate a `?` placeholder"))?;
+            n += 1;
+            out.push_str(&sql[copied..at]);
+            out.push_str(&format!("${n}"));
+            copied = at + 1;
+        }
+    }
+    out.push_str(&sql[copied..]);
+    Ok(out)
+}
+
+/// The schema sent to clients: dictionaries expanded and view types as plain strings and binaries, which
+/// every Flight SQL client (ADBC's Go driver, JDBC, older pyarrow) reads.
+pub fn wire_schema(schema: &Schema) -> SchemaRef {
+    let fields: Vec<FieldRef> = schema.fields().iter().map(wire_field).collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+fn wire_field(field: &FieldRef) -> FieldRef {
+    let t = wire_type(field.data_type());
+    if &t == field.data_type() { Arc::clone(field) } else { Arc::new(field.as_ref().clone().with_data_type(t)) }
+}
+
+fn wire_type(t: &DataType) -> DataType {
+    match t {
+        DataType::Dictionary(_, values) => wire_type(values),
+        DataType::Utf8View => DataType::Utf8,
+        DataType::BinaryView => DataType::Binary,
+        DataType::List(f) => DataType::List(wire_field(f)),
+        DataType::LargeList(f) => DataType::LargeList(wire_field(f)),
+        DataType::ListView(f) => DataType::List(wire_field(f)),
+        DataType::LargeListView(f) => DataType::LargeList(wire_field(f)),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(wire_field(f), *n),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(wire_field).collect::<Fields>()),
+        DataType::Map(f, sorted) => DataType::Map(wire_field(f), *sorted),
+        other => other.clone(),
+    }
+}
+
+/// Casts a batch to the wire schema (a no-op when nothing needs converting).
+pub fn to_wire(batch: RecordBatch, wire: &SchemaRef) -> Result<RecordBatch, DataFusionError> {
+    if batch.schema().fields() == wire.fields() {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(wire.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() { Ok(Arc::clone(column)) } else { cast(column, field.data_type()) }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(wire), columns)?)
+}
+
+/// Maps an engine error to a gRPC status: exhausted memory is RESOURCE_EXHAUSTED, bugs are INTERNAL, and
+/// everything else is the client's statement (INVALID_ARGUMENT).
+pub fn status(e: DataFusionError) -> Status {
+    let message = e.strip_backtrace();
+    match e.find_root() {
+        DataFusionError::ResourcesExhausted(_) => Status::resource_exhausted(message),
+        DataFusionError::Internal(_) => Status::internal(message),
+        _ => Status::invalid_argument(message),
+    }
+}
+
+/// A running query: batches cast to the wire schema, ended by the deadline, holding its slot until dropped
+/// (a client that goes away drops it, which cancels the query).
+pub struct QueryStream {
+    inner: SendableRecordBatchStream,
+    wire_schema: SchemaRef,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+    done: bool,
+    started: Instant,
+    rows: usize,
+    label: String,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Stream for QueryStream {
+    type Item = Result<RecordBatch, FlightError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            self.done = true;
+            let message = format!("the query ran longer than the server's limit of {:?} and was stopped", self.timeout);
+            return Poll::Ready(Some(Err(FlightError::Tonic(Box::new(Status::deadline_exceeded(message))))));
+        }
+        match self.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(batch))) => {
+                self.rows += batch.num_rows();
+                let wire = Arc::clone(&self.wire_schema);
+                Poll::Ready(Some(to_wire(batch, &wire).map_err(|e| FlightError::Tonic(Box::new(status(e))))))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.done = true;
+                Poll::Ready(Some(Err(FlightError::Tonic(Box::new(status(e))))))
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for QueryStream {
+    fn drop(&mut self) {
+        let state = if self.done { "done" } else { "cancelled" };
+        eprintln!(
+            "vtsql serve: {state} in {:.1} ms, {} rows: {}",
+            self.started.elapsed().as_secs_f64() * 1000.0,
+            self.rows,
+            self.label
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn question_marks_become_numbered_placeholders() {
+        let sql = "SELECT '?', x -- why?\nFROM t WHERE a = ? AND b IN (?, ?) /* ? */";
+        assert_eq!(
+            number_placeholders(sql).unwrap(),
+            "SELECT '?', x -- why?\nFROM t WHERE a = $1 AND b IN ($2, $3) /* ? */"
+        );
+        assert_eq!(number_placeholders("SELECT 'é', ?").unwrap(), "SELECT 'é', $1");
+        assert_eq!(number_placeholders("SELECT $1").unwrap(), "SELECT $1");
+    }
+
+    #[test]
+    fn wire_schema_expands_dictionaries_and_views() {
+        let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8View));
+        let schema = Schema::new(vec![
+            Field::new("a", dict, true),
+            Field::new("b", DataType::Int64, false),
+            Field::new("s", DataType::Struct(vec![Field::new("v", DataType::Utf8View, true)].into()), true),
+        ]);
+        let wire = wire_schema(&schema);
+        assert_eq!(wire.field(0).data_type(), &DataType::Utf8);
+        assert!(!wire.field(1).is_nullable());
+        assert_eq!(wire.field(2).data_type(), &DataType::Struct(vec![Field::new("v", DataType::Utf8, true)].into()));
+    }
+}

@@ -1,0 +1,424 @@
+//! `vtsql serve` as a process, queried with arrow-flight's `FlightSqlServiceClient` and, through
+//! tests/python/flight_client.py, with the ADBC Flight SQL driver, pyarrow, pandas and polars.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables, SqlInfo};
+use arrow_flight::{FlightInfo, IpcMessage};
+use futures::TryStreamExt;
+use tonic::transport::Channel;
+
+use crate::Check;
+use crate::common::{ensure, ensure_eq, fixture, query, repo, runtime};
+
+pub const CHECKS: &[(&str, Check)] = &[
+    ("flight::statement_schema_and_rows", statement_schema_and_rows),
+    ("flight::prepared_statement_with_parameters", prepared_statement_with_parameters),
+    ("flight::catalog_metadata", catalog_metadata),
+    ("flight::token_is_required", token_is_required),
+    ("flight::basic_auth_handshake_issues_a_token", basic_auth_handshake_issues_a_token),
+    ("flight::writes_are_refused", writes_are_refused),
+    ("flight::limits_timeout_slots_memory", limits_timeout_slots_memory),
+    ("flight::unsafe_bind_is_refused", unsafe_bind_is_refused),
+    ("flight::sigterm_stops_gracefully", sigterm_stops_gracefully),
+    ("flight::python_clients", python_clients),
+];
+
+const TOKEN: &str = "test-token-3f9a";
+
+/// A `vtsql serve` child on a free loopback port; stopped with SIGTERM when dropped.
+struct Server {
+    child: Child,
+    uri: String,
+}
+
+impl Server {
+    fn start(data: &Path, args: &[&str]) -> Result<Server, String> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vtsql"))
+            .args(["--data".as_ref(), data.as_os_str()])
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start vtsql serve: {e}"))?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
+        let uri = line.trim().to_string();
+        if !uri.starts_with("grpc://") {
+            let _ = child.kill();
+            let status = child.wait().map_err(|e| e.to_string())?;
+            return Err(format!("vtsql serve did not print its address ({status}): {uri:?}"));
+        }
+        Ok(Server { child, uri })
+    }
+
+    fn with_token(args: &[&str]) -> Result<Server, String> {
+        let mut all = vec!["--token", TOKEN];
+        all.extend_from_slice(args);
+        Server::start(fixture(), &all)
+    }
+
+    async fn client(&self, token: Option<&str>) -> Result<FlightSqlServiceClient<Channel>, String> {
+        let channel = Channel::from_shared(self.uri.replace("grpc://", "http://"))
+            .map_err(|e| e.to_string())?
+            .connect()
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", self.uri))?;
+        let mut client = FlightSqlServiceClient::new(channel);
+        if let Some(token) = token {
+            client.set_token(token.to_string());
+        }
+        Ok(client)
+    }
+
+    fn terminate(&mut self) -> Result<std::process::ExitStatus, String> {
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return Err("vtsql serve did not stop within 30 s of SIGTERM".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.terminate();
+        }
+    }
+}
+
+/// Fetches every endpoint of a FlightInfo; returns the announced schema and the batches.
+async fn fetch(
+    client: &mut FlightSqlServiceClient<Channel>,
+    info: FlightInfo,
+) -> Result<(Schema, Vec<RecordBatch>), String> {
+    let announced = info.clone().try_decode_schema().map_err(|e| e.to_string())?;
+    let mut batches = Vec::new();
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.ok_or("endpoint without ticket")?;
+        let stream = client.do_get(ticket).await.map_err(|e| e.to_string())?;
+        batches.extend(stream.try_collect::<Vec<_>>().await.map_err(|e| e.to_string())?);
+    }
+    Ok((announced, batches))
+}
+
+fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    crate::slt::batches_to_rows(batches)
+}
+
+fn statement_schema_and_rows() -> Result<(), String> {
+    let server = Server::with_token(&[])?;
+    let sql = "SELECT v.region_code, v.period, per_100k(v.ontvangen_meldingen, p.population) AS per_100k, \
+               ssum(v.ontvangen_meldingen) OVER (PARTITION BY v.region_code) AS total, hy_start(v.period) AS start \
+               FROM veilig_thuis v JOIN population p ON p.region_code = v.region_code AND p.year = v.year \
+               WHERE v.category = 'Totaal' ORDER BY v.period";
+    let in_process = query(fixture(), sql)?;
+    runtime().block_on(async {
+        let mut client = server.client(Some(TOKEN)).await?;
+        let info = client.execute(sql.to_string(), None).await.map_err(|e| e.to_string())?;
+        let (announced, batches) = fetch(&mut client, info).await?;
+        for batch in &batches {
+            ensure_eq(batch.schema().as_ref(), &announced, "streamed vs announced schema")?;
+        }
+        ensure_eq(announced.field(0).data_type(), &DataType::Utf8, "region_code on the wire")?;
+        ensure(matches!(announced.field(3).data_type(), DataType::Struct(_)), || format!("{announced:?}"))?;
+        ensure_eq(rows(&batches), in_process, "Flight SQL vs in-process")?;
+        let first = rows(&batches).into_iter().next().ok_or("no rows")?;
+        let rate: f64 = first[2].parse().map_err(|_| format!("per_100k is not a number: {}", first[2]))?;
+        ensure_eq((rate * 100.0).round() / 100.0, 335.13, "Almelo 2020H1 meldingen per 100,000")
+    })
+}
+
+fn prepared_statement_with_parameters() -> Result<(), String> {
+    let server = Server::with_token(&[])?;
+    runtime().block_on(async {
+        let mut client = server.client(Some(TOKEN)).await?;
+        let sql = "SELECT period, ontvangen_meldingen FROM veilig_thuis \
+                   WHERE region_code = ? AND category = 'Totaal' AND year >= ? ORDER BY period";
+        let mut prepared = client.prepare(sql.to_string(), None).await.map_err(|e| e.to_string())?;
+        let parameters = prepared.parameter_schema().map_err(|e| e.to_string())?.clone();
+        ensure_eq(parameters.fields().len(), 2, "parameters")?;
+        ensure_eq(parameters.field(0).name().as_str(), "$1", "first parameter name")?;
+        let dataset = prepared.dataset_schema().map_err(|e| e.to_string())?.clone();
+        ensure_eq(dataset.field(0).data_type(), &DataType::Utf8, "period type")?;
+        let bind = |region: &str, year: i64| {
+            let schema = Schema::new(vec![Field::new("$1", DataType::Utf8, true), Field::new("$2", DataType::Int64, true)]);
+            RecordBatch::try_new(
+                schema.into(),
+                vec![
+                    std::sync::Arc::new(arrow::array::StringArray::from(vec![region])),
+                    std::sync::Arc::new(arrow::array::Int64Array::from(vec![year])),
+                ],
+            )
+            .map_err(|e| e.to_string())
+        };
+        prepared.set_parameters(bind("GM0141", 2021)?).map_err(|e| e.to_string())?;
+        let info = prepared.execute().await.map_err(|e| e.to_string())?;
+        let (announced, batches) = fetch(&mut client, info).await?;
+        ensure_eq(announced, dataset.clone(), "announced vs prepared dataset schema")?;
+        ensure_eq(rows(&batches), vec![vec!["2021H1".to_string(), "255".to_string()]], "2021 onwards")?;
+        prepared.set_parameters(bind("GM0141", 2020)?).map_err(|e| e.to_string())?;
+        let info = prepared.execute().await.map_err(|e| e.to_string())?;
+        let (_, batches) = fetch(&mut client, info).await?;
+        ensure_eq(rows(&batches).len(), 3, "2020 onwards")?;
+        prepared.close().await.map_err(|e| e.to_string())
+    })
+}
+
+fn catalog_metadata() -> Result<(), String> {
+    let server = Server::with_token(&[])?;
+    runtime().block_on(async {
+        let mut client = server.client(Some(TOKEN)).await?;
+        let info = client.get_catalogs().await.map_err(|e| e.to_string())?;
+        let (_, batches) = fetch(&mut client, info).await?;
+        ensure_eq(rows(&batches), vec![vec!["vtsql".to_string()]], "catalogs")?;
+
+        let command = CommandGetDbSchemas { catalog: Some("vtsql".into()), db_schema_filter_pattern: Some("pub%".into()) };
+        let info = client.get_db_schemas(command).await.map_err(|e| e.to_string())?;
+        let (_, batches) = fetch(&mut client, info).await?;
+        ensure_eq(rows(&batches), vec![vec!["vtsql".to_string(), "public".to_string()]], "schemas like pub%")?;
+
+        let all = CommandGetTables {
+            catalog: None,
+            db_schema_filter_pattern: Some("public".into()),
+            table_name_filter_pattern: None,
+            table_types: vec![],
+            include_schema: false,
+        };
+        let info = client.get_tables(all).await.map_err(|e| e.to_string())?;
+        let (_, batches) = fetch(&mut client, info).await?;
+        let names: Vec<String> = rows(&batches).into_iter().map(|r| r[2].clone()).collect();
+        ensure_eq(names, vec!["categories", "population", "regions", "veilig_thuis"].iter().map(|s| s.to_string()).collect(), "tables")?;
+
+        let with_schema = CommandGetTables {
+            catalog: Some("vtsql".into()),
+            db_schema_filter_pattern: None,
+            table_name_filter_pattern: Some("veilig%".into()),
+            table_types: vec!["TABLE".into()],
+            include_schema: true,
+        };
+        let info = client.get_tables(with_schema).await.map_err(|e| e.to_string())?;
+        let (_, batches) = fetch(&mut client, info).await?;
+        let batch = batches.first().ok_or("no tables batch")?;
+        ensure_eq(batch.num_rows(), 1, "tables like veilig%")?;
+        let column = batch.column_by_name("table_schema").ok_or("no table_schema column")?;
+        let bytes = column.as_any().downcast_ref::<arrow::array::BinaryArray>().ok_or("table_schema is not binary")?;
+        let schema = Schema::try_from(IpcMessage(bytes.value(0).to_vec().into())).map_err(|e| e.to_string())?;
+        ensure(schema.field_with_name("ontvangen_meldingen").is_ok() && schema.field_with_name("year").is_ok(), || {
+            format!("{schema:?}")
+        })?;
+
+        let info = client.get_table_types().await.map_err(|e| e.to_string())?;
+        let (_, batches) = fetch(&mut client, info).await?;
+        ensure(rows(&batches).contains(&vec!["TABLE".to_string()]), || format!("{:?}", rows(&batches)))?;
+
+        let info = client
+            .get_sql_info(vec![SqlInfo::FlightSqlServerName, SqlInfo::FlightSqlServerReadOnly])
+            .await
+            .map_err(|e| e.to_string())?;
+        let (_, batches) = fetch(&mut client, info).await?;
+        let info_rows = rows(&batches);
+        ensure_eq(info_rows.len(), 2, "sql info rows")?;
+        ensure(info_rows[0][1].contains("vtsql") && info_rows[1][1].contains("true"), || format!("{info_rows:?}"))?;
+
+        let info = client
+            .get_xdbc_type_info(arrow_flight::sql::CommandGetXdbcTypeInfo { data_type: None })
+            .await
+            .map_err(|e| e.to_string())?;
+        let (announced, batches) = fetch(&mut client, info).await?;
+        let types: Vec<String> = rows(&batches).into_iter().map(|r| r[0].clone()).collect();
+        ensure(types.contains(&"VARCHAR".to_string()) && types.contains(&"BIGINT".to_string()), || format!("{types:?}"))?;
+        ensure_eq(batches[0].schema().as_ref(), &announced, "xdbc schema")
+    })
+}
+
+fn token_is_required() -> Result<(), String> {
+    let server = Server::with_token(&[])?;
+    runtime().block_on(async {
+        for token in [None, Some("wrong")] {
+            let mut client = server.client(token).await?;
+            let err = client.execute("SELECT 1".into(), None).await.err().ok_or("query ran without a valid token")?;
+            let message = err.to_string();
+            ensure(message.contains("authorization header") || message.contains("invalid bearer token"), || {
+                format!("{token:?}: {message}")
+            })?;
+        }
+        Ok(())
+    })
+}
+
+fn basic_auth_handshake_issues_a_token() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let users = dir.path().join("users");
+    std::fs::write(&users, "# analysts\nana:correct horse\n").map_err(|e| e.to_string())?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+    let server = Server::start(fixture(), &["--users", &users.to_string_lossy()])?;
+    runtime().block_on(async {
+        let mut client = server.client(None).await?;
+        ensure(client.handshake("ana", "wrong").await.is_err(), || "a wrong password was accepted".into())?;
+        client.handshake("ana", "correct horse").await.map_err(|e| e.to_string())?;
+        let token = client.token().cloned().ok_or("no bearer token in the handshake response")?;
+        ensure_eq(token.len(), 64, "token length")?;
+        let mut fresh = server.client(Some(&token)).await?;
+        let info = fresh.execute("SELECT 41 + 1 AS answer".into(), None).await.map_err(|e| e.to_string())?;
+        let (_, batches) = fetch(&mut fresh, info).await?;
+        ensure_eq(rows(&batches), vec![vec!["42".to_string()]], "query with the issued token")
+    })
+}
+
+fn writes_are_refused() -> Result<(), String> {
+    let server = Server::with_token(&[])?;
+    let regions = query(fixture(), "SELECT count(*) FROM regions")?;
+    runtime().block_on(async {
+        let mut client = server.client(Some(TOKEN)).await?;
+        for sql in [
+            "CREATE TABLE t AS SELECT 1",
+            "CREATE VIEW v AS SELECT 1",
+            "DROP TABLE regions",
+            "DELETE FROM regions",
+            "COPY regions TO '/tmp/vtsql-flight-copy.parquet'",
+            "CREATE EXTERNAL TABLE pw STORED AS CSV LOCATION '/etc/passwd'",
+            "SET datafusion.execution.target_partitions = 1",
+        ] {
+            let err = client.execute(sql.into(), None).await.err().ok_or_else(|| format!("{sql} was accepted"))?;
+            ensure(err.to_string().contains("read-only"), || format!("{sql}: {err}"))?;
+        }
+        let err = client.execute_update("DELETE FROM regions".into(), None).await.err().ok_or("update accepted")?;
+        ensure(err.to_string().contains("read-only"), || format!("execute_update: {err}"))?;
+        ensure(!Path::new("/tmp/vtsql-flight-copy.parquet").exists(), || "COPY wrote a file".into())?;
+        let err = client.execute("SELECT * FROM '/etc/passwd'".into(), None).await.err().ok_or("file read")?;
+        ensure(err.to_string().contains("not found"), || format!("file as table: {err}"))?;
+        // the catalog is as it was
+        let info = client.execute("SELECT count(*) FROM regions".into(), None).await.map_err(|e| e.to_string())?;
+        let (_, batches) = fetch(&mut client, info).await?;
+        ensure_eq(rows(&batches), regions, "regions after refused writes")
+    })
+}
+
+/// Runs for hours; `sum` over a computed value, so statistics cannot answer it without executing.
+/// (The left side, which a cross join holds in memory, is small: 80 KB.)
+const ENDLESS: &str =
+    "SELECT sum(a.value % 7 + b.value % 7) FROM generate_series(1, 10000) a, generate_series(1, 1000000000) b";
+
+fn limits_timeout_slots_memory() -> Result<(), String> {
+    let server = Server::with_token(&[
+        "--query-timeout",
+        "1",
+        "--max-concurrent",
+        "1",
+        "--queue-timeout",
+        "0",
+        "--memory-limit",
+        "4M",
+    ])?;
+    runtime().block_on(async {
+        let mut first = server.client(Some(TOKEN)).await?;
+        let mut second = server.client(Some(TOKEN)).await?;
+        let info = first.execute(ENDLESS.into(), None).await.map_err(|e| e.to_string())?;
+        let ticket = info.endpoint[0].ticket.clone().ok_or("no ticket")?;
+        let started = Instant::now();
+        let running = first.do_get(ticket).await.map_err(|e| e.to_string())?;
+        // while the endless query holds the only slot, another is refused at once
+        let info = second.execute("SELECT 1".into(), None).await.map_err(|e| e.to_string())?;
+        let busy = fetch(&mut second, info).await.err().ok_or("a second query ran beside the first")?;
+        ensure(busy.contains("ResourceExhausted") || busy.contains("queries are running"), || busy.clone())?;
+        let timed_out = running.try_collect::<Vec<_>>().await.err().ok_or("the endless query finished")?;
+        ensure(timed_out.to_string().contains("limit of 1s"), || timed_out.to_string())?;
+        ensure(started.elapsed() < Duration::from_secs(20), || format!("stopped after {:?}", started.elapsed()))?;
+        // the slot is free again, and a query that needs more than 4 MiB is stopped by the memory pool
+        let big_sort = "SELECT value FROM generate_series(1, 2000000) ORDER BY value DESC";
+        let info = second.execute(big_sort.into(), None).await.map_err(|e| e.to_string())?;
+        let memory = fetch(&mut second, info).await.err().ok_or("a sort over 2M rows fitted in 4 MiB")?;
+        ensure(memory.contains("ResourceExhausted") || memory.contains("esources exhausted"), || memory.clone())?;
+        let info = second.execute("SELECT 1 AS one".into(), None).await.map_err(|e| e.to_string())?;
+        let (_, batches) = fetch(&mut second, info).await?;
+        ensure_eq(rows(&batches), vec![vec!["1".to_string()]], "after the limits")
+    })
+}
+
+fn unsafe_bind_is_refused() -> Result<(), String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_vtsql"))
+        .args(["--data".as_ref(), fixture().as_os_str()])
+        .args(["serve", "--bind", "0.0.0.0:0"])
+        .env_remove("VTSQL_TOKEN")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure(!out.status.success(), || "served on 0.0.0.0 without auth".into())?;
+    ensure(stderr.contains("without authentication"), || stderr.to_string())
+}
+
+fn sigterm_stops_gracefully() -> Result<(), String> {
+    let mut server = Server::with_token(&[])?;
+    runtime().block_on(async {
+        let mut client = server.client(Some(TOKEN)).await?;
+        let info = client.execute("SELECT 1 AS one".into(), None).await.map_err(|e| e.to_string())?;
+        fetch(&mut client, info).await.map(|_| ())
+    })?;
+    let started = Instant::now();
+    let status = server.terminate()?;
+    ensure(status.success(), || format!("exit status after SIGTERM: {status}"))?;
+    ensure(started.elapsed() < Duration::from_secs(15), || format!("took {:?}", started.elapsed()))
+}
+
+/// The Python clients (ADBC, pyarrow, pandas, polars) from `$VTSQL_PYTHON` (set by `.ci/run`). Without them
+/// the check fails under CI and is skipped with a note elsewhere.
+fn python_clients() -> Result<(), String> {
+    let python = std::env::var("VTSQL_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_clients = Command::new(&python)
+        .args(["-c", "import adbc_driver_flightsql, pandas, polars, pyarrow"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_clients {
+        if std::env::var_os("CI").is_some() {
+            return Err(format!("{python} lacks the Flight SQL clients; .ci/run installs them"));
+        }
+        eprintln!("  note: Python Flight SQL clients not run: pip install -r tests/python/requirements.txt");
+        return Ok(());
+    }
+    let server = Server::with_token(&[])?;
+    let out = Command::new(&python)
+        .arg(repo().join("tests/python/flight_client.py"))
+        .args([&server.uri, TOKEN, env!("CARGO_BIN_EXE_vtsql")])
+        .arg(fixture())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines().filter(|l| l.starts_with("ok ")) {
+        println!("  python {line}");
+    }
+    ensure(out.status.success(), || format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)))?;
+    let plots = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let plot = plots.path().join("meldingen.png");
+    let example = Command::new(&python)
+        .arg(repo().join("examples/notebook.py"))
+        .env("VTSQL_URI", &server.uri)
+        .env("VTSQL_TOKEN", TOKEN)
+        .env("VTSQL_PLOT", &plot)
+        .env("MPLBACKEND", "Agg")
+        .output()
+        .map_err(|e| e.to_string())?;
+    ensure(example.status.success(), || {
+        format!("examples/notebook.py: {}", String::from_utf8_lossy(&example.stderr))
+    })?;
+    ensure(plot.is_file(), || "examples/notebook.py drew no plot".into())
+}
