@@ -105,5 +105,5 @@ async fn register_dimension(
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {
-    std::path::absolute(path).map_err(|e| DataFusionError::IoError(e))
+    std::path::absolute(path).map_err(DataFusionError::IoError)
 }

@@ -160,7 +160,8 @@ fn prepared_statement_with_parameters() -> Result<(), String> {
         let dataset = prepared.dataset_schema().map_err(|e| e.to_string())?.clone();
         ensure_eq(dataset.field(0).data_type(), &DataType::Utf8, "period type")?;
         let bind = |region: &str, year: i64| {
-            let schema = Schema::new(vec![Field::new("$1", DataType::Utf8, true), Field::new("$2", DataType::Int64, true)]);
+            let schema =
+                Schema::new(vec![Field::new("$1", DataType::Utf8, true), Field::new("$2", DataType::Int64, true)]);
             RecordBatch::try_new(
                 schema.into(),
                 vec![
@@ -191,7 +192,8 @@ fn catalog_metadata() -> Result<(), String> {
         let (_, batches) = fetch(&mut client, info).await?;
         ensure_eq(rows(&batches), vec![vec!["vtsql".to_string()]], "catalogs")?;
 
-        let command = CommandGetDbSchemas { catalog: Some("vtsql".into()), db_schema_filter_pattern: Some("pub%".into()) };
+        let command =
+            CommandGetDbSchemas { catalog: Some("vtsql".into()), db_schema_filter_pattern: Some("pub%".into()) };
         let info = client.get_db_schemas(command).await.map_err(|e| e.to_string())?;
         let (_, batches) = fetch(&mut client, info).await?;
         ensure_eq(rows(&batches), vec![vec!["vtsql".to_string(), "public".to_string()]], "schemas like pub%")?;
@@ -206,7 +208,11 @@ fn catalog_metadata() -> Result<(), String> {
         let info = client.get_tables(all).await.map_err(|e| e.to_string())?;
         let (_, batches) = fetch(&mut client, info).await?;
         let names: Vec<String> = rows(&batches).into_iter().map(|r| r[2].clone()).collect();
-        ensure_eq(names, vec!["categories", "population", "regions", "veilig_thuis"].iter().map(|s| s.to_string()).collect(), "tables")?;
+        ensure_eq(
+            names,
+            ["categories", "population", "regions", "veilig_thuis"].iter().map(|s| s.to_string()).collect(),
+            "tables",
+        )?;
 
         let with_schema = CommandGetTables {
             catalog: Some("vtsql".into()),
@@ -222,9 +228,10 @@ fn catalog_metadata() -> Result<(), String> {
         let column = batch.column_by_name("table_schema").ok_or("no table_schema column")?;
         let bytes = column.as_any().downcast_ref::<arrow::array::BinaryArray>().ok_or("table_schema is not binary")?;
         let schema = Schema::try_from(IpcMessage(bytes.value(0).to_vec().into())).map_err(|e| e.to_string())?;
-        ensure(schema.field_with_name("ontvangen_meldingen").is_ok() && schema.field_with_name("year").is_ok(), || {
-            format!("{schema:?}")
-        })?;
+        ensure(
+            schema.field_with_name("ontvangen_meldingen").is_ok() && schema.field_with_name("year").is_ok(),
+            || format!("{schema:?}"),
+        )?;
 
         let info = client.get_table_types().await.map_err(|e| e.to_string())?;
         let (_, batches) = fetch(&mut client, info).await?;
@@ -245,7 +252,9 @@ fn catalog_metadata() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let (announced, batches) = fetch(&mut client, info).await?;
         let types: Vec<String> = rows(&batches).into_iter().map(|r| r[0].clone()).collect();
-        ensure(types.contains(&"VARCHAR".to_string()) && types.contains(&"BIGINT".to_string()), || format!("{types:?}"))?;
+        ensure(types.contains(&"VARCHAR".to_string()) && types.contains(&"BIGINT".to_string()), || {
+            format!("{types:?}")
+        })?;
         ensure_eq(batches[0].schema().as_ref(), &announced, "xdbc schema")
     })
 }
@@ -417,8 +426,6 @@ fn python_clients() -> Result<(), String> {
         .env("MPLBACKEND", "Agg")
         .output()
         .map_err(|e| e.to_string())?;
-    ensure(example.status.success(), || {
-        format!("examples/notebook.py: {}", String::from_utf8_lossy(&example.stderr))
-    })?;
+    ensure(example.status.success(), || format!("examples/notebook.py: {}", String::from_utf8_lossy(&example.stderr)))?;
     ensure(plot.is_file(), || "examples/notebook.py drew no plot".into())
 }

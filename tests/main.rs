@@ -16,12 +16,14 @@ use std::process::ExitCode;
 
 /// A named check; `Err` carries the reason it failed.
 pub type Check = fn() -> Result<(), String>;
+/// A check that may capture (one per `.slt` file).
+type Named = dyn Fn() -> Result<(), String>;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let complete = args.iter().any(|a| a == "--complete");
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let mut checks: Vec<(String, Box<dyn Fn() -> Result<(), String>>)> = Vec::new();
+    let mut checks: Vec<(String, Box<Named>)> = Vec::new();
     for (name, check) in ingest::CHECKS.iter().chain(cli::CHECKS).chain(repl::CHECKS).chain(flight::CHECKS) {
         checks.push((name.to_string(), Box::new(*check)));
     }

@@ -60,7 +60,8 @@ impl Auth {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(value)
                 .map_err(|_| Status::unauthenticated("basic credentials are not base64"))?;
-            let decoded = String::from_utf8(decoded).map_err(|_| Status::unauthenticated("basic credentials are not UTF-8"))?;
+            let decoded =
+                String::from_utf8(decoded).map_err(|_| Status::unauthenticated("basic credentials are not UTF-8"))?;
             let (user, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
             self.check_password(user, password).ok_or_else(|| Status::unauthenticated("invalid user name or password"))
         } else {
@@ -170,7 +171,10 @@ pub fn read_users(path: &Path) -> Result<Vec<(String, String)>, FlightError> {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode();
         if mode & 0o077 != 0 {
-            return Err(bad(0, format!("mode {:o} lets others read the passwords; run `chmod 600` on it", mode & 0o777)));
+            return Err(bad(
+                0,
+                format!("mode {:o} lets others read the passwords; run `chmod 600` on it", mode & 0o777),
+            ));
         }
     }
     let text = std::fs::read_to_string(path).map_err(io)?;

@@ -3,8 +3,8 @@
 
 use arrow::array::RecordBatch;
 use arrow_flight::sql::metadata::{
-    GetCatalogsBuilder, GetDbSchemasBuilder, GetTablesBuilder, SqlInfoData, SqlInfoDataBuilder,
-    XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder,
+    GetCatalogsBuilder, GetDbSchemasBuilder, GetTablesBuilder, SqlInfoData, SqlInfoDataBuilder, XdbcTypeInfo,
+    XdbcTypeInfoData, XdbcTypeInfoDataBuilder,
 };
 use arrow_flight::sql::{
     CommandGetDbSchemas, CommandGetTableTypes, CommandGetTables, Nullable, Searchable, SqlInfo, SqlNullOrdering,
@@ -176,10 +176,8 @@ pub async fn tables(ctx: &SessionContext, command: CommandGetTables) -> Result<R
         let mut names = schema.table_names();
         names.sort();
         for name in names {
-            let table = schema
-                .table(&name)
-                .await
-                .map_err(|e| Status::internal(format!("cannot open table {name}: {e}")))?;
+            let table =
+                schema.table(&name).await.map_err(|e| Status::internal(format!("cannot open table {name}: {e}")))?;
             let Some(table) = table else { continue };
             let wire = wire_schema(&table.schema());
             b.append(&catalog_name, &schema_name, &name, table_type_name(table.table_type()), &wire)

@@ -272,7 +272,11 @@ pub fn to_wire(batch: RecordBatch, wire: &SchemaRef) -> Result<RecordBatch, Data
         .iter()
         .zip(wire.fields())
         .map(|(column, field)| {
-            if column.data_type() == field.data_type() { Ok(Arc::clone(column)) } else { cast(column, field.data_type()) }
+            if column.data_type() == field.data_type() {
+                Ok(Arc::clone(column))
+            } else {
+                cast(column, field.data_type())
+            }
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(Arc::clone(wire), columns)?)

@@ -20,8 +20,8 @@ use arrow_flight::sql::{
     ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
-    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
-    SchemaAsIpc, Ticket,
+    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage, SchemaAsIpc,
+    Ticket,
 };
 use datafusion::common::ScalarValue;
 use futures::{Stream, TryStreamExt, stream};
@@ -270,7 +270,8 @@ impl FlightSqlService for FlightSqlServer {
                 .map_err(|e| Status::invalid_argument(format!("cannot read the parameter values: {e}")))?,
         };
         let mut prepared = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
-        let statement = prepared.1.get_mut(&handle).ok_or_else(|| Status::not_found("the prepared statement was closed"))?;
+        let statement =
+            prepared.1.get_mut(&handle).ok_or_else(|| Status::not_found("the prepared statement was closed"))?;
         statement.params = params;
         Ok(DoPutPreparedStatementResult { prepared_statement_handle: Some(handle.into()) })
     }
@@ -280,7 +281,7 @@ impl FlightSqlService for FlightSqlServer {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         info(&schema, query.as_any().encode_to_vec(), request.into_inner())
     }
 
@@ -331,7 +332,7 @@ impl FlightSqlService for FlightSqlServer {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         info(&schema, query.as_any().encode_to_vec(), request.into_inner())
     }
 
@@ -366,7 +367,7 @@ impl FlightSqlService for FlightSqlServer {
         query: CommandGetXdbcTypeInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder(&self.xdbc_info).schema();
+        let schema = query.into_builder(&self.xdbc_info).schema();
         info(&schema, query.as_any().encode_to_vec(), request.into_inner())
     }
 
