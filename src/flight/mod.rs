@@ -77,7 +77,8 @@ pub async fn serve(options: ServeOptions, announce: impl FnOnce(SocketAddr, &Aut
             .map_err(|e| FlightError::Setup(format!("TLS: {e}")))?;
     }
     let ctx = catalog::open(&options.data_dir).await?;
-    let engine = Engine::new(ctx, options.limits);
+    let engine = Engine::new(ctx, options.limits)
+        .map_err(|e| FlightError::Setup(format!("cannot start the query runtime: {e}")))?;
     let service = FlightSqlServer::new(engine, Arc::clone(&auth)).map_err(|e| FlightError::Setup(e.to_string()))?;
     let interceptor_auth = Arc::clone(&auth);
     let service = FlightServiceServer::with_interceptor(service, move |request| interceptor_auth.intercept(request));

@@ -16,12 +16,14 @@ use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SQLOptions, SessionContext};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-use futures::Stream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use futures::{Stream, StreamExt};
+use tokio::runtime::Runtime;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
 use tonic::Status;
 
 /// Limits that keep one client from taking the server down.
@@ -38,11 +40,18 @@ pub struct Limits {
 }
 
 /// The shared catalog plus the limits; every query gets its own session state and memory pool.
+///
+/// Queries execute on a runtime of their own, so CPU-bound operators never delay the runtime that answers
+/// RPCs: a client's GetTables or a new connection is served while other queries keep every core busy.
 pub struct Engine {
     ctx: SessionContext,
     limits: Limits,
     slots: Arc<Semaphore>,
+    queries: Option<Runtime>,
 }
+
+/// Batches a query task may run ahead of its client: the rest waits until the client reads (backpressure).
+const BATCHES_AHEAD: usize = 2;
 
 /// A planned query, ready to run; `wire_schema` is what the client is told and what it receives.
 pub struct Planned {
@@ -58,9 +67,15 @@ pub struct Described {
 }
 
 impl Engine {
-    pub fn new(ctx: SessionContext, limits: Limits) -> Self {
+    pub fn new(ctx: SessionContext, limits: Limits) -> std::io::Result<Self> {
         let slots = Arc::new(Semaphore::new(limits.max_concurrent.max(1)));
-        Engine { ctx, limits, slots }
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let queries = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("vtsql-query")
+            .enable_all()
+            .build()?;
+        Ok(Engine { ctx, limits, slots, queries: Some(queries) })
     }
 
     pub fn context(&self) -> &SessionContext {
@@ -160,17 +175,43 @@ impl Engine {
                 )));
             }
         };
-        let inner = execute_stream(planned.plan, planned.task_ctx).map_err(status)?;
+        let queries = self.queries.as_ref().ok_or_else(|| Status::unavailable("the server is shutting down"))?;
+        let (tx, rx) = mpsc::channel(BATCHES_AHEAD);
+        let task = queries.spawn(async move {
+            // The slot is held until the work has really stopped, not only until the client left, and is
+            // free again before the client hears of the end: a client's next query never finds it taken.
+            let mut batches = match execute_stream(planned.plan, planned.task_ctx) {
+                Ok(batches) => batches,
+                Err(e) => {
+                    drop(permit);
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            while let Some(item) = batches.next().await {
+                if let Err(e) = item {
+                    drop(batches);
+                    drop(permit);
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+                if tx.send(item).await.is_err() {
+                    break;
+                }
+            }
+            drop(batches);
+            drop(permit);
+        });
         Ok(QueryStream {
-            inner,
+            rx,
+            task,
             wire_schema: planned.wire_schema,
             deadline: Box::pin(tokio::time::sleep(self.limits.query_timeout)),
             timeout: self.limits.query_timeout,
-            done: false,
+            ended: None,
             started: Instant::now(),
             rows: 0,
             label,
-            _permit: permit,
         })
     }
 }
@@ -293,44 +334,59 @@ pub fn status(e: DataFusionError) -> Status {
     }
 }
 
-/// A running query: batches cast to the wire schema, ended by the deadline, holding its slot until dropped
-/// (a client that goes away drops it, which cancels the query).
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which is not allowed inside the server's own runtime.
+        if let Some(queries) = self.queries.take() {
+            queries.shutdown_background();
+        }
+    }
+}
+
+/// A running query as the client sees it: batches cast to the wire schema, ended by the deadline. Dropping
+/// it (the client went away, or the deadline passed) aborts the query task, which cancels the query.
 pub struct QueryStream {
-    inner: SendableRecordBatchStream,
+    rx: mpsc::Receiver<Result<RecordBatch, DataFusionError>>,
+    task: JoinHandle<()>,
     wire_schema: SchemaRef,
     deadline: Pin<Box<tokio::time::Sleep>>,
     timeout: Duration,
-    done: bool,
+    /// How the query ended, once it has: `done`, `failed`, `timed out`; `None` at drop means cancelled.
+    ended: Option<&'static str>,
     started: Instant,
     rows: usize,
     label: String,
-    _permit: OwnedSemaphorePermit,
 }
 
 impl Stream for QueryStream {
     type Item = Result<RecordBatch, FlightError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.done {
+        if self.ended.is_some() {
             return Poll::Ready(None);
         }
         if self.deadline.as_mut().poll(cx).is_ready() {
-            self.done = true;
+            // Stop the work, and answer only once it has stopped and its slot is free.
+            self.task.abort();
+            if Pin::new(&mut self.task).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.ended = Some("timed out");
             let message = format!("the query ran longer than the server's limit of {:?} and was stopped", self.timeout);
             return Poll::Ready(Some(Err(FlightError::Tonic(Box::new(Status::deadline_exceeded(message))))));
         }
-        match self.inner.as_mut().poll_next(cx) {
+        match self.rx.poll_recv(cx) {
             Poll::Ready(Some(Ok(batch))) => {
                 self.rows += batch.num_rows();
                 let wire = Arc::clone(&self.wire_schema);
                 Poll::Ready(Some(to_wire(batch, &wire).map_err(|e| FlightError::Tonic(Box::new(status(e))))))
             }
             Poll::Ready(Some(Err(e))) => {
-                self.done = true;
+                self.ended = Some("failed");
                 Poll::Ready(Some(Err(FlightError::Tonic(Box::new(status(e))))))
             }
             Poll::Ready(None) => {
-                self.done = true;
+                self.ended = Some("done");
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
@@ -340,7 +396,8 @@ impl Stream for QueryStream {
 
 impl Drop for QueryStream {
     fn drop(&mut self) {
-        let state = if self.done { "done" } else { "cancelled" };
+        self.task.abort();
+        let state = self.ended.unwrap_or("cancelled");
         eprintln!(
             "vtsql serve: {state} in {:.1} ms, {} rows: {}",
             self.started.elapsed().as_secs_f64() * 1000.0,
