@@ -5,5 +5,6 @@
 
 pub mod catalog;
 pub mod flight;
+pub mod generate;
 pub mod ingest;
 pub mod repl;

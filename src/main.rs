@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use vtsql::repl::Session;
 use vtsql::repl::print_format::Display;
 use vtsql::repl::print_format::PrintFormat;
-use vtsql::{catalog, flight, ingest, repl};
+use vtsql::{catalog, flight, generate, ingest, repl};
 
 #[derive(Parser)]
 #[command(version, about = "SQL over CBS Beleidsinformatie Veilig Thuis statistics")]
@@ -53,6 +53,21 @@ enum Action {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Write synthetic data at scale (the schema and layout ingest writes) into a new data directory
+    Generate {
+        /// At least this many fact rows: 1000000, 10M, 100M, 1G
+        #[arg(long, value_name = "N", value_parser = parse_count, conflicts_with = "regions")]
+        rows: Option<u64>,
+        /// Gemeenten and wijken with rows (instead of --rows)
+        #[arg(long, value_name = "R", value_parser = parse_count)]
+        regions: Option<u64>,
+        /// Years of half-years, ending in 2025 [default: 10]
+        #[arg(long, value_name = "Y")]
+        years: Option<u32>,
+        /// Seed: the same seed and shape give the same files
+        #[arg(long, value_name = "S", default_value_t = 1)]
+        seed: u64,
+    },
     /// Serve the tables over Arrow Flight SQL (pyarrow, ADBC, pandas, polars), read-only
     Serve(ServeArgs),
 }
@@ -96,6 +111,19 @@ struct ServeArgs {
     queue_timeout: u64,
 }
 
+/// `1000000`, `10M`, `1G`: a count with an optional K/M/G suffix (powers of 1000).
+fn parse_count(text: &str) -> Result<u64, String> {
+    let text = text.trim().replace('_', "");
+    let (digits, factor) = match text.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&text[..text.len() - 1], 1_000),
+        Some('M') => (&text[..text.len() - 1], 1_000_000),
+        Some('G') => (&text[..text.len() - 1], 1_000_000_000),
+        _ => (text.as_str(), 1),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a count such as 1000000 or 10M"))?;
+    n.checked_mul(factor).filter(|n| *n > 0).ok_or_else(|| format!("`{text}` is out of range"))
+}
+
 /// `512M`, `2G`, `1048576`: a byte count with an optional K/M/G/T suffix (powers of 1024).
 fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
@@ -130,6 +158,31 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("vtsql ingest: {e}\nnothing was written");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(Action::Generate { rows, regions, years, seed }) = &cli.action {
+        let shape = match (rows, regions) {
+            (_, Some(regions)) => generate::Shape::for_regions(*regions, *years, *seed),
+            (rows, None) => generate::Shape::for_rows(rows.unwrap_or(1_000_000), *years, *seed),
+        };
+        return match generate::generate(&data_dir, &shape, &mut |line: &str| eprintln!("{line}")) {
+            Ok(report) => {
+                let cells = report.rows * 5;
+                eprintln!(
+                    "generated {} rows in {} half-year partitions into {} in {:.1} s ({:.2}M rows/s); {:.1}% of measure cells suppressed",
+                    report.rows,
+                    report.partitions,
+                    data_dir.display(),
+                    report.seconds,
+                    report.rows as f64 / report.seconds.max(1e-9) / 1e6,
+                    100.0 * report.suppressed_cells as f64 / cells.max(1) as f64
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vtsql generate: {e}\nnothing was written");
                 ExitCode::FAILURE
             }
         };

@@ -7,6 +7,7 @@
 mod cli;
 mod common;
 mod flight;
+mod generate;
 mod ingest;
 mod repl;
 mod slt;
@@ -24,7 +25,9 @@ fn main() -> ExitCode {
     let complete = args.iter().any(|a| a == "--complete");
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let mut checks: Vec<(String, Box<Named>)> = Vec::new();
-    for (name, check) in ingest::CHECKS.iter().chain(cli::CHECKS).chain(repl::CHECKS).chain(flight::CHECKS) {
+    for (name, check) in
+        ingest::CHECKS.iter().chain(cli::CHECKS).chain(repl::CHECKS).chain(flight::CHECKS).chain(generate::CHECKS)
+    {
         checks.push((name.to_string(), Box::new(*check)));
     }
     for file in slt::files() {

@@ -16,15 +16,19 @@ pub enum RegionLevel {
     Provincie,
     VtRegio,
     Gemeente,
+    /// A district within a gemeente (code `WK` + the gemeente's four digits + two); the generator's
+    /// sub-municipal regions.
+    Wijk,
 }
 
 impl RegionLevel {
-    pub const ALL: [RegionLevel; 5] = [
+    pub const ALL: [RegionLevel; 6] = [
         RegionLevel::Land,
         RegionLevel::Landsdeel,
         RegionLevel::Provincie,
         RegionLevel::VtRegio,
         RegionLevel::Gemeente,
+        RegionLevel::Wijk,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +38,7 @@ impl RegionLevel {
             RegionLevel::Provincie => "provincie",
             RegionLevel::VtRegio => "vt_regio",
             RegionLevel::Gemeente => "gemeente",
+            RegionLevel::Wijk => "wijk",
         }
     }
 
@@ -48,7 +53,7 @@ impl RegionLevel {
             RegionLevel::Provincie => Some("(pv)"),
             RegionLevel::VtRegio => Some("(vt)"),
             RegionLevel::Gemeente => Some("(gemeente)"),
-            RegionLevel::Land => None,
+            RegionLevel::Land | RegionLevel::Wijk => None,
         }
     }
 }

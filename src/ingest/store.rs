@@ -132,7 +132,8 @@ fn batch_to_facts(batch: &RecordBatch, path: &Path) -> Result<Vec<Fact>> {
         .collect()
 }
 
-fn writer_properties(schema: &Schema, sorted_by: &[&str]) -> WriterProperties {
+/// Parquet settings of every vtsql file: zstd, page statistics, the sort order declared.
+pub fn writer_properties(schema: &Schema, sorted_by: &[&str]) -> WriterProperties {
     let sorting = sorted_by
         .iter()
         .filter_map(|name| schema.index_of(name).ok())
@@ -147,7 +148,7 @@ fn writer_properties(schema: &Schema, sorted_by: &[&str]) -> WriterProperties {
 }
 
 /// Writes one batch to a new Parquet file and syncs it to disk.
-fn write_parquet(path: &Path, batch: &RecordBatch, sorted_by: &[&str]) -> Result<()> {
+pub fn write_parquet(path: &Path, batch: &RecordBatch, sorted_by: &[&str]) -> Result<()> {
     let file = File::create(path).map_err(|e| IngestError::io(path, e))?;
     let props = writer_properties(&batch.schema(), sorted_by);
     let mut writer =

@@ -1,0 +1,150 @@
+//! `vtsql generate`: the layout ingest writes, CBS's publishing rules, determinism, and no half-written output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::Check;
+use crate::common::{ensure, ensure_eq, query};
+
+pub const CHECKS: &[(&str, Check)] = &[
+    ("generate::layout_and_rules", layout_and_rules),
+    ("generate::deterministic_per_seed", deterministic_per_seed),
+    ("generate::refuses_a_non_empty_directory", refuses_a_non_empty_directory),
+];
+
+fn generate(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vtsql"))
+        .args(["--data".as_ref(), data.as_os_str()])
+        .arg("generate")
+        .args(args)
+        .output()
+        .expect("vtsql runs")
+}
+
+/// 2 years × 342 gemeenten with one wijk each: (1 + 27 VT + 342 × 2) regions × 52 categories × 4 half-years.
+const SMALL: &[&str] = &["--regions", "400", "--years", "2", "--seed", "7"];
+const SMALL_ROWS: usize = (1 + 27 + 342 * 2) * 52 * 4;
+
+fn one(data: &Path, sql: &str) -> Result<String, String> {
+    let rows = query(data, sql)?;
+    rows.first().and_then(|r| r.first()).cloned().ok_or_else(|| format!("no answer to {sql}"))
+}
+
+fn layout_and_rules() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    let out = generate(&data, SMALL);
+    ensure(out.status.success(), || String::from_utf8_lossy(&out.stderr).into_owned())?;
+    let partitions: Vec<PathBuf> = ["year=2024/half=1", "year=2024/half=2", "year=2025/half=1", "year=2025/half=2"]
+        .iter()
+        .map(|p| data.join("veilig_thuis").join(p).join("part-0.parquet"))
+        .collect();
+    for p in &partitions {
+        ensure(p.is_file(), || format!("missing {}", p.display()))?;
+    }
+    for table in ["regions.parquet", "population.parquet", "categories.parquet"] {
+        ensure(data.join(table).is_file(), || format!("missing {table}"))?;
+    }
+    ensure_eq(one(&data, "SELECT count(*) FROM veilig_thuis")?, SMALL_ROWS.to_string(), "rows")?;
+    // the same columns and types as ingest writes
+    let ingested = query(
+        crate::common::fixture(),
+        "SELECT column_name, data_type FROM information_schema.columns \
+        WHERE table_name = 'veilig_thuis' ORDER BY ordinal_position",
+    )?;
+    let generated = query(
+        &data,
+        "SELECT column_name, data_type FROM information_schema.columns \
+        WHERE table_name = 'veilig_thuis' ORDER BY ordinal_position",
+    )?;
+    ensure_eq(generated, ingested, "schema vs ingest")?;
+    // CBS's rules: multiples of 5, nothing below 10, NULL counted in suppressed_cells
+    let broken = one(
+        &data,
+        "SELECT count(*) FROM veilig_thuis WHERE ontvangen_meldingen % 5 <> 0 OR ontvangen_meldingen < 10 \
+         OR gestarte_adviezen % 5 <> 0 OR afgeronde_onderzoeken < 10 \
+         OR suppressed_cells <> (CASE WHEN gestarte_adviezen IS NULL THEN 1 ELSE 0 END) \
+            + (CASE WHEN ontvangen_meldingen IS NULL THEN 1 ELSE 0 END) \
+            + (CASE WHEN casussen_met_melding IS NULL THEN 1 ELSE 0 END) \
+            + (CASE WHEN afgeronde_onderzoeken IS NULL THEN 1 ELSE 0 END) \
+            + (CASE WHEN afgeronde_voorwaarden_vervolg IS NULL THEN 1 ELSE 0 END)",
+    )?;
+    ensure_eq(broken, "0".to_string(), "rows breaking rounding/suppression rules")?;
+    let share: f64 = one(&data, "SELECT sum(suppressed_cells) / (5.0 * count(*)) FROM veilig_thuis")?
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    ensure((0.15..0.6).contains(&share), || format!("suppressed share {share}"))?;
+    // hierarchy: every gemeente and wijk has a VT-regio with rows; wijk codes carry their gemeente's digits
+    let orphans = one(
+        &data,
+        "SELECT count(*) FROM regions r LEFT JOIN regions vt ON vt.region_code = r.vt_regio_code \
+         WHERE r.region_level IN ('gemeente', 'wijk') AND vt.region_code IS NULL",
+    )?;
+    ensure_eq(orphans, "0".to_string(), "gemeenten/wijken without VT-regio")?;
+    let misnamed = one(
+        &data,
+        "SELECT count(*) FROM regions w JOIN regions g ON g.region_code = 'GM' || substr(w.region_code, 3, 4) \
+         WHERE w.region_level = 'wijk' AND g.vt_regio_code <> w.vt_regio_code",
+    )?;
+    ensure_eq(misnamed, "0".to_string(), "wijken in another VT-regio than their gemeente")?;
+    // per 100,000 nationally near CBS's level, with a population for every row
+    let missing = one(
+        &data,
+        "SELECT count(*) FROM veilig_thuis v LEFT JOIN population p ON p.region_code = v.region_code AND p.year = v.year \
+         WHERE p.population IS NULL",
+    )?;
+    ensure_eq(missing, "0".to_string(), "rows without population")?;
+    let rate: f64 = one(
+        &data,
+        "SELECT avg(per_100k(v.ontvangen_meldingen, p.population)) FROM veilig_thuis v \
+         JOIN population p ON p.region_code = v.region_code AND p.year = v.year \
+         WHERE v.region_code = 'NL01' AND v.category = 'Totaal'",
+    )?
+    .parse()
+    .map_err(|e| format!("{e}"))?;
+    ensure((250.0..500.0).contains(&rate), || format!("national meldingen per 100,000: {rate}"))?;
+    // the declared sort order holds in the file: DataFusion trusts it
+    let batches = vtsql::ingest::store::read_parquet(&partitions[0]).map_err(|e| e.to_string())?;
+    let mut keys = Vec::new();
+    for batch in &batches {
+        let text = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>())
+                .cloned()
+                .ok_or_else(|| format!("no text column {name}"))
+        };
+        let (region, category) = (text("region_code")?, text("category")?);
+        keys.extend((0..batch.num_rows()).map(|i| (region.value(i).to_string(), category.value(i).to_string())));
+    }
+    ensure(keys.windows(2).all(|w| w[0] < w[1]), || "rows are not in strict (region_code, category) order".into())
+}
+
+fn deterministic_per_seed() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    for (data, seed) in [(&a, "7"), (&b, "7"), (&c, "8")] {
+        let out = generate(data, &["--regions", "30", "--years", "1", "--seed", seed]);
+        ensure(out.status.success(), || String::from_utf8_lossy(&out.stderr).into_owned())?;
+    }
+    let file = "veilig_thuis/year=2025/half=2/part-0.parquet";
+    let read = |d: &Path| std::fs::read(d.join(file)).map_err(|e| e.to_string());
+    ensure(read(&a)? == read(&b)?, || "the same seed gave different files".into())?;
+    ensure(read(&a)? != read(&c)?, || "another seed gave the same file".into())
+}
+
+fn refuses_a_non_empty_directory() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    std::fs::write(dir.path().join("keep.txt"), "mine").map_err(|e| e.to_string())?;
+    let out = generate(dir.path(), &["--regions", "5", "--years", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure(!out.status.success() && stderr.contains("not empty"), || stderr.to_string())?;
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).map_err(|e| e.to_string())?.collect();
+    ensure_eq(entries.len(), 1, "files in the directory after the refusal")?;
+    let siblings = std::fs::read_dir(dir.path().parent().ok_or("no parent")?)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".generating-"))
+        .count();
+    ensure_eq(siblings, 0, "leftover .generating directories")
+}
