@@ -3,6 +3,7 @@
 //! Data flows one way: raw CBS files → [`ingest`] → Parquet → [`catalog`] → a DataFusion session
 //! (with the functions of `vtsql-udfs`) → [`repl`], the command line and the Flight SQL server ([`flight`]).
 
+pub mod bench;
 pub mod catalog;
 pub mod flight;
 pub mod generate;

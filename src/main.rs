@@ -68,6 +68,17 @@ enum Action {
         #[arg(long, value_name = "S", default_value_t = 1)]
         seed: u64,
     },
+    /// Time benchmark queries: a warm-up, then the median of N runs; one JSON line per query on stdout
+    Bench {
+        /// SQL files [default: every query in benches/queries/]
+        files: Vec<PathBuf>,
+        /// Timed runs per query
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Use each query's `.plain.sql` variant (no vtsql functions) where there is one
+        #[arg(long)]
+        plain: bool,
+    },
     /// Serve the tables over Arrow Flight SQL (pyarrow, ADBC, pandas, polars), read-only
     Serve(ServeArgs),
 }
@@ -200,11 +211,49 @@ fn main() -> ExitCode {
     };
     let code = match cli.action {
         Some(Action::Serve(args)) => runtime.block_on(serve(args, data_dir)),
+        Some(Action::Bench { files, runs, plain }) => runtime.block_on(bench(files, runs, plain, data_dir)),
         _ => runtime.block_on(run(cli, data_dir)),
     };
     // A cancelled query may still occupy a worker; do not wait for it on the way out.
     runtime.shutdown_background();
     code
+}
+
+async fn bench(mut files: Vec<PathBuf>, runs: usize, plain: bool, data_dir: PathBuf) -> ExitCode {
+    let ctx = match catalog::open(&data_dir).await {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("vtsql bench: cannot open {}: {e}", data_dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if files.is_empty() {
+        let dir = ["benches/queries", concat!(env!("CARGO_MANIFEST_DIR"), "/benches/queries")]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|d| d.is_dir())
+            .unwrap_or_else(|| PathBuf::from("benches/queries"));
+        files = match vtsql::bench::suite(&dir, plain) {
+            Ok(files) => files,
+            Err(e) => {
+                eprintln!("vtsql bench: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    }
+    for file in &files {
+        match vtsql::bench::time_file(&ctx, file, runs).await {
+            Ok(timing) => {
+                println!("{}", timing.to_json());
+                eprintln!("{:<36} {:>10.1} ms  {:>8} rows", timing.query, timing.median_ms(), timing.rows);
+            }
+            Err(e) => {
+                eprintln!("vtsql bench: {}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 async fn serve(args: ServeArgs, data_dir: PathBuf) -> ExitCode {

@@ -10,6 +10,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("generate::layout_and_rules", layout_and_rules),
     ("generate::deterministic_per_seed", deterministic_per_seed),
     ("generate::refuses_a_non_empty_directory", refuses_a_non_empty_directory),
+    ("generate::benchmark_queries_agree_with_their_plain_variants", benchmark_queries_agree_with_their_plain_variants),
 ];
 
 fn generate(data: &Path, args: &[&str]) -> Output {
@@ -147,4 +148,23 @@ fn refuses_a_non_empty_directory() -> Result<(), String> {
         .filter(|e| e.file_name().to_string_lossy().contains(".generating-"))
         .count();
     ensure_eq(siblings, 0, "leftover .generating directories")
+}
+
+/// Every benchmark query gives the same rows with vtsql's functions as its plain-SQL variant (the one peers run).
+fn benchmark_queries_agree_with_their_plain_variants() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    let out = generate(&data, &["--regions", "100", "--years", "8", "--seed", "3"]);
+    ensure(out.status.success(), || String::from_utf8_lossy(&out.stderr).into_owned())?;
+    let queries = crate::common::repo().join("benches/queries");
+    let ours = vtsql::bench::suite(&queries, false).map_err(|e| e.to_string())?;
+    let plain = vtsql::bench::suite(&queries, true).map_err(|e| e.to_string())?;
+    ensure(ours.len() >= 8, || format!("only {} benchmark queries", ours.len()))?;
+    for (a, b) in ours.iter().zip(&plain) {
+        let sql = |f: &Path| std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()));
+        let (left, right) = (query(&data, &sql(a)?)?, query(&data, &sql(b)?)?);
+        ensure(!left.is_empty(), || format!("{} returns no rows", a.display()))?;
+        ensure_eq(left, right, &format!("{} vs {}", a.display(), b.display()))?;
+    }
+    Ok(())
 }
