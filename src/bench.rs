@@ -78,7 +78,8 @@ fn reset_peak_rss() -> bool {
 
 fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    let kb: u64 =
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
     Some(kb * 1024)
 }
 
@@ -90,8 +91,8 @@ pub async fn run_once(ctx: &SessionContext, sql: &str) -> Result<usize> {
 
 /// Times one file: a warm-up, then `runs` timed runs.
 pub async fn time_file(ctx: &SessionContext, file: &Path, runs: usize) -> Result<Timing> {
-    let sql = std::fs::read_to_string(file)
-        .map_err(|e| DataFusionError::Execution(format!("{}: {e}", file.display())))?;
+    let sql =
+        std::fs::read_to_string(file).map_err(|e| DataFusionError::Execution(format!("{}: {e}", file.display())))?;
     let rows = run_once(ctx, &sql).await?;
     let measured_peak = reset_peak_rss();
     let mut runs_ms = Vec::with_capacity(runs);
@@ -117,7 +118,8 @@ mod tests {
     fn names_and_medians() {
         assert_eq!(query_name(Path::new("benches/queries/q03_x.plain.sql")), "q03_x");
         assert_eq!(query_name(Path::new("q01_y.sql")), "q01_y");
-        let t = Timing { query: "q".into(), file: "q.sql".into(), rows: 1, runs_ms: vec![5.0, 1.0, 3.0], peak_bytes: None };
+        let t =
+            Timing { query: "q".into(), file: "q.sql".into(), rows: 1, runs_ms: vec![5.0, 1.0, 3.0], peak_bytes: None };
         assert_eq!(t.median_ms(), 3.0);
         assert!(t.to_json().contains("\"median_ms\":3.000") && t.to_json().contains("\"peak_bytes\":null"));
     }

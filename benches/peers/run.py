@@ -1,0 +1,240 @@
+"""vtsql against DuckDB, datafusion-python and Polars on the same Parquet files, in the same run.
+
+    python benches/peers/run.py DATA_DIR [--runs 5] [--vtsql target/release/vtsql] [--markdown FILE]
+
+Every engine runs the plain-SQL form of each query in benches/queries/ (vtsql also runs the form with its
+own functions); all engines must return the same rows. Per query and engine: one warm-up run, then the
+median of --runs runs, each fetching the whole result as Arrow; the peak resident memory of the engine's
+process during the timed runs (Linux, VmHWM after clear_refs). Each engine runs in its own process.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+QUERIES = Path(__file__).resolve().parent.parent / "queries"
+ENGINES = ["duckdb", "datafusion", "polars"]
+
+
+def suite():
+    """(name, plain SQL file) for every query, in order."""
+    out = []
+    for f in sorted(QUERIES.glob("*.sql")):
+        if f.name.endswith(".plain.sql"):
+            continue
+        plain = f.with_name(f.name[: -len(".sql")] + ".plain.sql")
+        out.append((f.name[: -len(".sql")], plain if plain.exists() else f))
+    return out
+
+
+def reset_peak():
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_bytes():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def normalise(rows):
+    """Rows as tuples of text: integers as integers, floats to 6 decimals, NULL as None; sorted."""
+    def cell(v):
+        if isinstance(v, Decimal):  # DuckDB sums integers into HUGEINT, which arrives as a decimal
+            v = int(v) if v == v.to_integral_value() else float(v)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return None
+        if isinstance(v, bool):
+            return str(v).lower()
+        if isinstance(v, int):
+            return str(v)
+        if isinstance(v, float):
+            return f"{round(v, 6):.6f}"
+        return str(v)
+    return sorted((tuple(cell(v) for v in row) for row in rows), key=lambda r: tuple((x is None, x or "") for x in r))
+
+
+def same_cell(x, y):
+    if x == y:
+        return True
+    try:
+        a, b = float(x), float(y)
+    except (TypeError, ValueError):
+        return False
+    # the queries round to 6 decimals, and engines round a final 5 differently
+    return abs(a - b) <= 2e-6 * max(1.0, abs(a))
+
+
+def same_rows(theirs, want):
+    return len(theirs) == len(want) and all(
+        len(x) == len(y) and all(same_cell(a, b) for a, b in zip(x, y)) for x, y in zip(theirs, want))
+
+
+def open_engine(name, data):
+    d = Path(data).resolve()
+    facts = f"{d}/veilig_thuis/*/*/*.parquet"
+    if name == "duckdb":
+        import duckdb
+        con = duckdb.connect()
+        con.execute(f"CREATE VIEW veilig_thuis AS SELECT * FROM read_parquet('{facts}', hive_partitioning = true, "
+                    "hive_types = {'year': INTEGER, 'half': INTEGER})")
+        for t in ["regions", "population"]:
+            con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{d}/{t}.parquet')")
+        return lambda sql: con.execute(sql).to_arrow_table()
+    if name == "datafusion":
+        import datafusion
+        import pyarrow as pa
+        ctx = datafusion.SessionContext()
+        ctx.register_parquet("veilig_thuis", f"{d}/veilig_thuis/", file_extension=".parquet",
+                             table_partition_cols=[("year", pa.int32()), ("half", pa.int32())])
+        for t in ["regions", "population"]:
+            ctx.register_parquet(t, f"{d}/{t}.parquet")
+        return lambda sql: ctx.sql(sql).to_arrow_table()
+    if name == "polars":
+        import polars as pl
+        ctx = pl.SQLContext(
+            veilig_thuis=pl.scan_parquet(f"{d}/veilig_thuis/**/*.parquet", hive_partitioning=True),
+            regions=pl.scan_parquet(f"{d}/regions.parquet"),
+            population=pl.scan_parquet(f"{d}/population.parquet"),
+        )
+        return lambda sql: ctx.execute(sql, eager=True).to_arrow()
+    raise SystemExit(f"unknown engine {name}")
+
+
+def run_engine(name, data, runs):
+    """In a child process: time every query; one JSON line each on stdout."""
+    run = open_engine(name, data)
+    for query, file in suite():
+        sql = file.read_text()
+        out = {"engine": name, "query": query}
+        try:
+            table = run(sql)  # warm-up, and the answer to check
+            out["rows"] = table.num_rows
+            out["answer"] = normalise(tuple(r.values()) for r in table.to_pylist())
+            measured = reset_peak()
+            times = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                run(sql)
+                times.append((time.perf_counter() - started) * 1000)
+            out["median_ms"] = statistics.median(times)
+            out["peak_bytes"] = peak_bytes() if measured else None
+        except Exception as e:  # noqa: BLE001 - an engine that cannot run a query is reported, not fatal
+            out["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+        print(json.dumps(out), flush=True)
+
+
+def vtsql_answers(binary, data):
+    answers = {}
+    for query, file in suite():
+        res = subprocess.run([binary, "--data", data, "--format", "json", "-f", str(file)],
+                             capture_output=True, text=True, check=True)
+        rows = json.loads(res.stdout or "[]")
+        answers[query] = normalise(tuple(r.get(k) for k in r) for r in rows) if rows else []
+    return answers
+
+
+def vtsql_timings(binary, data, runs, plain):
+    args = [binary, "--data", data, "bench", "--runs", str(runs)] + (["--plain"] if plain else [])
+    res = subprocess.run(args, capture_output=True, text=True, check=True)
+    return {t["query"]: t for t in map(json.loads, res.stdout.splitlines())}
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    mem = next((int(l.split()[1]) // 1024 // 1024 for l in Path("/proc/meminfo").read_text().splitlines()
+                if l.startswith("MemTotal")), 0)
+    return f"{os.cpu_count()} cores ({cpu}), {mem} GiB, {platform.system()} {platform.release()}"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--vtsql", default=str(Path(__file__).resolve().parents[2] / "target/release/vtsql"))
+    p.add_argument("--engines", default=",".join(ENGINES))
+    p.add_argument("--markdown", help="also write the table to this file")
+    p.add_argument("--engine", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.engine:
+        return run_engine(a.engine, a.data, a.runs)
+
+    rows_total = json.loads(subprocess.run([a.vtsql, "--data", a.data, "--format", "json", "-c",
+                                            "SELECT count(*) AS n FROM veilig_thuis"],
+                                           capture_output=True, text=True, check=True).stdout)[0]["n"]
+    ours = vtsql_timings(a.vtsql, a.data, a.runs, plain=False)
+    ours_plain = vtsql_timings(a.vtsql, a.data, a.runs, plain=True)
+    answers = vtsql_answers(a.vtsql, a.data)
+    peers = {}
+    for engine in a.engines.split(","):
+        res = subprocess.run([sys.executable, __file__, a.data, "--runs", str(a.runs), "--engine", engine],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            print(f"{engine} failed:\n{res.stderr}", file=sys.stderr)
+            continue
+        peers[engine] = {r["query"]: r for r in map(json.loads, res.stdout.splitlines())}
+
+    engines = list(peers)
+    head = ["query", "rows", "vtsql ms", "vtsql plain ms"] + [f"{e} ms" for e in engines] \
+        + [f"vtsql/{e}" for e in engines] + ["peak MiB vtsql"] + [f"peak MiB {e}" for e in engines] + ["same rows"]
+    lines = [f"{rows_total:,} rows in veilig_thuis; {machine()}; median of {a.runs} runs after a warm-up", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    ratios = {e: [] for e in engines}
+    mismatches = []
+    for query, _ in suite():
+        ours_ms = ours[query]["median_ms"]
+        cells = [query, str(ours[query]["rows"]), f"{ours_ms:.1f}", f"{ours_plain[query]['median_ms']:.1f}"]
+        ratio_cells, peak_cells, same = [], [], []
+        for e in engines:
+            r = peers[e].get(query, {})
+            if "error" in r or "median_ms" not in r:
+                cells.append("n/a")
+                ratio_cells.append("n/a")
+                peak_cells.append("n/a")
+                same.append(f"{e}: {r.get('error', 'missing')}")
+                continue
+            cells.append(f"{r['median_ms']:.1f}")
+            ratio = ours_ms / r["median_ms"]
+            ratios[e].append(ratio)
+            ratio_cells.append(f"{ratio:.2f}")
+            peak_cells.append(f"{r['peak_bytes'] / 2**20:.0f}" if r.get("peak_bytes") else "n/a")
+            theirs, want = [list(x) for x in r["answer"]], [list(x) for x in answers[query]]
+            if not same_rows(theirs, want):
+                same.append(f"{e} differs")
+                first = next((i for i, (x, y) in enumerate(zip(theirs, want)) if not same_rows([x], [y])),
+                             min(len(theirs), len(want)))
+                mismatches.append((query, e, len(theirs), len(want),
+                                   theirs[first] if first < len(theirs) else None, want[first] if first < len(want) else None))
+        peak = ours[query].get("peak_bytes")
+        cells += ratio_cells + [f"{peak / 2**20:.0f}" if peak else "n/a"] + peak_cells
+        cells.append("yes" if not same else "; ".join(same))
+        lines.append("| " + " | ".join(cells) + " |")
+    for e in engines:
+        if ratios[e]:
+            geo = math.exp(sum(map(math.log, ratios[e])) / len(ratios[e]))
+            lines.append(f"\ngeometric mean vtsql/{e}: {geo:.2f} over {len(ratios[e])} queries")
+    text = "\n".join(lines)
+    print(text)
+    if a.markdown:
+        Path(a.markdown).write_text(text + "\n")
+    if mismatches:
+        print(f"\nDIFFERENT ANSWERS: {mismatches}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
