@@ -5,13 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext, col};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
 use crate::ingest::{self, store};
 
@@ -69,12 +69,24 @@ pub async fn register_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()
             .map_err(|e| DataFusionError::External(Box::new(ingest::IngestError::io(&facts, e))))?;
     }
     let url = ListingTableUrl::parse(absolute(&facts)?.to_string_lossy())?;
-    let sort = store::FACT_SORT.iter().map(|c| col(*c).sort(true, false)).collect();
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![("year".into(), DataType::Int32), ("half".into(), DataType::Int32)])
-        .with_file_sort_order(vec![sort]);
-    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(store::fact_file_schema());
+        .with_table_partition_cols(vec![("year".into(), DataType::Int32), ("half".into(), DataType::Int32)]);
+    // The files are sorted by region_code, category, period (their page statistics prune on that), but the
+    // order is not declared to DataFusion: no analyst query needs it preserved, and declared it keeps whole
+    // files per scan partition (benches/RESULTS.md). Text is read as Utf8View, as DataFusion does for
+    // schemas it infers: a declared Utf8 schema forces a copy of every string.
+    let file_schema = store::fact_file_schema();
+    let view_fields: Vec<Field> = file_schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let config =
+        ListingTableConfig::new(url).with_listing_options(options).with_schema(Arc::new(Schema::new(view_fields)));
     ctx.register_table(store::FACT_TABLE, Arc::new(ListingTable::try_new(config)?))?;
 
     let regions_schema = ingest::regions::Regions::schema();

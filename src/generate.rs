@@ -498,20 +498,19 @@ fn dimension_tables(world: &World, dir: &Path) -> Result<()> {
     }
     let vts = vt_regios();
     let mut population = Vec::new();
-    for place in &world.places {
-        let vt_code = match place.level {
+    regions.upsert_all(world.places.iter().map(|place| Region {
+        code: place.code.clone(),
+        name: place.name.clone(),
+        level: place.level,
+        provincie_code: None,
+        landsdeel_code: None,
+        vt_regio_code: match place.level {
             RegionLevel::Gemeente | RegionLevel::Wijk => place.vt_regio.map(|vt| vts[vt].0.to_string()),
             _ => None,
-        };
-        regions.upsert(Region {
-            code: place.code.clone(),
-            name: place.name.clone(),
-            level: place.level,
-            provincie_code: None,
-            landsdeel_code: None,
-            vt_regio_code: vt_code,
-            former_names: vec![],
-        });
+        },
+        former_names: vec![],
+    }));
+    for place in &world.places {
         for year in shape.first_year..shape.first_year + shape.years as i32 {
             population.push(Population {
                 region_code: place.code.clone(),

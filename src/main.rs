@@ -78,6 +78,9 @@ enum Action {
         /// Use each query's `.plain.sql` variant (no vtsql functions) where there is one
         #[arg(long)]
         plain: bool,
+        /// A session setting to try, e.g. `datafusion.execution.parquet.pushdown_filters=true` (repeatable)
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
     },
     /// Serve the tables over Arrow Flight SQL (pyarrow, ADBC, pandas, polars), read-only
     Serve(ServeArgs),
@@ -211,7 +214,9 @@ fn main() -> ExitCode {
     };
     let code = match cli.action {
         Some(Action::Serve(args)) => runtime.block_on(serve(args, data_dir)),
-        Some(Action::Bench { files, runs, plain }) => runtime.block_on(bench(files, runs, plain, data_dir)),
+        Some(Action::Bench { files, runs, plain, settings }) => {
+            runtime.block_on(bench(files, runs, plain, settings, data_dir))
+        }
         _ => runtime.block_on(run(cli, data_dir)),
     };
     // A cancelled query may still occupy a worker; do not wait for it on the way out.
@@ -219,7 +224,13 @@ fn main() -> ExitCode {
     code
 }
 
-async fn bench(mut files: Vec<PathBuf>, runs: usize, plain: bool, data_dir: PathBuf) -> ExitCode {
+async fn bench(
+    mut files: Vec<PathBuf>,
+    runs: usize,
+    plain: bool,
+    settings: Vec<String>,
+    data_dir: PathBuf,
+) -> ExitCode {
     let ctx = match catalog::open(&data_dir).await {
         Ok(ctx) => ctx,
         Err(e) => {
@@ -227,6 +238,16 @@ async fn bench(mut files: Vec<PathBuf>, runs: usize, plain: bool, data_dir: Path
             return ExitCode::FAILURE;
         }
     };
+    for setting in &settings {
+        let Some((key, value)) = setting.split_once('=') else {
+            eprintln!("vtsql bench: --set {setting}: expected KEY=VALUE");
+            return ExitCode::FAILURE;
+        };
+        if let Err(e) = ctx.sql(&format!("SET {} = '{}'", key.trim(), value.trim().replace('\'', "''"))).await {
+            eprintln!("vtsql bench: --set {setting}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     if files.is_empty() {
         let dir = ["benches/queries", concat!(env!("CARGO_MANIFEST_DIR"), "/benches/queries")]
             .into_iter()

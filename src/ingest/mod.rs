@@ -159,7 +159,7 @@ pub fn ingest_files(data_dir: &Path, files: &[PathBuf], progress: &mut dyn FnMut
                     _ => dimensions::parse_gebieden(&table, year_in_file_name(&source.file.file_name()))?,
                 };
                 let n = found.len();
-                found.into_iter().for_each(|r| regions.upsert(r));
+                regions.upsert_all(found);
                 regions_changed = true;
                 let people_note =
                     if people.is_empty() { String::new() } else { format!(", {} population rows", people.len()) };

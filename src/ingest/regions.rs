@@ -129,7 +129,20 @@ impl Regions {
 
     /// Adds a region or updates the one with the same code. Facts the new record lacks (a VT-regio
     /// that one source knows and another does not) are kept; a new name keeps the old one as former.
-    pub fn upsert(&mut self, mut region: Region) {
+    pub fn upsert(&mut self, region: Region) {
+        self.upsert_unindexed(region);
+        self.reindex_names();
+    }
+
+    /// Upserts many regions, indexing their names once at the end (upserting one by one is quadratic).
+    pub fn upsert_all(&mut self, regions: impl IntoIterator<Item = Region>) {
+        for region in regions {
+            self.upsert_unindexed(region);
+        }
+        self.reindex_names();
+    }
+
+    fn upsert_unindexed(&mut self, mut region: Region) {
         match self.by_code.get(&region.code) {
             Some(&i) => {
                 let old = self.list[i].clone();
@@ -149,7 +162,6 @@ impl Regions {
                 self.list.push(region);
             }
         }
-        self.reindex_names();
     }
 
     fn reindex_names(&mut self) {
@@ -237,10 +249,11 @@ impl Regions {
         let (pv, ld, vt, former) =
             (column("provincie_code")?, column("landsdeel_code")?, column("vt_regio_code")?, column("former_names")?);
         let opt = |a: &StringArray, i| (!a.is_null(i)).then(|| a.value(i).to_string());
+        let mut read = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {
             let level = RegionLevel::parse(level.value(i))
                 .ok_or_else(|| format!("regions table: unknown region_level {:?}", level.value(i)))?;
-            self.upsert(Region {
+            read.push(Region {
                 code: code.value(i).to_string(),
                 name: name.value(i).to_string(),
                 level,
@@ -250,6 +263,7 @@ impl Regions {
                 former_names: opt(former, i).map(|s| s.split('|').map(str::to_string).collect()).unwrap_or_default(),
             });
         }
+        self.upsert_all(read);
         Ok(())
     }
 }
