@@ -31,7 +31,8 @@ def main():
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         uri = server.stdout.readline().strip()
-        conn = flightsql.connect(uri, db_kwargs={"adbc.flight.sql.authorization_header": "Bearer bench"})
+        conn = flightsql.connect(uri, db_kwargs={"adbc.flight.sql.authorization_header": "Bearer bench"},
+                                autocommit=True)
         cur = conn.cursor()
         idle = vm_hwm(server.pid)
         started = time.perf_counter()

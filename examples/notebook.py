@@ -17,7 +17,8 @@ import polars as pl
 URI = os.environ.get("VTSQL_URI", "grpc://127.0.0.1:50051")
 TOKEN = os.environ.get("VTSQL_TOKEN", "s3cret")
 
-conn = flightsql.connect(URI, db_kwargs={"adbc.flight.sql.authorization_header": f"Bearer {TOKEN}"})
+# autocommit: the server is read-only and has no transactions to turn off
+conn = flightsql.connect(URI, db_kwargs={"adbc.flight.sql.authorization_header": f"Bearer {TOKEN}"}, autocommit=True)
 cur = conn.cursor()
 
 # %% [markdown]

@@ -39,7 +39,7 @@ def connect(token=TOKEN):
     kwargs = {}
     if token is not None:
         kwargs["adbc.flight.sql.authorization_header"] = f"Bearer {token}"
-    return flightsql.connect(URI, db_kwargs=kwargs)
+    return flightsql.connect(URI, db_kwargs=kwargs, autocommit=True)
 
 
 def query(sql, params=None, token=TOKEN):
@@ -214,7 +214,8 @@ def check_concurrent_clients():
 
 KILLED_CLIENT = """
 import sys, adbc_driver_flightsql.dbapi as f
-conn = f.connect(sys.argv[1], db_kwargs={"adbc.flight.sql.authorization_header": "Bearer " + sys.argv[2]})
+conn = f.connect(sys.argv[1], db_kwargs={"adbc.flight.sql.authorization_header": "Bearer " + sys.argv[2]},
+                 autocommit=True)
 cur = conn.cursor()
 cur.execute("SELECT a.value AS a, b.value AS b FROM generate_series(1, 100000) a, generate_series(1, 100000) b")
 reader = cur.fetch_record_batch()
