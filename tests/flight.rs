@@ -514,18 +514,11 @@ fn sigterm_stops_gracefully() -> Result<(), String> {
 /// The Python clients (ADBC, pyarrow, pandas, polars) from `$VTSQL_PYTHON` (set by `.ci/run`). Without them
 /// the check fails under CI and is skipped with a note elsewhere.
 fn python_clients() -> Result<(), String> {
-    let python = std::env::var("VTSQL_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_clients = Command::new(&python)
-        .args(["-c", "import adbc_driver_flightsql, pandas, polars, pyarrow"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_clients {
-        if std::env::var_os("CI").is_some() {
-            return Err(format!("{python} lacks the Flight SQL clients; .ci/run installs them"));
-        }
-        eprintln!("  note: Python Flight SQL clients not run: pip install -r tests/python/requirements.txt");
+    let Some(python) =
+        crate::common::python_with("adbc_driver_flightsql, pandas, polars, pyarrow", "Python Flight SQL clients")?
+    else {
         return Ok(());
-    }
+    };
     let server = Server::with_token(&[])?;
     let out = Command::new(&python)
         .arg(repo().join("tests/python/flight_client.py"))

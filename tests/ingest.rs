@@ -280,24 +280,8 @@ fn year_filter_prunes_partitions() -> Result<(), String> {
     ensure(!physical.contains("year=2020"), || format!("2020 files read for a 2021 filter: {physical}"))
 }
 
-/// The Python with DuckDB to check against: `$VTSQL_PYTHON` (set by `.ci/run`), else `python3`.
-/// Without DuckDB the check cannot run; under CI that is a failure, elsewhere it says how to fix it.
-fn duckdb_python() -> Result<Option<String>, String> {
-    let python = std::env::var("VTSQL_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_duckdb =
-        std::process::Command::new(&python).args(["-c", "import duckdb"]).output().is_ok_and(|o| o.status.success());
-    match (has_duckdb, std::env::var_os("CI").is_some()) {
-        (true, _) => Ok(Some(python)),
-        (false, true) => Err(format!("{python} has no duckdb module; .ci/run installs it")),
-        (false, false) => {
-            eprintln!("  note: duckdb check not run: `pip install duckdb` or set VTSQL_PYTHON");
-            Ok(None)
-        }
-    }
-}
-
 pub fn duckdb_reads_the_same_numbers() -> Result<(), String> {
-    let Some(python) = duckdb_python()? else {
+    let Some(python) = crate::common::python_with("duckdb", "duckdb check")? else {
         return Ok(());
     };
     let out = std::process::Command::new(python)
