@@ -53,10 +53,34 @@ pub fn session_config() -> SessionConfig {
     SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("vtsql", "public")
 }
 
-/// Opens a data directory as a session with all tables and functions.
+/// Where a session's queries run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Placement {
+    /// In this process.
+    #[default]
+    Local,
+    /// On the Apache Ballista cluster behind this scheduler (`HOST:PORT`); the data directory must be
+    /// readable at the same path by every executor.
+    Cluster(String),
+}
+
+/// Opens a data directory as an in-process session with all tables and functions.
 pub async fn open(data_dir: &Path) -> Result<SessionContext> {
-    let ctx = SessionContext::new_with_config(session_config());
-    vtsql_udfs::register_all(&ctx)?;
+    open_at(data_dir, &Placement::Local).await
+}
+
+/// Opens a data directory as a session whose queries run where `placement` says.
+pub async fn open_at(data_dir: &Path, placement: &Placement) -> Result<SessionContext> {
+    let ctx = match placement {
+        Placement::Local => {
+            let ctx = SessionContext::new_with_config(session_config());
+            vtsql_udfs::register_all(&ctx)?;
+            ctx
+        }
+        Placement::Cluster(scheduler) => {
+            crate::cluster::connect(scheduler).await.map_err(|e| DataFusionError::External(Box::new(e)))?
+        }
+    };
     register_tables(&ctx, data_dir).await?;
     Ok(ctx)
 }

@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 use vtsql::repl::Session;
 use vtsql::repl::print_format::Display;
 use vtsql::repl::print_format::PrintFormat;
-use vtsql::{catalog, flight, generate, ingest, repl};
+use vtsql::catalog::Placement;
+use vtsql::{catalog, cluster, flight, generate, ingest, repl};
 
 #[derive(Parser)]
 #[command(version, about = "SQL over CBS Beleidsinformatie Veilig Thuis statistics")]
@@ -16,6 +17,11 @@ struct Cli {
     /// Data directory (default: $VTSQL_DATA, else ./data)
     #[arg(long, global = true, value_name = "DIR")]
     data: Option<PathBuf>,
+
+    /// Plan and run queries on the Apache Ballista cluster behind this scheduler (see `vtsql cluster`);
+    /// every executor must read the data directory at the same path
+    #[arg(long, global = true, env = "VTSQL_CLUSTER", value_name = "HOST:PORT")]
+    cluster: Option<String>,
 
     /// Run this SQL and exit (repeatable)
     #[arg(short = 'c', long = "command", value_name = "SQL")]
@@ -84,6 +90,49 @@ enum Action {
     },
     /// Serve the tables over Arrow Flight SQL (pyarrow, ADBC, pandas, polars), read-only
     Serve(ServeArgs),
+    /// Run a process of an Apache Ballista cluster that knows vtsql's functions
+    #[command(subcommand)]
+    Cluster(ClusterRole),
+}
+
+#[derive(Subcommand)]
+enum ClusterRole {
+    /// The scheduler: plans queries from `--cluster` clients and hands tasks to executors
+    Scheduler {
+        /// Address to listen on (port 0 picks a free one; the address is the first line on stdout)
+        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:50050")]
+        bind: std::net::SocketAddr,
+        /// Seconds without a heartbeat before an executor counts as lost and its tasks run elsewhere
+        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+        executor_timeout: u64,
+    },
+    /// An executor: runs tasks over the shared data directory; SIGTERM or Ctrl-C leaves the cluster
+    Executor {
+        /// The scheduler to join
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050")]
+        scheduler: String,
+        /// Host to listen on and advertise to the scheduler and the other executors
+        #[arg(long, value_name = "HOST", default_value = "127.0.0.1")]
+        host: String,
+        /// Arrow Flight port (shuffle data and results)
+        #[arg(long, value_name = "PORT", default_value_t = 50061)]
+        port: u16,
+        /// gRPC port the scheduler sends tasks to
+        #[arg(long, value_name = "PORT", default_value_t = 50062)]
+        grpc_port: u16,
+        /// Tasks at once [default: the number of cores]
+        #[arg(long, value_name = "N")]
+        concurrent_tasks: Option<usize>,
+        /// Directory for shuffle files [default: a temporary directory]
+        #[arg(long, value_name = "DIR")]
+        work_dir: Option<PathBuf>,
+        /// Memory for all running tasks together (e.g. 4G); beyond it sorts and joins spill
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        memory_limit: Option<usize>,
+        /// Seconds between heartbeats to the scheduler
+        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+        heartbeat: u64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -201,7 +250,8 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Err(e) = catalog::build_if_missing(&data_dir, progress) {
+    let needs_data = !matches!(cli.action, Some(Action::Cluster(_)));
+    if let Err(e) = needs_data.then(|| catalog::build_if_missing(&data_dir, progress)).transpose() {
         eprintln!("vtsql: cannot build the tables in {}: {e}", data_dir.display());
         return ExitCode::FAILURE;
     }
@@ -212,12 +262,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let placement = cli.cluster.clone().map_or(Placement::Local, Placement::Cluster);
     let code = match cli.action {
-        Some(Action::Serve(args)) => runtime.block_on(serve(args, data_dir)),
+        Some(Action::Serve(args)) => runtime.block_on(serve(args, data_dir, placement)),
         Some(Action::Bench { files, runs, plain, settings }) => {
-            runtime.block_on(bench(files, runs, plain, settings, data_dir))
+            runtime.block_on(bench(files, runs, plain, settings, data_dir, placement))
         }
-        _ => runtime.block_on(run(cli, data_dir)),
+        Some(Action::Cluster(role)) => runtime.block_on(cluster_process(role)),
+        _ => runtime.block_on(run(cli, data_dir, placement)),
     };
     // A cancelled query may still occupy a worker; do not wait for it on the way out.
     runtime.shutdown_background();
@@ -230,8 +282,9 @@ async fn bench(
     plain: bool,
     settings: Vec<String>,
     data_dir: PathBuf,
+    placement: Placement,
 ) -> ExitCode {
-    let ctx = match catalog::open(&data_dir).await {
+    let ctx = match catalog::open_at(&data_dir, &placement).await {
         Ok(ctx) => ctx,
         Err(e) => {
             eprintln!("vtsql bench: cannot open {}: {e}", data_dir.display());
@@ -277,9 +330,10 @@ async fn bench(
     ExitCode::SUCCESS
 }
 
-async fn serve(args: ServeArgs, data_dir: PathBuf) -> ExitCode {
+async fn serve(args: ServeArgs, data_dir: PathBuf, placement: Placement) -> ExitCode {
     let options = flight::ServeOptions {
         data_dir,
+        placement,
         bind: args.bind,
         token: args.token,
         users: args.users,
@@ -308,8 +362,47 @@ async fn serve(args: ServeArgs, data_dir: PathBuf) -> ExitCode {
     }
 }
 
-async fn run(cli: Cli, data_dir: PathBuf) -> ExitCode {
-    let ctx = match catalog::open(&data_dir).await {
+async fn cluster_process(role: ClusterRole) -> ExitCode {
+    let result = match role {
+        ClusterRole::Scheduler { bind, executor_timeout } => {
+            let options = cluster::SchedulerOptions { bind, executor_timeout };
+            cluster::run_scheduler(options, |addr| {
+                // The first line on stdout is the address, so scripts and tests can start on port 0.
+                println!("{addr}");
+                eprintln!("vtsql cluster scheduler: listening on {addr}; Ctrl-C or SIGTERM stops");
+            })
+            .await
+        }
+        ClusterRole::Executor { scheduler, host, port, grpc_port, concurrent_tasks, work_dir, memory_limit, heartbeat } => {
+            let announce = format!("executor {host}:{port} (tasks on {host}:{grpc_port}) joined {scheduler}");
+            let options = cluster::ExecutorOptions {
+                scheduler,
+                host,
+                port,
+                grpc_port,
+                concurrent_tasks,
+                work_dir,
+                memory_limit: memory_limit.map(|m| m as u64),
+                heartbeat_seconds: heartbeat,
+            };
+            cluster::run_executor(options, move || {
+                println!("{announce}");
+                eprintln!("vtsql cluster {announce}; Ctrl-C or SIGTERM leaves the cluster");
+            })
+            .await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vtsql cluster: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, data_dir: PathBuf, placement: Placement) -> ExitCode {
+    let ctx = match catalog::open_at(&data_dir, &placement).await {
         Ok(ctx) => ctx,
         Err(e) => {
             eprintln!("vtsql: cannot open {}: {e}", data_dir.display());
@@ -338,6 +431,7 @@ async fn run(cli: Cli, data_dir: PathBuf) -> ExitCode {
     let null = cli.nullvalue.clone().unwrap_or_else(|| if interactive { ".".into() } else { "NULL".into() });
     let display = Display { null, max_rows: cli.maxrows.filter(|n| *n > 0) };
     let mut session = Session::new(ctx, data_dir, cli.format, display);
+    session.placement = placement;
     session.timer = cli.timer;
     if interactive {
         session.progress = true;

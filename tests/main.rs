@@ -1,10 +1,11 @@
 //! vtsql's one integration-test binary (`harness = false`): the sqllogictest files under
-//! `tests/slt/`, ingest behaviour, the `vtsql` command line, the REPL and the Flight SQL server.
+//! `tests/slt/`, ingest behaviour, the `vtsql` command line, the REPL, the Flight SQL server and the Ballista cluster.
 //!
 //! `cargo test --test integration -- [FILTER] [--complete]`: `--complete` rewrites the expected
 //! output of the `.slt` files from what vtsql now answers (review the diff before committing).
 
 mod cli;
+mod cluster;
 mod common;
 mod flight;
 mod generate;
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let mut checks: Vec<(String, Box<Named>)> = Vec::new();
     for (name, check) in
-        ingest::CHECKS.iter().chain(cli::CHECKS).chain(repl::CHECKS).chain(flight::CHECKS).chain(generate::CHECKS)
+        ingest::CHECKS.iter().chain(cli::CHECKS).chain(repl::CHECKS).chain(flight::CHECKS).chain(generate::CHECKS).chain(cluster::CHECKS)
     {
         checks.push((name.to_string(), Box::new(*check)));
     }

@@ -5,7 +5,9 @@
 Every engine runs the plain-SQL form of each query in benches/queries/ (vtsql also runs the form with its
 own functions); all engines must return the same rows. Per query and engine: one warm-up run, then the
 median of --runs runs, each fetching the whole result as Arrow; the peak resident memory of the engine's
-process during the timed runs (Linux, VmHWM after clear_refs). Each engine runs in its own process.
+process during the timed runs (Linux, VmHWM after clear_refs). Each query runs in a process of its own for
+each engine (vtsql included), so a peak belongs to that query alone; --shared-process runs all queries of
+an engine in one process instead.
 """
 
 import argparse
@@ -114,10 +116,12 @@ def open_engine(name, data):
     raise SystemExit(f"unknown engine {name}")
 
 
-def run_engine(name, data, runs):
-    """In a child process: time every query; one JSON line each on stdout."""
+def run_engine(name, data, runs, only=None):
+    """In a child process: time every query (or only `only`); one JSON line each on stdout."""
     run = open_engine(name, data)
     for query, file in suite():
+        if only and query != only:
+            continue
         sql = file.read_text()
         out = {"engine": name, "query": query}
         try:
@@ -147,10 +151,27 @@ def vtsql_answers(binary, data):
     return answers
 
 
-def vtsql_timings(binary, data, runs, plain):
-    args = [binary, "--data", data, "bench", "--runs", str(runs)] + (["--plain"] if plain else [])
-    res = subprocess.run(args, capture_output=True, text=True, check=True)
-    return {t["query"]: t for t in map(json.loads, res.stdout.splitlines())}
+def vtsql_timings(binary, data, runs, plain, isolated):
+    base = [binary, "--data", data, "bench", "--runs", str(runs)] + (["--plain"] if plain else [])
+    calls = [base + [str(f if plain else QUERIES / f"{q}.sql")] for q, f in suite()] if isolated else [base]
+    out = {}
+    for args in calls:
+        res = subprocess.run(args, capture_output=True, text=True, check=True)
+        out.update({t["query"]: t for t in map(json.loads, res.stdout.splitlines())})
+    return out
+
+
+def peer_timings(engine, data, runs, isolated):
+    base = [sys.executable, __file__, data, "--runs", str(runs), "--engine", engine]
+    calls = [base + ["--query", q] for q, _ in suite()] if isolated else [base]
+    out = {}
+    for args in calls:
+        res = subprocess.run(args, capture_output=True, text=True)
+        if res.returncode != 0:
+            print(f"{engine} failed:\n{res.stderr}", file=sys.stderr)
+            return None
+        out.update({r["query"]: r for r in map(json.loads, res.stdout.splitlines())})
+    return out
 
 
 def machine():
@@ -168,30 +189,32 @@ def main():
     p.add_argument("--vtsql", default=str(Path(__file__).resolve().parents[2] / "target/release/vtsql"))
     p.add_argument("--engines", default=",".join(ENGINES))
     p.add_argument("--markdown", help="also write the table to this file")
+    p.add_argument("--shared-process", action="store_true",
+                   help="run all queries of an engine in one process (peaks then include earlier queries)")
     p.add_argument("--engine", help=argparse.SUPPRESS)
+    p.add_argument("--query", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.engine:
-        return run_engine(a.engine, a.data, a.runs)
+        return run_engine(a.engine, a.data, a.runs, a.query)
+    isolated = not a.shared_process
 
     rows_total = json.loads(subprocess.run([a.vtsql, "--data", a.data, "--format", "json", "-c",
                                             "SELECT count(*) AS n FROM veilig_thuis"],
                                            capture_output=True, text=True, check=True).stdout)[0]["n"]
-    ours = vtsql_timings(a.vtsql, a.data, a.runs, plain=False)
-    ours_plain = vtsql_timings(a.vtsql, a.data, a.runs, plain=True)
+    ours = vtsql_timings(a.vtsql, a.data, a.runs, False, isolated)
+    ours_plain = vtsql_timings(a.vtsql, a.data, a.runs, True, isolated)
     answers = vtsql_answers(a.vtsql, a.data)
     peers = {}
     for engine in a.engines.split(","):
-        res = subprocess.run([sys.executable, __file__, a.data, "--runs", str(a.runs), "--engine", engine],
-                             capture_output=True, text=True)
-        if res.returncode != 0:
-            print(f"{engine} failed:\n{res.stderr}", file=sys.stderr)
-            continue
-        peers[engine] = {r["query"]: r for r in map(json.loads, res.stdout.splitlines())}
+        timings = peer_timings(engine, a.data, a.runs, isolated)
+        if timings is not None:
+            peers[engine] = timings
 
     engines = list(peers)
     head = ["query", "rows", "vtsql ms", "vtsql plain ms"] + [f"{e} ms" for e in engines] \
         + [f"vtsql/{e}" for e in engines] + ["peak MiB vtsql"] + [f"peak MiB {e}" for e in engines] + ["same rows"]
-    lines = [f"{rows_total:,} rows in veilig_thuis; {machine()}; median of {a.runs} runs after a warm-up", "",
+    where = "each query in its own process" if isolated else "each engine in one process"
+    lines = [f"{rows_total:,} rows in veilig_thuis; {machine()}; median of {a.runs} runs after a warm-up; {where}", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ratios = {e: [] for e in engines}
     mismatches = []

@@ -51,6 +51,8 @@ pub enum FlightError {
 /// Everything `vtsql serve` is told on the command line.
 pub struct ServeOptions {
     pub data_dir: PathBuf,
+    /// In-process, or planned and run on a Ballista cluster.
+    pub placement: catalog::Placement,
     pub bind: SocketAddr,
     pub token: Option<String>,
     pub users: Option<PathBuf>,
@@ -76,7 +78,7 @@ pub async fn serve(options: ServeOptions, announce: impl FnOnce(SocketAddr, &Aut
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(|e| FlightError::Setup(format!("TLS: {e}")))?;
     }
-    let ctx = catalog::open(&options.data_dir).await?;
+    let ctx = catalog::open_at(&options.data_dir, &options.placement).await?;
     let engine = Engine::new(ctx, options.limits)
         .map_err(|e| FlightError::Setup(format!("cannot start the query runtime: {e}")))?;
     let service = FlightSqlServer::new(engine, Arc::clone(&auth)).map_err(|e| FlightError::Setup(e.to_string()))?;

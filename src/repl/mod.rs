@@ -92,6 +92,8 @@ pub struct Session {
     pub timer: bool,
     /// Show a progress line for long queries (interactive use on a terminal).
     pub progress: bool,
+    /// Where queries run; `.open` keeps it.
+    pub placement: crate::catalog::Placement,
     output: Sink,
     once: Option<std::fs::File>,
     last: Option<QueryResult>,
@@ -110,6 +112,7 @@ impl Session {
             display,
             timer: false,
             progress: false,
+            placement: crate::catalog::Placement::Local,
             output: Sink::Stdout,
             once: None,
             last: None,
@@ -190,7 +193,7 @@ impl Session {
                 let dir = PathBuf::from(dir);
                 crate::catalog::build_if_missing(&dir, &mut |line| eprintln!("{line}"))
                     .map_err(|e| ReplError::Command(e.to_string()))?;
-                self.ctx = crate::catalog::open(&dir).await?;
+                self.ctx = crate::catalog::open_at(&dir, &self.placement).await?;
                 println!("opened {}", dir.display());
                 self.data_dir = dir;
             }

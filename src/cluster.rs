@@ -1,0 +1,367 @@
+//! Scale-out on Apache Ballista: `vtsql cluster scheduler`, `vtsql cluster executor`, and the client
+//! session that `--cluster HOST:PORT` plans on.
+//!
+//! Ballista sends plans between processes by function *name*, so every process must know vtsql's
+//! functions: the scheduler builds each session with them ([`session_state`]), every executor resolves
+//! them from its registry ([`function_registry`]), and the client registers them after Ballista has
+//! replaced its function lists. None of vtsql's functions carries state beyond its arguments (`ssum`'s
+//! partial state is four sums that merge by addition), so they travel by name. Tables are Parquet files
+//! under a data directory that every executor can read at the same path; in-memory tables (the result of
+//! `halfyears(...)`, a dimension table a data directory lacks) travel inside the plan ([`PlanCodec`]).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ballista_core::extension::{SessionConfigExt, SessionStateExt};
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_core::serde::BallistaLogicalExtensionCodec;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::catalog::{MemTable, TableProvider};
+use datafusion::common::TableReference;
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, WindowUDF};
+use datafusion::execution::SessionState;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+
+use crate::catalog;
+
+/// Ballista's conventional scheduler port.
+pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
+
+/// Why a cluster process could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("`{0}` is not HOST:PORT of a Ballista scheduler")]
+    Address(String),
+    #[error("cannot reach the Ballista scheduler at {addr}: {reason}")]
+    Unreachable { addr: String, reason: String },
+    #[error("{0}")]
+    Ballista(#[from] ballista_core::error::BallistaError),
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
+}
+
+/// A session with every DataFusion and vtsql function, for the scheduler's planning.
+pub fn session_state(config: SessionConfig) -> Result<SessionState> {
+    let state = SessionStateBuilder::new().with_default_features().with_config(config).build();
+    let ctx = SessionContext::new_with_state(state);
+    vtsql_udfs::register_all(&ctx)?;
+    Ok(ctx.state())
+}
+
+/// The functions an executor resolves plans against: DataFusion's and vtsql's.
+pub fn function_registry() -> Result<BallistaFunctionRegistry> {
+    Ok(BallistaFunctionRegistry::from(&session_state(SessionConfig::new_with_ballista())?))
+}
+
+/// Ballista's logical codec plus in-memory tables, which DataFusion's protobuf format has no node for: a
+/// `MemTable` is sent as an Arrow IPC stream behind a marker byte. Clients and the scheduler both use it.
+#[derive(Debug, Default)]
+pub struct PlanCodec {
+    ballista: BallistaLogicalExtensionCodec,
+}
+
+const MEMORY_TABLE: u8 = b'M';
+const OTHER_TABLE: u8 = b'B';
+
+impl PlanCodec {
+    fn encode_memory(table: &MemTable, buf: &mut Vec<u8>) -> Result<()> {
+        buf.push(MEMORY_TABLE);
+        let mut writer = StreamWriter::try_new(&mut *buf, &table.schema())?;
+        for partition in &table.batches {
+            let batches = partition
+                .try_read()
+                .map_err(|_| DataFusionError::Internal("an in-memory table is being written while planned".into()))?;
+            for batch in batches.iter() {
+                writer.write(batch)?;
+            }
+        }
+        writer.finish()?;
+        Ok(())
+    }
+
+    fn decode_memory(bytes: &[u8], schema: SchemaRef) -> Result<Arc<dyn TableProvider>> {
+        let reader = StreamReader::try_new(bytes, None)?;
+        let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
+    }
+}
+
+impl LogicalExtensionCodec for PlanCodec {
+    fn try_decode(&self, buf: &[u8], inputs: &[LogicalPlan], ctx: &TaskContext) -> Result<Extension> {
+        self.ballista.try_decode(buf, inputs, ctx)
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        self.ballista.try_encode(node, buf)
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>> {
+        match buf.split_first() {
+            Some((&MEMORY_TABLE, bytes)) => Self::decode_memory(bytes, schema),
+            Some((&OTHER_TABLE, bytes)) => self.ballista.try_decode_table_provider(bytes, table_ref, schema, ctx),
+            _ => Err(DataFusionError::Internal(format!("table {table_ref} came without vtsql's table marker"))),
+        }
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        if let Some(table) = (node.as_ref() as &dyn std::any::Any).downcast_ref::<MemTable>() {
+            return Self::encode_memory(table, buf);
+        }
+        buf.push(OTHER_TABLE);
+        self.ballista.try_encode_table_provider(table_ref, node, buf).map_err(|e| match e {
+            DataFusionError::NotImplemented(_) => DataFusionError::NotImplemented(format!(
+                "table {table_ref} cannot run on a cluster: only Parquet tables and in-memory tables travel to it"
+            )),
+            e => e,
+        })
+    }
+
+    fn try_decode_file_format(&self, buf: &[u8], ctx: &TaskContext) -> Result<Arc<dyn FileFormatFactory>> {
+        self.ballista.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(&self, buf: &mut Vec<u8>, node: Arc<dyn FileFormatFactory>) -> Result<()> {
+        self.ballista.try_encode_file_format(buf, node)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        self.ballista.try_decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.ballista.try_encode_udf(node, buf)
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        self.ballista.try_decode_udaf(name, buf)
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.ballista.try_encode_udaf(node, buf)
+    }
+
+    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
+        self.ballista.try_decode_udwf(name, buf)
+    }
+
+    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.ballista.try_encode_udwf(node, buf)
+    }
+}
+
+/// `HOST:PORT` (or `df://HOST:PORT`, or `HOST` for port 50050) as host and port.
+pub fn parse_scheduler(text: &str) -> Result<(String, u16), ClusterError> {
+    let bare = text.trim().trim_start_matches("df://").trim_start_matches("http://").trim_end_matches('/');
+    let (host, port) = match bare.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse::<u16>().map_err(|_| ClusterError::Address(text.into()))?),
+        None => (bare, DEFAULT_SCHEDULER_PORT),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || port == 0 {
+        return Err(ClusterError::Address(text.into()));
+    }
+    Ok((host.to_string(), port))
+}
+
+/// A client session whose queries Ballista plans and runs on the cluster behind `scheduler`.
+/// Tables are registered by the catalog as in-process; only `information_schema` queries run locally.
+pub async fn connect(scheduler: &str) -> Result<SessionContext, ClusterError> {
+    let (host, port) = parse_scheduler(scheduler)?;
+    let addr = format!("{host}:{port}");
+    // Ballista only dials at the first query; fail here with the address instead.
+    let resolved = addr
+        .to_socket_addrs()
+        .map_err(|e| ClusterError::Unreachable { addr: addr.clone(), reason: e.to_string() })?
+        .next()
+        .ok_or_else(|| ClusterError::Unreachable { addr: addr.clone(), reason: "no address".into() })?;
+    tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(resolved))
+        .await
+        .map_err(|_| ClusterError::Unreachable { addr: addr.clone(), reason: "timed out after 5 s".into() })?
+        .map_err(|e| ClusterError::Unreachable { addr: addr.clone(), reason: e.to_string() })?;
+
+    let config = catalog::session_config()
+        .upgrade_for_ballista()
+        .with_ballista_logical_extension_codec(Arc::new(PlanCodec::default()));
+    let state = SessionStateBuilder::new().with_default_features().with_config(config).build();
+    let state = state.upgrade_for_ballista(format!("http://{host}:{port}"))?;
+    let ctx = SessionContext::new_with_state(state);
+    // upgrade_for_ballista replaced the function lists with Ballista's; add ours back.
+    vtsql_udfs::register_all(&ctx)?;
+    Ok(ctx)
+}
+
+/// `vtsql cluster scheduler`.
+pub struct SchedulerOptions {
+    pub bind: SocketAddr,
+    /// Seconds without a heartbeat before an executor counts as lost and its tasks are rerun.
+    pub executor_timeout: u64,
+}
+
+/// Runs a Ballista scheduler with vtsql's functions until the process is stopped. `announce` is told the
+/// address actually bound (port 0 picks one).
+pub async fn run_scheduler(options: SchedulerOptions, announce: impl FnOnce(SocketAddr)) -> Result<(), ClusterError> {
+    let listener = tokio::net::TcpListener::bind(options.bind)
+        .await
+        .map_err(|source| ClusterError::Bind { addr: options.bind, source })?;
+    let addr = listener.local_addr().map_err(|source| ClusterError::Bind { addr: options.bind, source })?;
+    let timeout = options.executor_timeout.max(2);
+    let config = SchedulerConfig {
+        bind_host: addr.ip().to_string(),
+        external_host: addr.ip().to_string(),
+        bind_port: addr.port(),
+        executor_timeout_seconds: timeout,
+        expire_dead_executor_interval_seconds: (timeout / 4).max(1),
+        no_executors_grace_period_seconds: timeout,
+        ..SchedulerConfig::default()
+    }
+    .with_override_session_builder(Arc::new(session_state));
+    let config = SchedulerConfig { override_logical_codec: Some(Arc::new(PlanCodec::default())), ..config };
+    config.validate()?;
+    let cluster = BallistaCluster::new_from_config(&config).await?;
+    let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config)).await?;
+    announce(addr);
+    tokio::select! {
+        served = start_grpc_service_with_listener(listener, scheduler) => served?,
+        _ = stop_signal() => {}
+    }
+    Ok(())
+}
+
+/// `vtsql cluster executor`.
+pub struct ExecutorOptions {
+    pub scheduler: String,
+    /// Address the executor listens on and advertises.
+    pub host: String,
+    /// Arrow Flight port (shuffle and result fetches).
+    pub port: u16,
+    /// gRPC port the scheduler pushes tasks to.
+    pub grpc_port: u16,
+    /// Tasks run at once [default: the cores].
+    pub concurrent_tasks: Option<usize>,
+    /// Shuffle files go here [default: a temporary directory].
+    pub work_dir: Option<PathBuf>,
+    /// Memory for all running tasks together, in bytes.
+    pub memory_limit: Option<u64>,
+    pub heartbeat_seconds: u64,
+}
+
+/// Runs a Ballista executor with vtsql's functions until SIGTERM or Ctrl-C (Ballista handles both and tells
+/// the scheduler). `announce` is called once the scheduler has accepted the executor.
+pub async fn run_executor(options: ExecutorOptions, announce: impl FnOnce() + Send + 'static) -> Result<(), ClusterError> {
+    let (scheduler_host, scheduler_port) = parse_scheduler(&options.scheduler)?;
+    let config = ExecutorProcessConfig {
+        bind_host: options.host.clone(),
+        external_host: Some(options.host.clone()),
+        port: options.port,
+        grpc_port: options.grpc_port,
+        scheduler_host,
+        scheduler_port,
+        scheduler_connect_timeout_seconds: 10,
+        vcores: options.concurrent_tasks.unwrap_or(0),
+        work_dir: options.work_dir.as_ref().map(|d| d.to_string_lossy().into_owned()),
+        memory_pool_size: options.memory_limit,
+        executor_heartbeat_interval_seconds: options.heartbeat_seconds.max(1),
+        override_function_registry: Some(Arc::new(function_registry()?)),
+        ..ExecutorProcessConfig::default()
+    };
+    let health = config.health.clone();
+    let watcher = tokio::spawn(async move {
+        while !health.is_ready() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        announce();
+    });
+    let result = start_executor_process(Arc::new(config)).await;
+    watcher.abort();
+    Ok(result?)
+}
+
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduler_addresses() {
+        assert_eq!(parse_scheduler("localhost:50050").unwrap(), ("localhost".into(), 50050));
+        assert_eq!(parse_scheduler("df://10.0.0.5:6000").unwrap(), ("10.0.0.5".into(), 6000));
+        assert_eq!(parse_scheduler("sched").unwrap(), ("sched".into(), DEFAULT_SCHEDULER_PORT));
+        assert_eq!(parse_scheduler("[::1]:7000").unwrap(), ("::1".into(), 7000));
+        assert!(matches!(parse_scheduler("host:port"), Err(ClusterError::Address(_))));
+        assert!(matches!(parse_scheduler(":50050"), Err(ClusterError::Address(_))));
+    }
+
+    #[test]
+    fn in_memory_tables_travel_in_the_plan() {
+        let ctx = SessionContext::new();
+        vtsql_udfs::register_all(&ctx).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let plan = rt.block_on(async { ctx.sql("SELECT * FROM halfyears('2019H2', '2021H1')").await.unwrap().into_optimized_plan() });
+        let plan = plan.unwrap();
+        let codec = PlanCodec::default();
+        let bytes = datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec(&plan, &codec).unwrap();
+        let back =
+            datafusion_proto::bytes::logical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec)
+                .unwrap();
+        let rows = rt.block_on(async {
+            let batches = datafusion::prelude::DataFrame::new(ctx.state(), back).collect().await.unwrap();
+            batches.iter().map(|b| b.num_rows()).sum::<usize>()
+        });
+        assert_eq!(rows, 4, "2019H2, 2020H1, 2020H2, 2021H1");
+    }
+
+    #[test]
+    fn every_process_knows_the_vtsql_functions() {
+        let registry = function_registry().unwrap();
+        for name in ["per_100k", "per_capita", "hy_add", "hy_diff", "hy_label", "halfyear"] {
+            assert!(registry.scalar_functions.contains_key(name), "{name} missing");
+        }
+        assert!(registry.aggregate_functions.contains_key("ssum"));
+        assert!(registry.aggregate_functions.contains_key("sum"), "DataFusion's own functions stay");
+        let state = session_state(SessionConfig::new()).unwrap();
+        assert!(state.aggregate_functions().contains_key("ssum"));
+    }
+}
