@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::serde::BallistaLogicalExtensionCodec;
@@ -27,7 +28,14 @@ use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::{ExecutionPlan, replace_children_if_necessary};
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::windows::BoundedWindowAggExec;
 use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, WindowUDF};
 use datafusion::execution::SessionState;
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -58,7 +66,11 @@ pub enum ClusterError {
 
 /// A session with every DataFusion and vtsql function, for the scheduler's planning.
 pub fn session_state(config: SessionConfig) -> Result<SessionState> {
-    let state = SessionStateBuilder::new().with_default_features().with_config(config).build();
+    let state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(config)
+        .with_physical_optimizer_rule(Arc::new(SortWindowPartitionsFully))
+        .build();
     let ctx = SessionContext::new_with_state(state);
     vtsql_udfs::register_all(&ctx)?;
     Ok(ctx.state())
@@ -176,6 +188,60 @@ impl LogicalExtensionCodec for PlanCodec {
     }
 }
 
+/// Makes the sort below a streaming window sort by *every* `PARTITION BY` column.
+///
+/// DataFusion leaves a column out of that sort when a filter made it constant (`WHERE category = 'Totaal'`
+/// with `PARTITION BY region_code, category`): the window knows the column is constant from the filter.
+/// Ballista cuts the plan at the shuffle between filter and sort, and the executor that runs the sort no
+/// longer knows it, so the window refuses to run ("Expects PARTITION BY expression to be ordered",
+/// apache/datafusion-ballista#1296). Sorting by a constant costs a comparison per row and restores the
+/// ordering the executor checks.
+#[derive(Debug)]
+pub struct SortWindowPartitionsFully;
+
+impl PhysicalOptimizerRule for SortWindowPartitionsFully {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
+        plan.transform_up(|node| {
+            let Some(window) = node.downcast_ref::<BoundedWindowAggExec>() else {
+                return Ok(Transformed::no(node));
+            };
+            let Some(sort) = window.input().downcast_ref::<SortExec>() else {
+                return Ok(Transformed::no(node));
+            };
+            let partition_by = window.window_expr().first().map(|w| w.partition_by().to_vec()).unwrap_or_default();
+            let sorted: Vec<PhysicalSortExpr> = sort.expr().iter().cloned().collect();
+            let missing: Vec<PhysicalSortExpr> = partition_by
+                .iter()
+                .filter(|p| !sorted.iter().any(|s| s.expr.as_ref() == p.as_ref()))
+                .map(|p| PhysicalSortExpr::new_default(Arc::clone(p)))
+                .collect();
+            if missing.is_empty() {
+                return Ok(Transformed::no(node));
+            }
+            // partition columns first (those already sorted, then the missing ones), then the rest
+            let leading = sorted.iter().take_while(|s| partition_by.iter().any(|p| p.as_ref() == s.expr.as_ref())).count();
+            let ordering = sorted[..leading].iter().cloned().chain(missing).chain(sorted[leading..].iter().cloned());
+            let Some(ordering) = LexOrdering::new(ordering) else {
+                return Ok(Transformed::no(node));
+            };
+            let new_sort = SortExec::new(ordering, Arc::clone(sort.input()))
+                .with_preserve_partitioning(sort.preserve_partitioning())
+                .with_fetch(sort.fetch());
+            let window = replace_children_if_necessary(Arc::clone(&node), vec![Arc::new(new_sort)])?;
+            Ok(Transformed::yes(window))
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "sort_window_partitions_fully"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
 /// `HOST:PORT` (or `df://HOST:PORT`, or `HOST` for port 50050) as host and port.
 pub fn parse_scheduler(text: &str) -> Result<(String, u16), ClusterError> {
     let bare = text.trim().trim_start_matches("df://").trim_start_matches("http://").trim_end_matches('/');
@@ -206,8 +272,11 @@ pub async fn connect(scheduler: &str) -> Result<SessionContext, ClusterError> {
         .map_err(|_| ClusterError::Unreachable { addr: addr.clone(), reason: "timed out after 5 s".into() })?
         .map_err(|e| ClusterError::Unreachable { addr: addr.clone(), reason: e.to_string() })?;
 
+    // Ballista's adaptive planner (its default) plans with a fixed rule list of its own, which would drop
+    // vtsql's window fix; the static planner uses the scheduler session's rules.
     let config = catalog::session_config()
         .upgrade_for_ballista()
+        .with_ballista_adaptive_query_planner(false)
         .with_ballista_logical_extension_codec(Arc::new(PlanCodec::default()));
     let state = SessionStateBuilder::new().with_default_features().with_config(config).build();
     let state = state.upgrade_for_ballista(format!("http://{host}:{port}"))?;
@@ -239,6 +308,7 @@ pub async fn run_scheduler(options: SchedulerOptions, announce: impl FnOnce(Sock
         executor_timeout_seconds: timeout,
         expire_dead_executor_interval_seconds: (timeout / 4).max(1),
         no_executors_grace_period_seconds: timeout,
+        scheduling_policy: TaskSchedulingPolicy::PullStaged,
         ..SchedulerConfig::default()
     }
     .with_override_session_builder(Arc::new(session_state));
@@ -289,6 +359,7 @@ pub async fn run_executor(options: ExecutorOptions, announce: impl FnOnce() + Se
         memory_pool_size: options.memory_limit,
         executor_heartbeat_interval_seconds: options.heartbeat_seconds.max(1),
         override_function_registry: Some(Arc::new(function_registry()?)),
+        task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
         ..ExecutorProcessConfig::default()
     };
     let health = config.health.clone();
@@ -351,6 +422,45 @@ mod tests {
             batches.iter().map(|b| b.num_rows()).sum::<usize>()
         });
         assert_eq!(rows, 4, "2019H2, 2020H1, 2020H2, 2021H1");
+    }
+
+    #[test]
+    fn window_sorts_by_a_partition_column_made_constant() {
+        use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("region_code", DataType::Utf8, false),
+            Field::new("category", DataType::Utf8, false),
+            Field::new("period", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from(vec!["GM1", "GM1", "GM2"])),
+                Arc::new(StringArray::from(vec!["Totaal", "Totaal", "Totaal"])),
+                Arc::new(StringArray::from(vec!["2020H1", "2020H2", "2020H1"])),
+                Arc::new(Int64Array::from(vec![Some(10), None, Some(15)])),
+            ],
+        )
+        .unwrap();
+        let config = SessionConfig::new().with_target_partitions(2);
+        let ctx = SessionContext::new_with_state(session_state(config).unwrap());
+        ctx.register_table("t", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let plan = rt.block_on(async {
+            let df = ctx
+                .sql(
+                    "SELECT region_code, period, sum(n) OVER (PARTITION BY region_code, category ORDER BY period \
+                     ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t WHERE category = 'Totaal'",
+                )
+                .await
+                .unwrap();
+            df.create_physical_plan().await.unwrap()
+        });
+        let text = datafusion::physical_plan::displayable(plan.as_ref()).indent(false).to_string();
+        let sort = text.lines().find(|l| l.trim_start().starts_with("SortExec")).unwrap_or_default();
+        assert!(sort.contains("region_code") && sort.contains("category") && sort.contains("period"), "{text}");
     }
 
     #[test]

@@ -363,6 +363,8 @@ async fn serve(args: ServeArgs, data_dir: PathBuf, placement: Placement) -> Exit
 }
 
 async fn cluster_process(role: ClusterRole) -> ExitCode {
+    // Ballista logs through `log`: warnings by default, RUST_LOG=info (or debug) for more.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let result = match role {
         ClusterRole::Scheduler { bind, executor_timeout } => {
             let options = cluster::SchedulerOptions { bind, executor_timeout };

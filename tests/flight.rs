@@ -35,14 +35,14 @@ pub const CHECKS: &[(&str, Check)] = &[
 const TOKEN: &str = "test-token-3f9a";
 
 /// A `vtsql serve` child on a free loopback port, its stderr in a file; stopped with SIGTERM when dropped.
-struct Server {
+pub struct Server {
     child: Child,
-    uri: String,
+    pub uri: String,
     log: tempfile::NamedTempFile,
 }
 
 impl Server {
-    fn start(data: &Path, args: &[&str]) -> Result<Server, String> {
+    pub fn start(data: &Path, args: &[&str]) -> Result<Server, String> {
         let log = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
         let stderr = log.reopen().map_err(|e| e.to_string())?;
         let mut child = Command::new(env!("CARGO_BIN_EXE_vtsql"))
@@ -68,7 +68,7 @@ impl Server {
     }
 
     /// What the server wrote to stderr so far.
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 
@@ -102,7 +102,7 @@ impl Server {
         Server::start(fixture(), &all)
     }
 
-    async fn client(&self, token: Option<&str>) -> Result<FlightSqlServiceClient<Channel>, String> {
+    pub async fn client(&self, token: Option<&str>) -> Result<FlightSqlServiceClient<Channel>, String> {
         let channel = Channel::from_shared(self.uri.replace("grpc://", "http://"))
             .map_err(|e| e.to_string())?
             .connect()
@@ -141,7 +141,7 @@ impl Drop for Server {
 }
 
 /// Fetches every endpoint of a FlightInfo; returns the announced schema and the batches.
-async fn fetch(
+pub async fn fetch(
     client: &mut FlightSqlServiceClient<Channel>,
     info: FlightInfo,
 ) -> Result<(Schema, Vec<RecordBatch>), String> {
