@@ -28,14 +28,7 @@ use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::execution::TaskContext;
-use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_plan::{ExecutionPlan, replace_children_if_necessary};
-use datafusion::physical_plan::sorts::sort::SortExec;
-use datafusion::physical_plan::windows::BoundedWindowAggExec;
 use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, WindowUDF};
 use datafusion::execution::SessionState;
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -44,7 +37,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
-use crate::catalog;
+use crate::{catalog, plan_rules};
 
 /// Ballista's conventional scheduler port.
 pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
@@ -69,7 +62,7 @@ pub fn session_state(config: SessionConfig) -> Result<SessionState> {
     let state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
-        .with_physical_optimizer_rule(Arc::new(SortWindowPartitionsFully))
+        .with_physical_optimizer_rule(Arc::new(plan_rules::SortWindowPartitionsFully))
         .build();
     let ctx = SessionContext::new_with_state(state);
     vtsql_udfs::register_all(&ctx)?;
@@ -185,60 +178,6 @@ impl LogicalExtensionCodec for PlanCodec {
 
     fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
         self.ballista.try_encode_udwf(node, buf)
-    }
-}
-
-/// Makes the sort below a streaming window sort by *every* `PARTITION BY` column.
-///
-/// DataFusion leaves a column out of that sort when a filter made it constant (`WHERE category = 'Totaal'`
-/// with `PARTITION BY region_code, category`): the window knows the column is constant from the filter.
-/// Ballista cuts the plan at the shuffle between filter and sort, and the executor that runs the sort no
-/// longer knows it, so the window refuses to run ("Expects PARTITION BY expression to be ordered",
-/// apache/datafusion-ballista#1296). Sorting by a constant costs a comparison per row and restores the
-/// ordering the executor checks.
-#[derive(Debug)]
-pub struct SortWindowPartitionsFully;
-
-impl PhysicalOptimizerRule for SortWindowPartitionsFully {
-    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            let Some(window) = node.downcast_ref::<BoundedWindowAggExec>() else {
-                return Ok(Transformed::no(node));
-            };
-            let Some(sort) = window.input().downcast_ref::<SortExec>() else {
-                return Ok(Transformed::no(node));
-            };
-            let partition_by = window.window_expr().first().map(|w| w.partition_by().to_vec()).unwrap_or_default();
-            let sorted: Vec<PhysicalSortExpr> = sort.expr().iter().cloned().collect();
-            let missing: Vec<PhysicalSortExpr> = partition_by
-                .iter()
-                .filter(|p| !sorted.iter().any(|s| s.expr.as_ref() == p.as_ref()))
-                .map(|p| PhysicalSortExpr::new_default(Arc::clone(p)))
-                .collect();
-            if missing.is_empty() {
-                return Ok(Transformed::no(node));
-            }
-            // partition columns first (those already sorted, then the missing ones), then the rest
-            let leading = sorted.iter().take_while(|s| partition_by.iter().any(|p| p.as_ref() == s.expr.as_ref())).count();
-            let ordering = sorted[..leading].iter().cloned().chain(missing).chain(sorted[leading..].iter().cloned());
-            let Some(ordering) = LexOrdering::new(ordering) else {
-                return Ok(Transformed::no(node));
-            };
-            let new_sort = SortExec::new(ordering, Arc::clone(sort.input()))
-                .with_preserve_partitioning(sort.preserve_partitioning())
-                .with_fetch(sort.fetch());
-            let window = replace_children_if_necessary(Arc::clone(&node), vec![Arc::new(new_sort)])?;
-            Ok(Transformed::yes(window))
-        })
-        .map(|t| t.data)
-    }
-
-    fn name(&self) -> &str {
-        "sort_window_partitions_fully"
-    }
-
-    fn schema_check(&self) -> bool {
-        true
     }
 }
 

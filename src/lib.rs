@@ -9,5 +9,6 @@ pub mod catalog;
 pub mod cluster;
 pub mod flight;
 pub mod generate;
+pub mod plan_rules;
 pub mod ingest;
 pub mod repl;

@@ -53,6 +53,9 @@ echo "same answers: $same of $(ls benches/queries/*.sql | wc -l) query files" >&
 
 "$vtsql" --data "$data" bench --runs "$runs" > "$work/local.json"
 "$vtsql" --data "$data" --cluster "$scheduler" bench --runs "$runs" > "$work/cluster.json"
+for pid in "${pids[@]}"; do
+    grep -h VmHWM "/proc/$pid/status" 2>/dev/null | awk -v p="$pid" '{printf "peak RSS of cluster process %s: %d MiB\n", p, $2/1024}' >&2
+done
 python3 - "$work/local.json" "$work/cluster.json" "$data" <<'PY'
 import json, sys
 local = {r["query"]: r for r in map(json.loads, open(sys.argv[1]))}
