@@ -9,7 +9,7 @@
 //! under a data directory that every executor can read at the same path; in-memory tables (the result of
 //! `halfyears(...)`, a dimension table a data directory lacks) travel inside the plan ([`PlanCodec`]).
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,17 +22,17 @@ use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, WindowUDF};
 use datafusion::execution::SessionState;
+use datafusion::execution::TaskContext;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, WindowUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
@@ -201,12 +201,7 @@ pub async fn connect(scheduler: &str) -> Result<SessionContext, ClusterError> {
     let (host, port) = parse_scheduler(scheduler)?;
     let addr = format!("{host}:{port}");
     // Ballista only dials at the first query; fail here with the address instead.
-    let resolved = addr
-        .to_socket_addrs()
-        .map_err(|e| ClusterError::Unreachable { addr: addr.clone(), reason: e.to_string() })?
-        .next()
-        .ok_or_else(|| ClusterError::Unreachable { addr: addr.clone(), reason: "no address".into() })?;
-    tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(resolved))
+    tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr.as_str()))
         .await
         .map_err(|_| ClusterError::Unreachable { addr: addr.clone(), reason: "timed out after 5 s".into() })?
         .map_err(|e| ClusterError::Unreachable { addr: addr.clone(), reason: e.to_string() })?;
@@ -248,17 +243,17 @@ pub async fn run_scheduler(options: SchedulerOptions, announce: impl FnOnce(Sock
         expire_dead_executor_interval_seconds: (timeout / 4).max(1),
         no_executors_grace_period_seconds: timeout,
         scheduling_policy: TaskSchedulingPolicy::PullStaged,
+        override_session_builder: Some(Arc::new(session_state)),
+        override_logical_codec: Some(Arc::new(PlanCodec::default())),
         ..SchedulerConfig::default()
-    }
-    .with_override_session_builder(Arc::new(session_state));
-    let config = SchedulerConfig { override_logical_codec: Some(Arc::new(PlanCodec::default())), ..config };
+    };
     config.validate()?;
     let cluster = BallistaCluster::new_from_config(&config).await?;
     let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config)).await?;
     announce(addr);
     tokio::select! {
         served = start_grpc_service_with_listener(listener, scheduler) => served?,
-        _ = stop_signal() => {}
+        _ = crate::shutdown_signal() => {}
     }
     Ok(())
 }
@@ -283,7 +278,10 @@ pub struct ExecutorOptions {
 
 /// Runs a Ballista executor with vtsql's functions until SIGTERM or Ctrl-C (Ballista handles both and tells
 /// the scheduler). `announce` is called once the scheduler has accepted the executor.
-pub async fn run_executor(options: ExecutorOptions, announce: impl FnOnce() + Send + 'static) -> Result<(), ClusterError> {
+pub async fn run_executor(
+    options: ExecutorOptions,
+    announce: impl FnOnce() + Send + 'static,
+) -> Result<(), ClusterError> {
     let (scheduler_host, scheduler_port) = parse_scheduler(&options.scheduler)?;
     let config = ExecutorProcessConfig {
         bind_host: options.host.clone(),
@@ -313,23 +311,6 @@ pub async fn run_executor(options: ExecutorOptions, announce: impl FnOnce() + Se
     Ok(result?)
 }
 
-async fn stop_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => return std::future::pending::<()>().await,
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,7 +330,9 @@ mod tests {
         let ctx = SessionContext::new();
         vtsql_udfs::register_all(&ctx).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let plan = rt.block_on(async { ctx.sql("SELECT * FROM halfyears('2019H2', '2021H1')").await.unwrap().into_optimized_plan() });
+        let plan = rt.block_on(async {
+            ctx.sql("SELECT * FROM halfyears('2019H2', '2021H1')").await.unwrap().into_optimized_plan()
+        });
         let plan = plan.unwrap();
         let codec = PlanCodec::default();
         let bytes = datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec(&plan, &codec).unwrap();

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use vtsql::catalog::Placement;
 use vtsql::repl::Session;
 use vtsql::repl::print_format::Display;
 use vtsql::repl::print_format::PrintFormat;
-use vtsql::catalog::Placement;
 use vtsql::{catalog, cluster, flight, generate, ingest, repl};
 
 #[derive(Parser)]
@@ -375,7 +375,16 @@ async fn cluster_process(role: ClusterRole) -> ExitCode {
             })
             .await
         }
-        ClusterRole::Executor { scheduler, host, port, grpc_port, concurrent_tasks, work_dir, memory_limit, heartbeat } => {
+        ClusterRole::Executor {
+            scheduler,
+            host,
+            port,
+            grpc_port,
+            concurrent_tasks,
+            work_dir,
+            memory_limit,
+            heartbeat,
+        } => {
             let announce = format!("executor {host}:{port} (tasks on {host}:{grpc_port}) joined {scheduler}");
             let options = cluster::ExecutorOptions {
                 scheduler,

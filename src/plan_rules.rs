@@ -47,7 +47,8 @@ impl PhysicalOptimizerRule for SortWindowPartitionsFully {
                 return Ok(Transformed::no(node));
             }
             // partition columns first (those already sorted, then the missing ones), then the rest
-            let leading = sorted.iter().take_while(|s| partition_by.iter().any(|p| p.as_ref() == s.expr.as_ref())).count();
+            let leading =
+                sorted.iter().take_while(|s| partition_by.iter().any(|p| p.as_ref() == s.expr.as_ref())).count();
             let ordering = sorted[..leading].iter().cloned().chain(missing).chain(sorted[leading..].iter().cloned());
             let Some(ordering) = LexOrdering::new(ordering) else {
                 return Ok(Transformed::no(node));
@@ -69,4 +70,3 @@ impl PhysicalOptimizerRule for SortWindowPartitionsFully {
         true
     }
 }
-

@@ -1,16 +1,16 @@
 //! `vtsql cluster`: a Ballista scheduler and two executors on loopback answer exactly as the in-process
 //! engine does, with vtsql's functions in every process; losing an executor mid-run never gives a wrong answer.
 
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use vtsql::catalog::Placement;
 
 use crate::Check;
-use crate::common::{ensure, ensure_eq, query, repo, runtime};
+use crate::common::{Spawned, ensure, ensure_eq, query, query_at, repo, runtime, spawn_vtsql};
 
 pub const CHECKS: &[(&str, Check)] = &[
     ("cluster::benchmark_suite_matches_in_process", benchmark_suite_matches_in_process),
@@ -29,31 +29,9 @@ struct Process {
 
 impl Process {
     fn start(args: &[&str], ready: impl Fn(&str) -> bool) -> Result<Process, String> {
-        let log = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-        let stderr = log.reopen().map_err(|e| e.to_string())?;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vtsql"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("cannot start vtsql {args:?}: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        // The first line comes once the process is ready; read it on a thread so a hang cannot stall the suite.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default().trim().to_string();
-        if !ready(&line) {
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(log.path()).unwrap_or_default();
-            return Err(format!("vtsql {args:?} did not become ready: {line:?}\n{log}"));
-        }
-        Ok(Process { child, first_line: line, log })
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let Spawned { child, first_line, log } = spawn_vtsql(&args, ready)?;
+        Ok(Process { child, first_line, log })
     }
 
     fn log(&self) -> String {
@@ -85,10 +63,10 @@ fn free_port() -> Result<u16, String> {
 
 impl Cluster {
     fn start(executors: usize) -> Result<Cluster, String> {
-        let scheduler = Process::start(
-            &["cluster", "scheduler", "--bind", "127.0.0.1:0", "--executor-timeout", "4"],
-            |line| line.parse::<std::net::SocketAddr>().is_ok(),
-        )?;
+        let scheduler =
+            Process::start(&["cluster", "scheduler", "--bind", "127.0.0.1:0", "--executor-timeout", "4"], |line| {
+                line.parse::<std::net::SocketAddr>().is_ok()
+            })?;
         let mut cluster = Cluster { scheduler, executors: Vec::new() };
         for _ in 0..executors {
             let (port, grpc) = (free_port()?, free_port()?);
@@ -151,20 +129,9 @@ fn data() -> &'static Path {
     .leak()
 }
 
-/// `sql` on the cluster (after the `setup` statements), its rows as text.
+/// `sql` on the cluster, its rows as text.
 fn query_on(data: &Path, placement: &Placement, sql: &str) -> Result<Vec<Vec<String>>, String> {
-    query_after(data, placement, &[], sql)
-}
-
-fn query_after(data: &Path, placement: &Placement, setup: &[&str], sql: &str) -> Result<Vec<Vec<String>>, String> {
-    runtime().block_on(async {
-        let ctx = vtsql::catalog::open_at(data, placement).await.map_err(|e| e.to_string())?;
-        for statement in setup {
-            ctx.sql(statement).await.map_err(|e| e.to_string())?.collect().await.map_err(|e| e.to_string())?;
-        }
-        let batches = ctx.sql(sql).await.map_err(|e| e.to_string())?.collect().await.map_err(|e| e.to_string())?;
-        Ok(crate::slt::batches_to_rows(&batches))
-    })
+    query_at(data, placement, &[], sql)
 }
 
 fn suite_files() -> Result<Vec<PathBuf>, String> {
@@ -267,7 +234,9 @@ fn unreachable_scheduler_is_a_clear_error() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure(!out.status.success(), || "vtsql --cluster succeeded without a scheduler".into())?;
-    ensure(stderr.contains(&format!("cannot reach the Ballista scheduler at 127.0.0.1:{port}")), || stderr.to_string())?;
+    ensure(stderr.contains(&format!("cannot reach the Ballista scheduler at 127.0.0.1:{port}")), || {
+        stderr.to_string()
+    })?;
     let out = Command::new(env!("CARGO_BIN_EXE_vtsql"))
         .args(["--cluster", "host:port", "-c", "SELECT 1"])
         .output()
@@ -285,7 +254,7 @@ fn losing_an_executor_mid_run() -> Result<(), String> {
     let placement = cluster.placement();
     let started = Instant::now();
     let running = std::thread::spawn(move || {
-        let outcome = query_after(data(), &placement, &["SET datafusion.execution.target_partitions = 64"], &sql);
+        let outcome = query_at(data(), &placement, &["SET datafusion.execution.target_partitions = 64"], &sql);
         (outcome, started.elapsed())
     });
     std::thread::sleep(Duration::from_millis(400));
@@ -296,12 +265,15 @@ fn losing_an_executor_mid_run() -> Result<(), String> {
     match outcome {
         Ok(rows) => {
             ensure_eq(rows, want.clone(), "answer after losing an executor")?;
-            eprintln!("  note: executor killed after {killed_at:?}; the query recovered with the right answer in {took:?}");
+            eprintln!(
+                "  note: executor killed after {killed_at:?}; the query recovered with the right answer in {took:?}"
+            );
         }
         Err(e) => {
-            ensure(e.contains("executor") || e.contains("Executor") || e.contains("fetch") || e.contains("connect"), || {
-                format!("unclear error after losing an executor: {e}")
-            })?;
+            ensure(
+                e.contains("executor") || e.contains("Executor") || e.contains("fetch") || e.contains("connect"),
+                || format!("unclear error after losing an executor: {e}"),
+            )?;
             eprintln!("  note: executor killed after {killed_at:?}; the query failed in {took:?}: {e}");
         }
     }

@@ -74,11 +74,63 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 /// Runs SQL on a data directory and returns the rows as text, NULL as `NULL`.
 pub fn query(data: &Path, sql: &str) -> Result<Vec<Vec<String>>, String> {
+    query_at(data, &vtsql::catalog::Placement::Local, &[], sql)
+}
+
+/// Runs the `setup` statements, then `sql`, where `placement` says; `sql`'s rows as text.
+pub fn query_at(
+    data: &Path,
+    placement: &vtsql::catalog::Placement,
+    setup: &[&str],
+    sql: &str,
+) -> Result<Vec<Vec<String>>, String> {
     runtime().block_on(async {
-        let ctx = vtsql::catalog::open(data).await.map_err(|e| e.to_string())?;
+        let ctx = vtsql::catalog::open_at(data, placement).await.map_err(|e| e.to_string())?;
+        for statement in setup {
+            ctx.sql(statement).await.map_err(|e| e.to_string())?.collect().await.map_err(|e| e.to_string())?;
+        }
         let batches = ctx.sql(sql).await.map_err(|e| e.to_string())?.collect().await.map_err(|e| e.to_string())?;
         Ok(crate::slt::batches_to_rows(&batches))
     })
+}
+
+/// A `vtsql` child with stdin closed and stderr in a temporary file, once it has printed its first stdout
+/// line (the address it serves, or that it is ready). A child that prints nothing within 60 s, or a line
+/// `ready` refuses, is killed and reported with its stderr.
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub first_line: String,
+    pub log: tempfile::NamedTempFile,
+}
+
+pub fn spawn_vtsql(args: &[&std::ffi::OsStr], ready: impl Fn(&str) -> bool) -> Result<Spawned, String> {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let log = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    let stderr = log.reopen().map_err(|e| e.to_string())?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vtsql"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("cannot start vtsql {args:?}: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    // read on a thread so that a child that hangs cannot stall the suite
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap_or_default().trim().to_string();
+    if !ready(&line) {
+        let _ = child.kill();
+        let status = child.wait().map_err(|e| e.to_string())?;
+        let log = std::fs::read_to_string(log.path()).unwrap_or_default();
+        return Err(format!("vtsql {args:?} did not become ready ({status}): {line:?}\n{log}"));
+    }
+    Ok(Spawned { child, first_line: line, log })
 }
 
 /// The Python the tests drive (`$VTSQL_PYTHON`, set by `.ci/run`, else `python3`) if it can import `modules`.

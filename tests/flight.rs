@@ -1,9 +1,9 @@
 //! `vtsql serve` as a process, queried with arrow-flight's `FlightSqlServiceClient` and, through
 //! tests/python/flight_client.py, with the ADBC Flight SQL driver, pyarrow, pandas and polars.
 
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, RecordBatch};
@@ -15,7 +15,7 @@ use futures::TryStreamExt;
 use tonic::transport::Channel;
 
 use crate::Check;
-use crate::common::{ensure, ensure_eq, fixture, query, repo, runtime};
+use crate::common::{ensure, ensure_eq, fixture, query, repo, runtime, spawn_vtsql};
 
 pub const CHECKS: &[(&str, Check)] = &[
     ("flight::statement_schema_and_rows", statement_schema_and_rows),
@@ -43,28 +43,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path, args: &[&str]) -> Result<Server, String> {
-        let log = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-        let stderr = log.reopen().map_err(|e| e.to_string())?;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vtsql"))
-            .args(["--data".as_ref(), data.as_os_str()])
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("cannot start vtsql serve: {e}"))?;
-        let mut line = String::new();
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
-        let uri = line.trim().to_string();
-        if !uri.starts_with("grpc://") && !uri.starts_with("grpc+tls://") {
-            let _ = child.kill();
-            let status = child.wait().map_err(|e| e.to_string())?;
-            let log = std::fs::read_to_string(log.path()).unwrap_or_default();
-            return Err(format!("vtsql serve did not print its address ({status}): {uri:?}\n{log}"));
-        }
-        Ok(Server { child, uri, log })
+        let mut all: Vec<&OsStr> = vec!["--data".as_ref(), data.as_os_str()];
+        all.extend(["serve", "--bind", "127.0.0.1:0"].map(OsStr::new));
+        all.extend(args.iter().map(OsStr::new));
+        let spawned = spawn_vtsql(&all, |uri| uri.starts_with("grpc://") || uri.starts_with("grpc+tls://"))?;
+        Ok(Server { child: spawned.child, uri: spawned.first_line, log: spawned.log })
     }
 
     /// What the server wrote to stderr so far.

@@ -26,8 +26,13 @@ fn main() -> ExitCode {
     let complete = args.iter().any(|a| a == "--complete");
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let mut checks: Vec<(String, Box<Named>)> = Vec::new();
-    for (name, check) in
-        ingest::CHECKS.iter().chain(cli::CHECKS).chain(repl::CHECKS).chain(flight::CHECKS).chain(generate::CHECKS).chain(cluster::CHECKS)
+    for (name, check) in ingest::CHECKS
+        .iter()
+        .chain(cli::CHECKS)
+        .chain(repl::CHECKS)
+        .chain(flight::CHECKS)
+        .chain(generate::CHECKS)
+        .chain(cluster::CHECKS)
     {
         checks.push((name.to_string(), Box::new(*check)));
     }

@@ -92,7 +92,7 @@ pub async fn serve(options: ServeOptions, announce: impl FnOnce(SocketAddr, &Aut
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let stopping = async move {
-        shutdown_signal().await;
+        crate::shutdown_signal().await;
         eprintln!("vtsql serve: shutting down; waiting up to {SHUTDOWN_GRACE:?} for running queries");
         let _ = stop_tx.send(true);
     };
@@ -106,26 +106,4 @@ pub async fn serve(options: ServeOptions, announce: impl FnOnce(SocketAddr, &Aut
         () = forced => eprintln!("vtsql serve: queries still running after {SHUTDOWN_GRACE:?}; stopped them"),
     }
     Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
