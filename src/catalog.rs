@@ -11,9 +11,11 @@ use datafusion::catalog::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
 use crate::ingest::{self, store};
+use crate::plan_rules;
 
 /// Where the raw inputs of a data directory live; the first run builds Parquet from them.
 pub const RAW_DIR: &str = "raw";
@@ -73,7 +75,12 @@ pub async fn open(data_dir: &Path) -> Result<SessionContext> {
 pub async fn open_at(data_dir: &Path, placement: &Placement) -> Result<SessionContext> {
     let ctx = match placement {
         Placement::Local => {
-            let ctx = SessionContext::new_with_config(session_config());
+            let state = SessionStateBuilder::new()
+                .with_default_features()
+                .with_config(session_config())
+                .with_physical_optimizer_rule(Arc::new(plan_rules::rolling::RollingFrames))
+                .build();
+            let ctx = SessionContext::new_with_state(state);
             vtsql_udfs::register_all(&ctx)?;
             ctx
         }
@@ -96,7 +103,7 @@ pub async fn register_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![("year".into(), DataType::Int32), ("half".into(), DataType::Int32)]);
-    // The files are sorted by region_code, category, period (their page statistics prune on that), but the
+    // The files are sorted by category, region_code, period (their page statistics prune on that), but the
     // order is not declared to DataFusion: no analyst query needs it preserved, and declared it keeps whole
     // files per scan partition (benches/RESULTS.md). Text is read as Utf8View, as DataFusion does for
     // schemas it infers: a declared Utf8 schema forces a copy of every string.

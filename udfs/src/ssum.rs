@@ -29,6 +29,7 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::scalar::ScalarValue;
 
@@ -108,6 +109,23 @@ impl Totals {
         }
     }
 
+    /// The totals of one cell.
+    pub fn of_cell(rounding: &Rounding, cell: Option<i64>) -> Totals {
+        let mut totals = Totals::default();
+        totals.add(rounding, cell, 1);
+        totals
+    }
+
+    /// The four running sums (value, published, suppressed, deficit): each adds and subtracts on its
+    /// own, so prefix sums of them give any frame's totals.
+    pub fn parts(&self) -> [i64; 4] {
+        self.0
+    }
+
+    pub fn from_parts(parts: [i64; 4]) -> Totals {
+        Totals(parts)
+    }
+
     fn merge(&mut self, other: &Totals) {
         for (a, b) in self.0.iter_mut().zip(other.0) {
             *a += b;
@@ -123,7 +141,8 @@ impl Totals {
     }
 }
 
-fn to_struct(totals: &[Totals], rounding: &Rounding) -> StructArray {
+/// The `ssum` results (the struct of [`result_fields`]) of the given totals.
+pub fn to_struct(totals: &[Totals], rounding: &Rounding) -> StructArray {
     let results: Vec<[Option<i64>; 5]> = totals.iter().map(|t| t.result(rounding)).collect();
     let columns: Vec<ArrayRef> =
         (0..5).map(|i| Arc::new(results.iter().map(|r| r[i]).collect::<Int64Array>()) as ArrayRef).collect();
@@ -168,8 +187,8 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-fn literal_int(args: &AccumulatorArgs, i: usize, default: i64) -> Result<i64> {
-    let Some(expr) = args.exprs.get(i) else { return Ok(default) };
+fn literal_int(exprs: &[Arc<dyn PhysicalExpr>], i: usize, default: i64) -> Result<i64> {
+    let Some(expr) = exprs.get(i) else { return Ok(default) };
     match expr.downcast_ref::<Literal>().map(|l| l.value()) {
         Some(ScalarValue::Int64(Some(v))) => Ok(*v),
         Some(v) if !v.is_null() => match v.cast_to(&DataType::Int64)? {
@@ -180,8 +199,13 @@ fn literal_int(args: &AccumulatorArgs, i: usize, default: i64) -> Result<i64> {
     }
 }
 
+/// The rounding of a call `ssum(x [, base, threshold])` from its argument expressions.
+pub fn rounding_of_call(exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Rounding> {
+    Rounding::new(literal_int(exprs, 1, DEFAULT_BASE)?, literal_int(exprs, 2, DEFAULT_THRESHOLD)?)
+}
+
 fn rounding(args: &AccumulatorArgs) -> Result<Rounding> {
-    Rounding::new(literal_int(args, 1, DEFAULT_BASE)?, literal_int(args, 2, DEFAULT_THRESHOLD)?)
+    rounding_of_call(args.exprs)
 }
 
 impl AggregateUDFImpl for Ssum {

@@ -1,5 +1,8 @@
-//! Physical plan rules vtsql adds to DataFusion's: [`SortWindowPartitionsFully`] on a cluster's scheduler
-//! (a window's sort must survive being cut at a shuffle).
+//! Physical plan rules vtsql adds to DataFusion's: [`rolling::RollingFrames`] in local sessions (rolling
+//! sums by prefix sums) and [`SortWindowPartitionsFully`] on a cluster's scheduler (a window's sort must
+//! survive being cut at a shuffle).
+
+pub mod rolling;
 
 use std::sync::Arc;
 
