@@ -223,7 +223,7 @@ struct World {
     vt_count: usize,
     gemeente_count: usize,
     weights: Vec<f64>,
-    /// Categories in the order rows are sorted within a region (by name, bytewise).
+    /// Categories in the order rows are sorted (by name, bytewise).
     category_order: Vec<usize>,
 }
 
@@ -437,8 +437,18 @@ fn write_partition(world: &World, period: usize, path: &Path) -> Result<(u64, u6
     let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| IngestError::store(path, e))?;
     let mut b = FactBuilders::new();
     let (mut rows, mut suppressed_total) = (0u64, 0u64);
-    for (i, place) in world.places.iter().enumerate() {
-        for &c in &world.category_order {
+    // in the order of store::fact_order: by region level, then region by region or category by category
+    let mut by_level: Vec<usize> = (0..world.places.len()).collect();
+    by_level.sort_by_key(|&i| world.places[i].level.as_str());
+    let levels = by_level.chunk_by(|&a, &b| world.places[a].level == world.places[b].level);
+    for level in levels {
+        let cells: Vec<(usize, usize)> = if store::category_major(world.places[level[0]].level.as_str()) {
+            world.category_order.iter().flat_map(|&c| level.iter().map(move |&i| (c, i))).collect()
+        } else {
+            level.iter().flat_map(|&i| world.category_order.iter().map(move |&c| (c, i))).collect()
+        };
+        for (c, i) in cells {
+            let place = &world.places[i];
             let counts: [u64; 5] = match place.level {
                 RegionLevel::Land => national[c],
                 RegionLevel::VtRegio => vt_sums[place.vt_regio.unwrap_or(0) * categories + c],
@@ -467,10 +477,12 @@ fn write_partition(world: &World, period: usize, path: &Path) -> Result<(u64, u6
                 writer.write(&batch).map_err(|e| IngestError::store(path, e))?;
             }
         }
-    }
-    if b.rows > 0 {
-        let batch = b.finish().map_err(|e| IngestError::store(path, e))?;
-        writer.write(&batch).map_err(|e| IngestError::store(path, e))?;
+        // each level in row groups of its own, as store::write_facts_parquet writes them
+        if b.rows > 0 {
+            let batch = b.finish().map_err(|e| IngestError::store(path, e))?;
+            writer.write(&batch).map_err(|e| IngestError::store(path, e))?;
+        }
+        writer.flush().map_err(|e| IngestError::store(path, e))?;
     }
     writer.close().map_err(|e| IngestError::store(path, e))?;
     Ok((rows, suppressed_total))

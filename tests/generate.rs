@@ -115,10 +115,47 @@ fn layout_and_rules() -> Result<(), String> {
                 .cloned()
                 .ok_or_else(|| format!("no text column {name}"))
         };
-        let (region, category) = (text("region_code")?, text("category")?);
-        keys.extend((0..batch.num_rows()).map(|i| (region.value(i).to_string(), category.value(i).to_string())));
+        let (level, category, region) = (text("region_level")?, text("category")?, text("region_code")?);
+        keys.extend((0..batch.num_rows()).map(|i| {
+            let (a, b, c) = vtsql::ingest::store::fact_order(level.value(i), region.value(i), category.value(i));
+            (a.to_string(), b.to_string(), c.to_string())
+        }));
     }
-    ensure(keys.windows(2).all(|w| w[0] < w[1]), || "rows are not in strict (region_code, category) order".into())
+    ensure(keys.windows(2).all(|w| w[0] < w[1]), || "rows are not in strict store::fact_order".into())?;
+    // every row group holds one region level (its statistics say so), and every level has its own
+    let levels = row_group_levels(&partitions[0])?;
+    ensure(levels.iter().all(|(min, max)| min == max), || format!("row groups mix region levels: {levels:?}"))?;
+    let mut names: Vec<&String> = levels.iter().map(|(min, _)| min).collect();
+    names.dedup();
+    ensure_eq(names.len(), 4, "levels in row groups of their own (gemeente, land, vt_regio, wijk)")
+}
+
+/// (min, max) of `region_level` per row group of a Parquet file, from its statistics.
+pub fn row_group_levels(file: &Path) -> Result<Vec<(String, String)>, String> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::statistics::Statistics;
+    let reader = std::fs::File::open(file)
+        .map_err(|e| e.to_string())
+        .and_then(|f| SerializedFileReader::new(f).map_err(|e| e.to_string()))?;
+    let metadata = reader.metadata();
+    let column = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "region_level")
+        .ok_or("no region_level column")?;
+    let text = |b: Option<&parquet::data_type::ByteArray>| {
+        b.map(|b| String::from_utf8_lossy(b.data()).into_owned()).unwrap_or_default()
+    };
+    metadata
+        .row_groups()
+        .iter()
+        .map(|rg| match rg.column(column).statistics() {
+            Some(Statistics::ByteArray(s)) => Ok((text(s.min_opt()), text(s.max_opt()))),
+            other => Err(format!("region_level statistics: {other:?}")),
+        })
+        .collect()
 }
 
 fn deterministic_per_seed() -> Result<(), String> {

@@ -80,6 +80,11 @@ fn writes_hive_partitions() -> Result<(), String> {
         let dir = data.join("veilig_thuis").join(part);
         let files: Vec<_> = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?.collect();
         ensure(files.len() == 1, || format!("{part}: {} files", files.len()))?;
+        // one region level per row group, in sorted order (store::write_facts_parquet)
+        let levels = crate::generate::row_group_levels(&dir.join("part-0.parquet"))?;
+        ensure(levels.iter().all(|(min, max)| min == max) && levels.windows(2).all(|w| w[0].0 < w[1].0), || {
+            format!("{part}: row groups by level {levels:?}")
+        })?;
     }
     ensure(!data.join(".staging").read_dir().map_err(|e| e.to_string())?.any(|_| true), || "staging left behind".into())
 }

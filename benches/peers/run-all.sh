@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ $# -gt 0 ]; then sizes=("$@"); else sizes=(1M 10M 100M); fi
 
-cargo build --release --bin vtsql
+cargo build --release --workspace --bin vtsql   # --workspace: the same features as the tests build, no second DataFusion build
 venv=target/peers-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r benches/peers/requirements.txt

@@ -461,6 +461,9 @@ mod tests {
     use datafusion::physical_plan::displayable;
     use datafusion::prelude::{SessionConfig, SessionContext};
 
+    /// region, kind, period, x, y
+    type Row = (String, i32, i32, Option<i64>, Option<i32>);
+
     /// 3 regions × 2 kinds × 12 periods over 4 input partitions, with NULLs, small values and gaps
     /// in the sequence (deterministic, no random crate).
     fn table() -> MemTable {
@@ -471,7 +474,7 @@ mod tests {
             Field::new("x", DataType::Int64, true),
             Field::new("y", DataType::Int32, true),
         ]));
-        let mut rows: Vec<(String, i32, i32, Option<i64>, Option<i32>)> = Vec::new();
+        let mut rows: Vec<Row> = Vec::new();
         let mut seed = 12345u64;
         for region in ["GM0003", "GM0010", "GM0014"] {
             for kind in [1, 2] {
