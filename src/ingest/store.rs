@@ -190,7 +190,7 @@ fn write_row_groups(path: &Path, batch: &RecordBatch, sorted_by: &[&str], group_
         Some(column) if batch.num_rows() > 0 => {
             arrow::compute::partition(std::slice::from_ref(column)).map_err(|e| IngestError::store(path, e))?.ranges()
         }
-        _ => vec![0..batch.num_rows()],
+        _ => std::iter::once(0..batch.num_rows()).collect(),
     };
     for run in runs {
         writer.write(&batch.slice(run.start, run.len())).map_err(|e| IngestError::store(path, e))?;
