@@ -103,7 +103,7 @@ pub async fn register_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![("year".into(), DataType::Int32), ("half".into(), DataType::Int32)]);
-    // The files are sorted by region level, then region or category (store::fact_order; page statistics prune on that), but the
+    // The files are sorted by region_level, category, region_code (page statistics prune on that), but the
     // order is not declared to DataFusion: no analyst query needs it preserved, and declared it keeps whole
     // files per scan partition (benches/RESULTS.md). Text is read as Utf8View, as DataFusion does for
     // schemas it infers: a declared Utf8 schema forces a copy of every string.

@@ -437,17 +437,12 @@ fn write_partition(world: &World, period: usize, path: &Path) -> Result<(u64, u6
     let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| IngestError::store(path, e))?;
     let mut b = FactBuilders::new();
     let (mut rows, mut suppressed_total) = (0u64, 0u64);
-    // in the order of store::fact_order: by region level, then region by region or category by category
+    // in the order of store::FACT_SORT: region level, category, region code
     let mut by_level: Vec<usize> = (0..world.places.len()).collect();
     by_level.sort_by_key(|&i| world.places[i].level.as_str());
     let levels = by_level.chunk_by(|&a, &b| world.places[a].level == world.places[b].level);
     for level in levels {
-        let cells: Vec<(usize, usize)> = if store::category_major(world.places[level[0]].level.as_str()) {
-            world.category_order.iter().flat_map(|&c| level.iter().map(move |&i| (c, i))).collect()
-        } else {
-            level.iter().flat_map(|&i| world.category_order.iter().map(move |&c| (c, i))).collect()
-        };
-        for (c, i) in cells {
+        for (c, i) in world.category_order.iter().flat_map(|&c| level.iter().map(move |&i| (c, i))) {
             let place = &world.places[i];
             let counts: [u64; 5] = match place.level {
                 RegionLevel::Land => national[c],

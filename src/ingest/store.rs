@@ -13,7 +13,6 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::ingest::regions::RegionLevel;
 use arrow::array::{Array, ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
@@ -52,27 +51,15 @@ pub fn fact_file_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// The order of the fact rows in every file, declared as far as it holds for all rows: by region level,
-/// so one level (`region_level = 'gemeente'`) is one contiguous run that page statistics find.
-/// Within a level see [`category_major`].
-pub const FACT_SORT: [&str; 1] = ["region_level"];
-
-/// Within a region level, rows go region by region (`region_code`, then `category`: a region's series
-/// lie together, compress well and arrive almost sorted for windows per region), except on the wijk
-/// level, which goes category by category (`category`, then `region_code`): at benchmark scale it holds
-/// over 90% of the rows, and a filter on one kind of violence then skips the other kinds' pages
-/// (benches/RESULTS.md: q07 at 100M rows 428 → 41 ms).
-pub fn category_major(region_level: &str) -> bool {
-    region_level == RegionLevel::Wijk.as_str()
-}
+/// The order of the fact rows in every file: by region level (each level in row groups of its own, see
+/// [`write_facts_parquet`]), then kind of violence, then region. A filter on a level and a kind
+/// (`region_level = 'gemeente' AND category = 'Totaal'`) is then one run of small pages that the page
+/// index finds (benches/RESULTS.md, "Tuning").
+pub const FACT_SORT: [&str; 4] = ["region_level", "category", "region_code", "period"];
 
 /// The sort key of a fact row within its file (the period is the same for all rows of a file).
 pub fn fact_order<'a>(region_level: &'a str, region_code: &'a str, category: &'a str) -> (&'a str, &'a str, &'a str) {
-    if category_major(region_level) {
-        (region_level, category, region_code)
-    } else {
-        (region_level, region_code, category)
-    }
+    (region_level, category, region_code)
 }
 
 fn sort_facts(facts: &mut [Fact]) {
@@ -152,6 +139,10 @@ fn batch_to_facts(batch: &RecordBatch, path: &Path) -> Result<Vec<Fact>> {
         .collect()
 }
 
+/// Rows per data page at most (the writer's default is 20,000): small enough that the page index narrows
+/// a filter on one kind of violence within a level to its run.
+pub const PAGE_ROWS: usize = 4096;
+
 /// Parquet settings of every vtsql file: zstd, page statistics, the sort order declared.
 pub fn writer_properties(schema: &Schema, sorted_by: &[&str]) -> WriterProperties {
     let sorting = sorted_by
@@ -162,6 +153,7 @@ pub fn writer_properties(schema: &Schema, sorted_by: &[&str]) -> WriterPropertie
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Page)
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .set_sorting_columns(Some(sorting))
         .set_created_by(format!("vtsql {}", env!("CARGO_PKG_VERSION")))
         .build()
