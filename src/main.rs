@@ -207,11 +207,6 @@ fn parse_size(text: &str) -> Result<usize, String> {
     n.checked_mul(1usize << shift).filter(|n| *n > 0).ok_or_else(|| format!("`{text}` is out of range"))
 }
 
-// DataFusion allocates many short-lived buffers per batch; mimalloc serves them faster than glibc's
-// malloc (datafusion-python ships with it too): benches/RESULTS.md, "Tuning".
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let data_dir = cli.data.clone().unwrap_or_else(catalog::default_data_dir);
