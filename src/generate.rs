@@ -225,6 +225,8 @@ struct World {
     weights: Vec<f64>,
     /// Categories in the order rows are sorted (by name, bytewise).
     category_order: Vec<usize>,
+    /// Indices into `places` by region level (bytewise), by code within a level: the order of rows.
+    by_level: Vec<usize>,
 }
 
 /// Median inhabitants of a generated region (a gemeente without wijken, or a wijk), log-normal around it.
@@ -318,6 +320,9 @@ impl World {
         }
         let mut category_order: Vec<usize> = (0..CATEGORIES.len()).collect();
         category_order.sort_by(|&a, &b| CATEGORIES[a].name.cmp(CATEGORIES[b].name));
+        // places are sorted by code; a stable sort by level keeps that order within a level
+        let mut by_level: Vec<usize> = (0..places.len()).collect();
+        by_level.sort_by_key(|&i| places[i].level.as_str());
         World {
             shape: shape.clone(),
             places,
@@ -325,6 +330,7 @@ impl World {
             gemeente_count: shape.gemeenten as usize,
             weights: category_weights(),
             category_order,
+            by_level,
         }
     }
 
@@ -438,10 +444,7 @@ fn write_partition(world: &World, period: usize, path: &Path) -> Result<(u64, u6
     let mut b = FactBuilders::new();
     let (mut rows, mut suppressed_total) = (0u64, 0u64);
     // in the order of store::FACT_SORT: region level, category, region code
-    let mut by_level: Vec<usize> = (0..world.places.len()).collect();
-    by_level.sort_by_key(|&i| world.places[i].level.as_str());
-    let levels = by_level.chunk_by(|&a, &b| world.places[a].level == world.places[b].level);
-    for level in levels {
+    for level in world.by_level.chunk_by(|&a, &b| world.places[a].level == world.places[b].level) {
         for (c, i) in world.category_order.iter().flat_map(|&c| level.iter().map(move |&i| (c, i))) {
             let place = &world.places[i];
             let counts: [u64; 5] = match place.level {

@@ -115,13 +115,11 @@ fn layout_and_rules() -> Result<(), String> {
                 .cloned()
                 .ok_or_else(|| format!("no text column {name}"))
         };
-        let (level, category, region) = (text("region_level")?, text("category")?, text("region_code")?);
-        keys.extend((0..batch.num_rows()).map(|i| {
-            let (a, b, c) = vtsql::ingest::store::fact_order(level.value(i), region.value(i), category.value(i));
-            (a.to_string(), b.to_string(), c.to_string())
-        }));
+        let columns: Vec<_> =
+            vtsql::ingest::store::FACT_SORT.iter().map(|name| text(name)).collect::<Result<_, _>>()?;
+        keys.extend((0..batch.num_rows()).map(|i| columns.iter().map(|c| c.value(i).to_string()).collect::<Vec<_>>()));
     }
-    ensure(keys.windows(2).all(|w| w[0] < w[1]), || "rows are not in strict store::fact_order".into())?;
+    ensure(keys.windows(2).all(|w| w[0] < w[1]), || "rows are not in strict store::FACT_SORT order".into())?;
     // every row group holds one region level (its statistics say so), and every level has its own
     let levels = row_group_levels(&partitions[0])?;
     ensure(levels.iter().all(|(min, max)| min == max), || format!("row groups mix region levels: {levels:?}"))?;

@@ -57,15 +57,13 @@ pub fn fact_file_schema() -> SchemaRef {
 /// index finds (benches/RESULTS.md, "Tuning").
 pub const FACT_SORT: [&str; 4] = ["region_level", "category", "region_code", "period"];
 
-/// The sort key of a fact row within its file (the period is the same for all rows of a file).
-pub fn fact_order<'a>(region_level: &'a str, region_code: &'a str, category: &'a str) -> (&'a str, &'a str, &'a str) {
-    (region_level, category, region_code)
-}
-
+/// Sorts facts by [`FACT_SORT`] (then source table, for a stable file).
 fn sort_facts(facts: &mut [Fact]) {
     facts.sort_by(|a, b| {
-        (fact_order(&a.region_level, &a.region_code, &a.category), a.period, &a.source_table).cmp(&(
-            fact_order(&b.region_level, &b.region_code, &b.category),
+        (&a.region_level, &a.category, &a.region_code, a.period, &a.source_table).cmp(&(
+            &b.region_level,
+            &b.category,
+            &b.region_code,
             b.period,
             &b.source_table,
         ))

@@ -102,7 +102,7 @@ impl Additive {
         let arg_type = arg.data_type(input)?;
         let result_type = aggregate.field().data_type().clone();
         let kind = match aggregate.fun().name() {
-            "sum" if args.len() == 1 && is_signed_whole(&arg_type) && result_type == DataType::Int64 => Additive::Sum,
+            "sum" if args.len() == 1 && arg_type.is_signed_integer() && result_type == DataType::Int64 => Additive::Sum,
             "count" if args.len() == 1 && result_type == DataType::Int64 => Additive::Count,
             "ssum" if arg_type == DataType::Int64 && result_type == DataType::Struct(ssum::result_fields()) => {
                 Additive::Ssum(ssum::rounding_of_call(&args)?)
@@ -158,9 +158,9 @@ impl Additive {
     }
 
     /// The function's results from each row's frame sums.
-    fn finish(&self, sums: &[Vec<i64>]) -> ArrayRef {
+    fn finish(&self, mut sums: Vec<Vec<i64>>) -> ArrayRef {
         match self {
-            Additive::Count => Arc::new(Int64Array::from(sums[0].clone())),
+            Additive::Count => Arc::new(Int64Array::from(std::mem::take(&mut sums[0]))),
             Additive::Sum => {
                 Arc::new(sums[0].iter().zip(&sums[1]).map(|(&s, &n)| (n > 0).then_some(s)).collect::<Int64Array>())
             }
@@ -172,10 +172,6 @@ impl Additive {
             }
         }
     }
-}
-
-fn is_signed_whole(t: &DataType) -> bool {
-    matches!(t, DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64)
 }
 
 /// One window function of the operator.
@@ -211,7 +207,7 @@ impl Frame {
 
 /// Rolling `sum`/`count`/`ssum` window functions over input sorted by partition and order; emits each
 /// input batch with the functions' columns appended (the schema of the window operator it replaces).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RollingWindowExec {
     input: Arc<dyn ExecutionPlan>,
     partition_by: Vec<Arc<dyn PhysicalExpr>>,
@@ -301,15 +297,7 @@ impl ExecutionPlan for RollingWindowExec {
         let [input] = <[_; 1]>::try_from(children).map_err(|c| {
             datafusion::error::DataFusionError::Internal(format!("RollingWindowExec has one child, got {}", c.len()))
         })?;
-        Ok(Arc::new(RollingWindowExec {
-            input,
-            partition_by: self.partition_by.clone(),
-            frames: self.frames.clone(),
-            properties: Arc::clone(&self.properties),
-            required_ordering: self.required_ordering.clone(),
-            required_distribution: self.required_distribution.clone(),
-            metrics: ExecutionPlanMetricsSet::new(),
-        }))
+        Ok(Arc::new(RollingWindowExec { input, metrics: ExecutionPlanMetricsSet::new(), ..Self::clone(&self) }))
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
@@ -407,7 +395,7 @@ impl Rolling {
             if sums[0].len() != n {
                 return internal_err!("RollingWindowExec: {} results for {n} rows", sums[0].len());
             }
-            columns.push(frame.kind.finish(&sums));
+            columns.push(frame.kind.finish(sums));
         }
         Ok(columns)
     }
