@@ -78,6 +78,7 @@ pub async fn open_at(data_dir: &Path, placement: &Placement) -> Result<SessionCo
             let state = SessionStateBuilder::new()
                 .with_default_features()
                 .with_config(session_config())
+                .with_optimizer_rule(Arc::new(plan_rules::eager_aggregate::AggregateBeforeUniqueJoin))
                 .with_physical_optimizer_rule(Arc::new(plan_rules::rolling::RollingFrames))
                 .build();
             let ctx = SessionContext::new_with_state(state);

@@ -1,7 +1,9 @@
-//! Physical plan rules vtsql adds to DataFusion's: [`rolling::RollingFrames`] in local sessions (rolling
-//! sums by prefix sums) and [`SortWindowPartitionsFully`] on a cluster's scheduler (a window's sort must
-//! survive being cut at a shuffle).
+//! Plan rules vtsql adds to DataFusion's. In local sessions: [`eager_aggregate::AggregateBeforeUniqueJoin`]
+//! (logical: group before joining to a side unique on its keys) and [`rolling::RollingFrames`] (physical:
+//! rolling sums by prefix sums). On a cluster's scheduler: [`SortWindowPartitionsFully`] (a window's sort
+//! must survive being cut at a shuffle).
 
+pub mod eager_aggregate;
 pub mod rolling;
 
 use std::sync::Arc;
