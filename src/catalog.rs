@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::MemTable;
+use datafusion::catalog::{MemTable, TableProvider};
+use datafusion::common::{Constraint, Constraints};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::ingest::{self, store};
 use crate::plan_rules;
@@ -106,27 +107,39 @@ pub async fn register_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()
         .with_table_partition_cols(vec![("year".into(), DataType::Int32), ("half".into(), DataType::Int32)]);
     // The files are sorted by region_level, category, region_code (page statistics prune on that), but the
     // order is not declared to DataFusion: no analyst query needs it preserved, and declared it keeps whole
-    // files per scan partition (benches/RESULTS.md). Text is read as Utf8View, as DataFusion does for
-    // schemas it infers: a declared Utf8 schema forces a copy of every string.
-    let file_schema = store::fact_file_schema();
-    let view_fields: Vec<Field> = file_schema
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    let config =
-        ListingTableConfig::new(url).with_listing_options(options).with_schema(Arc::new(Schema::new(view_fields)));
+    // files per scan partition (benches/RESULTS.md).
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(text_as_view(&store::fact_file_schema()));
     ctx.register_table(store::FACT_TABLE, Arc::new(ListingTable::try_new(config)?))?;
 
+    // Primary keys as ingest and the generator keep them (one row per key; population: a later source
+    // replaces a stored year). Declared, DataFusion knows a join to these tables repeats no row, which
+    // lets plan_rules::eager_aggregate group before joining.
     let regions_schema = ingest::regions::Regions::schema();
-    register_dimension(ctx, data_dir, "regions", store::REGIONS_FILE, regions_schema, None).await?;
-    register_dimension(ctx, data_dir, "population", store::POPULATION_FILE, store::population_schema(), None).await?;
+    register_dimension(ctx, data_dir, "regions", store::REGIONS_FILE, regions_schema, &["region_code"], None).await?;
+    let population_schema = store::population_schema();
+    register_dimension(
+        ctx,
+        data_dir,
+        "population",
+        store::POPULATION_FILE,
+        population_schema,
+        &["region_code", "year"],
+        None,
+    )
+    .await?;
     let categories = store::categories_batch();
-    register_dimension(ctx, data_dir, "categories", store::CATEGORIES_FILE, categories.schema(), Some(categories))
-        .await?;
+    register_dimension(
+        ctx,
+        data_dir,
+        "categories",
+        store::CATEGORIES_FILE,
+        categories.schema(),
+        &["category"],
+        Some(categories),
+    )
+    .await?;
     Ok(())
 }
 
@@ -136,16 +149,49 @@ async fn register_dimension(
     name: &str,
     file: &str,
     schema: SchemaRef,
+    primary_key: &[&str],
     fallback: Option<RecordBatch>,
 ) -> Result<()> {
+    let key = primary_key.iter().map(|column| schema.index_of(column)).collect::<std::result::Result<Vec<_>, _>>()?;
+    let constraints = Constraints::new_unverified(vec![Constraint::PrimaryKey(key)]);
     let path = data_dir.join(file);
-    if path.is_file() {
-        let path = absolute(&path)?;
-        ctx.register_parquet(name, path.to_string_lossy().as_ref(), ParquetReadOptions::default().schema(&schema)).await
+    let table: Arc<dyn TableProvider> = if path.is_file() {
+        let url = ListingTableUrl::parse(absolute(&path)?.to_string_lossy())?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(text_as_view(&schema));
+        Arc::new(ListingTable::try_new(config)?.with_constraints(constraints))
     } else {
-        let table = MemTable::try_new(schema, vec![fallback.into_iter().collect()])?;
-        ctx.register_table(name, Arc::new(table)).map(|_| ())
-    }
+        let batches = fallback.map(|batch| cast_batch(&batch, &text_as_view(&schema))).transpose()?;
+        Arc::new(
+            MemTable::try_new(text_as_view(&schema), vec![batches.into_iter().collect()])?
+                .with_constraints(constraints),
+        )
+    };
+    ctx.register_table(name, table).map(|_| ())
+}
+
+/// `schema` with text read as Utf8View, as DataFusion does for schemas it infers: a declared Utf8 schema
+/// forces a copy of every string, and a join of Utf8 to Utf8View casts the Utf8 side row by row.
+fn text_as_view(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| datafusion::arrow::compute::cast(column, field.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {
