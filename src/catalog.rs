@@ -197,3 +197,22 @@ fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
 fn absolute(path: &Path) -> Result<PathBuf> {
     std::path::absolute(path).map_err(DataFusionError::IoError)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The declared keys reach the planner: a per-100,000 join to population groups the facts first.
+    #[tokio::test]
+    async fn joins_to_population_group_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = open(dir.path()).await.unwrap();
+        let sql = "SELECT v.region_code, v.year, sum(v.ontvangen_meldingen), max(p.population)
+                   FROM veilig_thuis v JOIN population p ON p.region_code = v.region_code AND p.year = v.year
+                   GROUP BY v.region_code, v.year";
+        let plan = ctx.sql(sql).await.unwrap().into_optimized_plan().unwrap().display_indent().to_string();
+        let join = plan.find("Inner Join: v.region_code = p.region_code, v.year = p.year").expect(&plan);
+        assert!(!plan[..join].contains("Aggregate:"), "{plan}");
+        assert!(plan[join..].contains("Aggregate: groupBy=[[v.region_code, v.year]]"), "{plan}");
+    }
+}
