@@ -101,17 +101,12 @@ pub async fn register_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()
         std::fs::create_dir_all(&facts)
             .map_err(|e| DataFusionError::External(Box::new(ingest::IngestError::io(&facts, e))))?;
     }
-    let url = ListingTableUrl::parse(absolute(&facts)?.to_string_lossy())?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![("year".into(), DataType::Int32), ("half".into(), DataType::Int32)]);
     // The files are sorted by region_level, category, region_code (page statistics prune on that), but the
     // order is not declared to DataFusion: no analyst query needs it preserved, and declared it keeps whole
     // files per scan partition (benches/RESULTS.md).
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(text_as_view(&store::fact_file_schema()));
-    ctx.register_table(store::FACT_TABLE, Arc::new(ListingTable::try_new(config)?))?;
+    let partitions = vec![("year".into(), DataType::Int32), ("half".into(), DataType::Int32)];
+    let table = parquet_table(&facts, &store::fact_file_schema(), partitions)?;
+    ctx.register_table(store::FACT_TABLE, Arc::new(table))?;
 
     // Primary keys as ingest and the generator keep them (one row per key; population: a later source
     // replaces a stored year). Declared, DataFusion knows a join to these tables repeats no row, which
@@ -156,18 +151,23 @@ async fn register_dimension(
     let constraints = Constraints::new_unverified(vec![Constraint::PrimaryKey(key)]);
     let path = data_dir.join(file);
     let table: Arc<dyn TableProvider> = if path.is_file() {
-        let url = ListingTableUrl::parse(absolute(&path)?.to_string_lossy())?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(text_as_view(&schema));
-        Arc::new(ListingTable::try_new(config)?.with_constraints(constraints))
+        Arc::new(parquet_table(&path, &schema, vec![])?.with_constraints(constraints))
     } else {
-        let batches = fallback.map(|batch| cast_batch(&batch, &text_as_view(&schema))).transpose()?;
-        Arc::new(
-            MemTable::try_new(text_as_view(&schema), vec![batches.into_iter().collect()])?
-                .with_constraints(constraints),
-        )
+        let schema = text_as_view(&schema);
+        let batches = fallback.map(|batch| cast_batch(&batch, &schema)).transpose()?;
+        Arc::new(MemTable::try_new(schema, vec![batches.into_iter().collect()])?.with_constraints(constraints))
     };
     ctx.register_table(name, table).map(|_| ())
+}
+
+/// The Parquet file or hive-partitioned directory at `path`, with text read as Utf8View.
+fn parquet_table(path: &Path, schema: &Schema, partitions: Vec<(String, DataType)>) -> Result<ListingTable> {
+    let url = ListingTableUrl::parse(absolute(path)?.to_string_lossy())?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partitions);
+    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(text_as_view(schema));
+    ListingTable::try_new(config)
 }
 
 /// `schema` with text read as Utf8View, as DataFusion does for schemas it infers: a declared Utf8 schema

@@ -128,23 +128,20 @@ fn push_below_join(aggregate: &Aggregate) -> Option<LogicalPlan> {
     [true, false].into_iter().find_map(|many_is_left| {
         let (many_keys, one_keys): (Vec<&Column>, Vec<&Column>) =
             keys.iter().map(|&(l, r)| if many_is_left { (l, r) } else { (r, l) }).unzip();
+        let group_keys_covered =
+            many_keys.iter().all(|key| aggregate.group_expr.iter().any(|e| matches!(e, Expr::Column(c) if c == *key)));
         let one = if many_is_left { &join.right } else { &join.left };
-        if !unique_on(one.schema(), &one_keys, join.null_equality) {
+        if !group_keys_covered || !unique_on(one.schema(), &one_keys, join.null_equality) {
             return None;
         }
-        rewrite(aggregate, join, many_is_left, &many_keys)
+        rewrite(aggregate, join, many_is_left)
     })
 }
 
 /// Builds `Projection(Join(Aggregate(many), one))` with the aggregate's own output schema.
-fn rewrite(aggregate: &Aggregate, join: &Join, many_is_left: bool, many_keys: &[&Column]) -> Option<LogicalPlan> {
+fn rewrite(aggregate: &Aggregate, join: &Join, many_is_left: bool) -> Option<LogicalPlan> {
     let (many, one) = if many_is_left { (&join.left, &join.right) } else { (&join.right, &join.left) };
     let (many_schema, one_schema) = (many.schema(), one.schema());
-    let group_keys_covered =
-        many_keys.iter().all(|key| aggregate.group_expr.iter().any(|e| matches!(e, Expr::Column(c) if c == *key)));
-    if !group_keys_covered {
-        return None;
-    }
 
     // Where each output column of the aggregate comes from after the rewrite.
     enum Output {
