@@ -6,6 +6,7 @@
 //! functions, and `NAME.plain.sql`, where it differs, without them (what every peer can run).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use datafusion::error::{DataFusionError, Result};
@@ -18,30 +19,31 @@ pub struct Timing {
     pub file: PathBuf,
     pub rows: usize,
     pub runs_ms: Vec<f64>,
+    /// Of each run, the time to plan (parse, optimise, physical plan) before the first batch is asked for.
+    pub plan_ms: Vec<f64>,
     /// Peak resident memory of the process during the runs (Linux), in bytes.
     pub peak_bytes: Option<u64>,
 }
 
 impl Timing {
     pub fn median_ms(&self) -> f64 {
-        let mut runs = self.runs_ms.clone();
-        runs.sort_by(f64::total_cmp);
-        match runs.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => runs[n / 2],
-            n => (runs[n / 2 - 1] + runs[n / 2]) / 2.0,
-        }
+        median(&self.runs_ms)
+    }
+
+    pub fn plan_median_ms(&self) -> f64 {
+        median(&self.plan_ms)
     }
 
     /// One JSON object per line, for the peer script.
     pub fn to_json(&self) -> String {
         let runs: Vec<String> = self.runs_ms.iter().map(|r| format!("{r:.3}")).collect();
         format!(
-            "{{\"engine\":\"vtsql\",\"query\":{:?},\"file\":{:?},\"rows\":{},\"median_ms\":{:.3},\"runs_ms\":[{}],\"peak_bytes\":{}}}",
+            "{{\"engine\":\"vtsql\",\"query\":{:?},\"file\":{:?},\"rows\":{},\"median_ms\":{:.3},\"plan_median_ms\":{:.3},\"runs_ms\":[{}],\"peak_bytes\":{}}}",
             self.query,
             self.file.display().to_string(),
             self.rows,
             self.median_ms(),
+            self.plan_median_ms(),
             runs.join(","),
             self.peak_bytes.map_or("null".into(), |b| b.to_string())
         )
@@ -83,29 +85,47 @@ fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Runs `sql` once, collecting every batch; returns the number of rows.
-pub async fn run_once(ctx: &SessionContext, sql: &str) -> Result<usize> {
-    let batches = ctx.sql(sql).await?.collect().await?;
-    Ok(batches.iter().map(|b| b.num_rows()).sum())
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// Runs `sql` once, collecting every batch; returns the number of rows and the planning time in ms.
+pub async fn run_once(ctx: &SessionContext, sql: &str) -> Result<(usize, f64)> {
+    let started = Instant::now();
+    let frame = ctx.sql(sql).await?;
+    let task = frame.task_ctx();
+    let plan = frame.create_physical_plan().await?;
+    let planned_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let batches = datafusion::physical_plan::collect(plan, Arc::new(task)).await?;
+    Ok((batches.iter().map(|b| b.num_rows()).sum(), planned_ms))
 }
 
 /// Times one file: a warm-up, then `runs` timed runs.
 pub async fn time_file(ctx: &SessionContext, file: &Path, runs: usize) -> Result<Timing> {
     let sql =
         std::fs::read_to_string(file).map_err(|e| DataFusionError::Execution(format!("{}: {e}", file.display())))?;
-    let rows = run_once(ctx, &sql).await?;
+    let (rows, _) = run_once(ctx, &sql).await?;
     let measured_peak = reset_peak_rss();
     let mut runs_ms = Vec::with_capacity(runs);
+    let mut plan_ms = Vec::with_capacity(runs);
     for _ in 0..runs.max(1) {
         let started = Instant::now();
-        run_once(ctx, &sql).await?;
+        let (_, planned) = run_once(ctx, &sql).await?;
         runs_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        plan_ms.push(planned);
     }
     Ok(Timing {
         query: query_name(file),
         file: file.to_path_buf(),
         rows,
         runs_ms,
+        plan_ms,
         peak_bytes: if measured_peak { peak_rss() } else { None },
     })
 }
@@ -118,9 +138,16 @@ mod tests {
     fn names_and_medians() {
         assert_eq!(query_name(Path::new("benches/queries/q03_x.plain.sql")), "q03_x");
         assert_eq!(query_name(Path::new("q01_y.sql")), "q01_y");
-        let t =
-            Timing { query: "q".into(), file: "q.sql".into(), rows: 1, runs_ms: vec![5.0, 1.0, 3.0], peak_bytes: None };
+        let t = Timing {
+            query: "q".into(),
+            file: "q.sql".into(),
+            rows: 1,
+            runs_ms: vec![5.0, 1.0, 3.0],
+            plan_ms: vec![1.0, 2.0],
+            peak_bytes: None,
+        };
         assert_eq!(t.median_ms(), 3.0);
+        assert_eq!(t.plan_median_ms(), 1.5);
         assert!(t.to_json().contains("\"median_ms\":3.000") && t.to_json().contains("\"peak_bytes\":null"));
     }
 }

@@ -301,6 +301,14 @@ async fn bench(
             return ExitCode::FAILURE;
         }
     }
+    // A table takes the session's Parquet options when it is registered: register again so that
+    // `--set datafusion.execution.parquet.*` reaches the scans.
+    if !settings.is_empty()
+        && let Err(e) = catalog::register_tables(&ctx, &data_dir).await
+    {
+        eprintln!("vtsql bench: cannot open {}: {e}", data_dir.display());
+        return ExitCode::FAILURE;
+    }
     if files.is_empty() {
         let dir = ["benches/queries", concat!(env!("CARGO_MANIFEST_DIR"), "/benches/queries")]
             .into_iter()
@@ -319,7 +327,13 @@ async fn bench(
         match vtsql::bench::time_file(&ctx, file, runs).await {
             Ok(timing) => {
                 println!("{}", timing.to_json());
-                eprintln!("{:<36} {:>10.1} ms  {:>8} rows", timing.query, timing.median_ms(), timing.rows);
+                eprintln!(
+                    "{:<36} {:>10.1} ms  (planning {:>5.1} ms)  {:>8} rows",
+                    timing.query,
+                    timing.median_ms(),
+                    timing.plan_median_ms(),
+                    timing.rows
+                );
             }
             Err(e) => {
                 eprintln!("vtsql bench: {}: {e}", file.display());
