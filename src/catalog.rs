@@ -12,6 +12,8 @@ use datafusion::common::{Constraint, Constraints};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -76,9 +78,15 @@ pub async fn open(data_dir: &Path) -> Result<SessionContext> {
 pub async fn open_at(data_dir: &Path, placement: &Placement) -> Result<SessionContext> {
     let ctx = match placement {
         Placement::Local => {
+            // No cache of directory listings: DataFusion's keeps a listing for ever, so a server or REPL
+            // left open would not see a half-year ingested after it started (listing the partition
+            // directories costs well under a millisecond here).
+            let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
+            let runtime = RuntimeEnvBuilder::new().with_cache_manager(caches).build_arc()?;
             let state = SessionStateBuilder::new()
                 .with_default_features()
                 .with_config(session_config())
+                .with_runtime_env(runtime)
                 .with_optimizer_rule(Arc::new(plan_rules::eager_aggregate::AggregateBeforeUniqueJoin))
                 .with_physical_optimizer_rule(Arc::new(plan_rules::rolling::RollingFrames))
                 .build();
@@ -234,6 +242,49 @@ mod tests {
         let join = plan.find("Inner Join: v.region_code = p.region_code, v.year = p.year").expect(&plan);
         assert!(!plan[..join].contains("Aggregate:"), "{plan}");
         assert!(plan[join..].contains("Aggregate: groupBy=[[v.region_code, v.year]]"), "{plan}");
+    }
+
+    /// A session that stays open (the Flight server, the REPL) sees half-years written after it opened,
+    /// and a rewritten file is read as it is now.
+    #[tokio::test]
+    async fn sees_files_written_after_it_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let shape = crate::generate::Shape::for_regions(2, Some(1), 1);
+        crate::generate::generate(dir.path(), &shape, &mut |_| {}).unwrap();
+        let ctx = open(dir.path()).await.unwrap();
+        let count = "SELECT count(*) AS n, count(DISTINCT year) AS years FROM veilig_thuis";
+        let single = |batches: Vec<RecordBatch>| {
+            let n = batches[0].column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().unwrap();
+            n.value(0)
+        };
+        let before = single(ctx.sql(count).await.unwrap().collect().await.unwrap());
+        let facts = dir.path().join(store::FACT_TABLE);
+        let half = std::fs::read_dir(&facts).unwrap().next().unwrap().unwrap().path();
+        let copy = facts.join("year=2099");
+        std::fs::create_dir_all(&copy).unwrap();
+        for entry in std::fs::read_dir(&half).unwrap() {
+            let from = entry.unwrap().path();
+            let to = copy.join(from.file_name().unwrap());
+            std::fs::create_dir_all(&to).unwrap();
+            for file in std::fs::read_dir(&from).unwrap() {
+                let file = file.unwrap().path();
+                std::fs::copy(&file, to.join(file.file_name().unwrap())).unwrap();
+            }
+        }
+        let after = single(ctx.sql(count).await.unwrap().collect().await.unwrap());
+        assert_eq!(after, before * 2, "{before} rows in one year, then {after} with a copy of it");
+
+        // The copied first half-year rewritten with the second one's rows.
+        let file_of = |half: &Path| std::fs::read_dir(half).unwrap().next().unwrap().unwrap().path();
+        let second = file_of(&copy.join("half=2"));
+        let first = file_of(&copy.join("half=1"));
+        let rewritten = first.with_extension("tmp");
+        std::fs::copy(&second, &rewritten).unwrap();
+        std::fs::rename(&rewritten, &first).unwrap();
+        let sum = |half: &str| format!("SELECT sum(ontvangen_meldingen) FROM veilig_thuis WHERE year = 2099 {half}");
+        let whole = single(ctx.sql(&sum("")).await.unwrap().collect().await.unwrap());
+        let second_half = single(ctx.sql(&sum("AND half = 2")).await.unwrap().collect().await.unwrap());
+        assert_eq!(whole, 2 * second_half);
     }
 
     /// Planning reads each file's statistics once per session, and registering the tables again (after a
