@@ -180,7 +180,7 @@ fn replace_table(ctx: &SessionContext, name: &str, table: Arc<dyn TableProvider>
 ///
 /// The table reads with the session's Parquet options (so `SET datafusion.execution.parquet.*` given at
 /// start-up applies) and keeps per-file statistics in the session's cache: without it every query
-/// decodes the footers of all files again while planning (7 of q01's 18 ms at 10M rows). The cache
+/// decodes the statistics in all file footers again while planning (EXPLAIN of q08 at 10M: 6.5 → 3.6 ms). The cache
 /// checks each file's size and modification time, so rewritten files are read afresh.
 fn parquet_table(
     ctx: &SessionContext,
