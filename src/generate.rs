@@ -412,6 +412,15 @@ impl FactBuilders {
         self.rows = 0;
         RecordBatch::try_new(store::fact_file_schema(), columns)
     }
+
+    /// Writes the rows appended since the last write, if any, as one batch.
+    fn write_to(&mut self, writer: &mut ArrowWriter<File>, path: &Path) -> Result<()> {
+        if self.rows > 0 {
+            let batch = self.finish().map_err(|e| IngestError::store(path, e))?;
+            writer.write(&batch).map_err(|e| IngestError::store(path, e))?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes one partition (one half-year); returns (rows, suppressed cells).
@@ -472,15 +481,11 @@ fn write_partition(world: &World, period: usize, path: &Path) -> Result<(u64, u6
             b.rows += 1;
             rows += 1;
             if b.rows == BATCH_ROWS {
-                let batch = b.finish().map_err(|e| IngestError::store(path, e))?;
-                writer.write(&batch).map_err(|e| IngestError::store(path, e))?;
+                b.write_to(&mut writer, path)?;
             }
         }
         // each level in row groups of its own, as store::write_facts_parquet writes them
-        if b.rows > 0 {
-            let batch = b.finish().map_err(|e| IngestError::store(path, e))?;
-            writer.write(&batch).map_err(|e| IngestError::store(path, e))?;
-        }
+        b.write_to(&mut writer, path)?;
         writer.flush().map_err(|e| IngestError::store(path, e))?;
     }
     writer.close().map_err(|e| IngestError::store(path, e))?;
