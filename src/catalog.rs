@@ -15,6 +15,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::ingest::{self, store};
@@ -83,10 +84,16 @@ pub async fn open_at(data_dir: &Path, placement: &Placement) -> Result<SessionCo
             // directories costs well under a millisecond here).
             let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
             let runtime = RuntimeEnvBuilder::new().with_cache_manager(caches).build_arc()?;
+            // BuildOnGroups must see JoinSelection's choice before distribution is planned around it.
+            let mut physical_rules = PhysicalOptimizer::new().rules;
+            let after_join_selection =
+                physical_rules.iter().position(|rule| rule.name() == "join_selection").map_or(0, |i| i + 1);
+            physical_rules.insert(after_join_selection, Arc::new(plan_rules::build_side::BuildOnGroups));
             let state = SessionStateBuilder::new()
                 .with_default_features()
                 .with_config(session_config())
                 .with_runtime_env(runtime)
+                .with_physical_optimizer_rules(physical_rules)
                 .with_optimizer_rule(Arc::new(plan_rules::eager_aggregate::AggregateBeforeUniqueJoin))
                 .with_physical_optimizer_rule(Arc::new(plan_rules::rolling::RollingFrames))
                 .build();
