@@ -37,6 +37,18 @@ use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Statisti
 #[derive(Debug, Default)]
 pub struct BuildOnGroups;
 
+impl BuildOnGroups {
+    /// `rules` with this rule right after DataFusion's `JoinSelection` (first if there is none): it must
+    /// see the chosen build side before distribution is planned around it and dynamic filters are made.
+    pub fn placed_in(
+        mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
+    ) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+        let at = rules.iter().position(|rule| rule.name() == "join_selection").map_or(0, |i| i + 1);
+        rules.insert(at, Arc::new(BuildOnGroups));
+        rules
+    }
+}
+
 impl PhysicalOptimizerRule for BuildOnGroups {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_up(|node| {
@@ -136,11 +148,8 @@ mod tests {
 
     /// A session on `dir` with DataFusion's physical rules, and `BuildOnGroups` after `JoinSelection` if asked.
     async fn session(dir: &std::path::Path, with_rule: bool) -> SessionContext {
-        let mut rules = PhysicalOptimizer::new().rules;
-        if with_rule {
-            let at = rules.iter().position(|r| r.name() == "join_selection").unwrap() + 1;
-            rules.insert(at, Arc::new(BuildOnGroups));
-        }
+        let defaults = PhysicalOptimizer::new().rules;
+        let rules = if with_rule { BuildOnGroups::placed_in(defaults) } else { defaults };
         let state = SessionStateBuilder::new()
             .with_default_features()
             .with_config(catalog::session_config())
