@@ -62,6 +62,7 @@ pub fn session_state(config: SessionConfig) -> Result<SessionState> {
     let state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
+        .with_runtime_env(catalog::runtime_env()?)
         .with_physical_optimizer_rule(Arc::new(plan_rules::SortWindowPartitionsFully))
         .build();
     let ctx = SessionContext::new_with_state(state);
@@ -212,7 +213,11 @@ pub async fn connect(scheduler: &str) -> Result<SessionContext, ClusterError> {
         .upgrade_for_ballista()
         .with_ballista_adaptive_query_planner(false)
         .with_ballista_logical_extension_codec(Arc::new(PlanCodec::default()));
-    let state = SessionStateBuilder::new().with_default_features().with_config(config).build();
+    let state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(config)
+        .with_runtime_env(catalog::runtime_env()?)
+        .build();
     let state = state.upgrade_for_ballista(format!("http://{host}:{port}"))?;
     let ctx = SessionContext::new_with_state(state);
     // upgrade_for_ballista replaced the function lists with Ballista's; add ours back.
