@@ -188,8 +188,8 @@ fn replace_table(ctx: &SessionContext, name: &str, table: Arc<dyn TableProvider>
 ///
 /// The table reads with the session's Parquet options (so `SET datafusion.execution.parquet.*` given at
 /// start-up applies) and keeps per-file statistics in the session's cache: without it every query
-/// decodes the statistics in all file footers again while planning (EXPLAIN of q08 at 10M: 6.5 → 3.6 ms). The cache
-/// checks each file's size and modification time, so rewritten files are read afresh.
+/// decodes the statistics in all file footers again while planning (EXPLAIN of q08 at 10M: 6.5 → 3.6
+/// ms). The cache checks each file's size and modification time, so rewritten files are read afresh.
 fn parquet_table(
     ctx: &SessionContext,
     path: &Path,
@@ -256,9 +256,7 @@ mod tests {
     /// and a rewritten file is read as it is now.
     #[tokio::test]
     async fn sees_files_written_after_it_opened() {
-        let dir = tempfile::tempdir().unwrap();
-        let shape = crate::generate::Shape::for_regions(2, Some(1), 1);
-        crate::generate::generate(dir.path(), &shape, &mut |_| {}).unwrap();
+        let dir = crate::generate::generated_dir(2, 1);
         let ctx = open(dir.path()).await.unwrap();
         let count = "SELECT count(*) AS n FROM veilig_thuis";
         let single = |batches: Vec<RecordBatch>| {
@@ -299,9 +297,7 @@ mod tests {
     /// change of session options) keeps the answers.
     #[tokio::test]
     async fn file_statistics_are_cached_and_tables_register_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let shape = crate::generate::Shape::for_regions(2, Some(1), 1);
-        crate::generate::generate(dir.path(), &shape, &mut |_| {}).unwrap();
+        let dir = crate::generate::generated_dir(2, 1);
         let ctx = open(dir.path()).await.unwrap();
         let cache = ctx.runtime_env().cache_manager.get_file_statistic_cache().expect("a statistics cache");
         assert_eq!(cache.len(), 0);

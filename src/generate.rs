@@ -635,6 +635,15 @@ fn build(dir: &Path, shape: &Shape, progress: &mut (dyn FnMut(&str) + Send), sta
     Ok(report)
 }
 
+/// A temporary data directory with generated data of `regions` regions over `years` years (seed 1), for
+/// tests of the layers above.
+#[cfg(test)]
+pub(crate) fn generated_dir(regions: u64, years: u32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    generate(dir.path(), &Shape::for_regions(regions, Some(years), 1), &mut |_| {}).expect("generated data");
+    dir
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -165,14 +165,7 @@ mod tests {
         let plan = frame.clone().create_physical_plan().await.unwrap();
         let text = displayable(plan.as_ref()).indent(false).to_string();
         let batches = frame.collect().await.unwrap();
-        let mut rows: Vec<String> = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-            .unwrap()
-            .to_string()
-            .lines()
-            .map(str::to_string)
-            .collect();
-        rows.sort();
-        (text, rows)
+        (text, crate::plan_rules::sorted_lines(&batches))
     }
 
     /// The build side of the first hash join: the lines indented below it up to its second child.
@@ -186,16 +179,9 @@ mod tests {
         lines[at + 1..end].join("\n")
     }
 
-    async fn generated() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        let shape = crate::generate::Shape::for_regions(400, Some(2), 1);
-        crate::generate::generate(dir.path(), &shape, &mut |_| {}).unwrap();
-        dir
-    }
-
     #[tokio::test]
     async fn builds_on_the_groups_of_a_per_100k_join() {
-        let dir = generated().await;
+        let dir = crate::generate::generated_dir(400, 2);
         let sql = "SELECT g.region_code, g.year, g.meldingen * 100000.0 / p.population AS per_100k
                    FROM (SELECT region_code, year, sum(ontvangen_meldingen) AS meldingen FROM veilig_thuis
                          WHERE region_level = 'gemeente' AND category = 'Totaal' GROUP BY region_code, year) g
@@ -210,7 +196,7 @@ mod tests {
 
     #[tokio::test]
     async fn leaves_other_joins_alone() {
-        let dir = generated().await;
+        let dir = crate::generate::generated_dir(400, 2);
         let with = session(dir.path(), true).await;
         let without = session(dir.path(), false).await;
         let groups = "SELECT region_code, year, category, sum(ontvangen_meldingen) AS meldingen FROM veilig_thuis

@@ -206,7 +206,6 @@ fn rewrite(aggregate: &Aggregate, join: &Join, many_is_left: bool) -> Option<Log
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::util::pretty::pretty_format_batches;
     use datafusion::execution::session_state::SessionStateBuilder;
     use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -236,10 +235,7 @@ mod tests {
         let frame = ctx.sql(sql).await.unwrap();
         let plan = frame.clone().into_optimized_plan().unwrap().display_indent().to_string();
         let batches = frame.collect().await.unwrap();
-        let mut lines: Vec<String> =
-            pretty_format_batches(&batches).unwrap().to_string().lines().map(String::from).collect();
-        lines.sort();
-        (lines.join("\n"), plan)
+        (crate::plan_rules::sorted_lines(&batches).join("\n"), plan)
     }
 
     /// Whether the query's aggregate went below its join: no Aggregate above the (outermost) join.

@@ -8,6 +8,15 @@ pub mod build_side;
 pub mod eager_aggregate;
 pub mod rolling;
 
+/// A query's answer as sorted table lines, to compare answers with and without a rule in tests.
+#[cfg(test)]
+pub(crate) fn sorted_lines(batches: &[datafusion::arrow::array::RecordBatch]) -> Vec<String> {
+    let table = datafusion::arrow::util::pretty::pretty_format_batches(batches).expect("printable batches");
+    let mut lines: Vec<String> = table.to_string().lines().map(String::from).collect();
+    lines.sort();
+    lines
+}
+
 use std::sync::Arc;
 
 use datafusion::common::config::ConfigOptions;
