@@ -447,10 +447,7 @@ fn write_partition(world: &World, period: usize, path: &Path) -> Result<(u64, u6
     }
     debug_assert_eq!(world.gemeente_count, world.places.iter().filter(|p| p.gemeente.is_some()).count());
 
-    let file = File::create(path).map_err(|e| IngestError::io(path, e))?;
-    let schema = store::fact_file_schema();
-    let props = store::writer_properties(&schema, &store::FACT_SORT);
-    let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| IngestError::store(path, e))?;
+    let mut writer = store::file_writer(path, store::fact_file_schema(), &store::FACT_SORT)?;
     let mut b = FactBuilders::new();
     let (mut rows, mut suppressed_total) = (0u64, 0u64);
     // in the order of store::FACT_SORT: region level, category, region code

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
@@ -157,6 +158,18 @@ pub fn writer_properties(schema: &Schema, sorted_by: &[&str]) -> WriterPropertie
         .build()
 }
 
+/// A writer of a new Parquet file at `path` with [`writer_properties`].
+///
+/// The files carry no Arrow schema of their own: every column's type follows from its Parquet type
+/// (text, Int32, Int64, Boolean), and readers decoded the embedded copy (base64, then IPC) each time
+/// they opened a file, 2% of q01's CPU at 10M rows.
+pub fn file_writer(path: &Path, schema: SchemaRef, sorted_by: &[&str]) -> Result<ArrowWriter<File>> {
+    let file = File::create(path).map_err(|e| IngestError::io(path, e))?;
+    let options =
+        ArrowWriterOptions::new().with_properties(writer_properties(&schema, sorted_by)).with_skip_arrow_metadata(true);
+    ArrowWriter::try_new_with_options(file, schema, options).map_err(|e| IngestError::store(path, e))
+}
+
 /// Writes one batch to a new Parquet file and syncs it to disk.
 pub fn write_parquet(path: &Path, batch: &RecordBatch, sorted_by: &[&str]) -> Result<()> {
     write_row_groups(path, batch, sorted_by, None)
@@ -172,10 +185,7 @@ pub fn write_facts_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
 }
 
 fn write_row_groups(path: &Path, batch: &RecordBatch, sorted_by: &[&str], group_by: Option<&str>) -> Result<()> {
-    let file = File::create(path).map_err(|e| IngestError::io(path, e))?;
-    let props = writer_properties(&batch.schema(), sorted_by);
-    let mut writer =
-        ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| IngestError::store(path, e))?;
+    let mut writer = file_writer(path, batch.schema(), sorted_by)?;
     let runs = match group_by.and_then(|name| batch.column_by_name(name)) {
         Some(column) if batch.num_rows() > 0 => {
             arrow::compute::partition(std::slice::from_ref(column)).map_err(|e| IngestError::store(path, e))?.ranges()
@@ -385,4 +395,30 @@ pub fn categories_batch() -> RecordBatch {
         Arc::new(Int32Array::from_iter_values(0..CATEGORIES.len() as i32)),
     ];
     RecordBatch::try_new(categories_schema(), columns).expect("categories columns match their schema")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The files hold no embedded Arrow schema, so each table's schema must follow from the Parquet types
+    /// alone: same names, types and nullability as written.
+    #[test]
+    fn files_read_back_with_their_schema_without_an_embedded_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let schemas = [
+            ("facts", fact_file_schema()),
+            ("population", population_schema()),
+            ("categories", categories_schema()),
+            ("regions", super::super::regions::Regions::schema()),
+        ];
+        for (name, schema) in schemas {
+            let path = dir.path().join(format!("{name}.parquet"));
+            write_facts_parquet(&path, &RecordBatch::new_empty(schema.clone())).unwrap();
+            let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+            let key_values = reader.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
+            assert!(key_values.iter().all(|kv| kv.key != "ARROW:schema"), "{name}: {key_values:?}");
+            assert_eq!(reader.schema().fields(), schema.fields(), "{name}");
+        }
+    }
 }
