@@ -13,7 +13,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
-use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -75,13 +75,14 @@ pub enum Placement {
     Cluster(String),
 }
 
-/// The runtime every vtsql session plans and runs in: DataFusion's, without a cache of directory
-/// listings. DataFusion keeps a listing for ever, so a server or REPL left open would not see a
-/// half-year ingested after it started; listing the partition directories costs well under a
-/// millisecond here.
-pub fn runtime_env() -> Result<Arc<RuntimeEnv>> {
+/// Where every vtsql session (local, a cluster's client and its scheduler) starts: DataFusion's default
+/// features, `config`, and a runtime without a cache of directory listings. DataFusion keeps a listing
+/// for ever, so a server or REPL left open would not see a half-year ingested after it started; listing
+/// the partition directories costs well under a millisecond here.
+pub fn session_builder(config: SessionConfig) -> Result<SessionStateBuilder> {
     let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
-    RuntimeEnvBuilder::new().with_cache_manager(caches).build_arc()
+    let runtime = RuntimeEnvBuilder::new().with_cache_manager(caches).build_arc()?;
+    Ok(SessionStateBuilder::new().with_default_features().with_config(config).with_runtime_env(runtime))
 }
 
 /// Opens a data directory as an in-process session with all tables and functions.
@@ -93,12 +94,8 @@ pub async fn open(data_dir: &Path) -> Result<SessionContext> {
 pub async fn open_at(data_dir: &Path, placement: &Placement) -> Result<SessionContext> {
     let ctx = match placement {
         Placement::Local => {
-            let runtime = runtime_env()?;
             let physical_rules = plan_rules::build_side::BuildOnGroups::placed_in(PhysicalOptimizer::new().rules);
-            let state = SessionStateBuilder::new()
-                .with_default_features()
-                .with_config(session_config())
-                .with_runtime_env(runtime)
+            let state = session_builder(session_config())?
                 .with_physical_optimizer_rules(physical_rules)
                 .with_optimizer_rule(Arc::new(plan_rules::eager_aggregate::AggregateBeforeUniqueJoin))
                 .with_physical_optimizer_rule(Arc::new(plan_rules::rolling::RollingFrames))

@@ -31,7 +31,6 @@ use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionState;
 use datafusion::execution::TaskContext;
-use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, WindowUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
@@ -59,10 +58,7 @@ pub enum ClusterError {
 
 /// A session with every DataFusion and vtsql function, for the scheduler's planning.
 pub fn session_state(config: SessionConfig) -> Result<SessionState> {
-    let state = SessionStateBuilder::new()
-        .with_default_features()
-        .with_config(config)
-        .with_runtime_env(catalog::runtime_env()?)
+    let state = catalog::session_builder(config)?
         .with_physical_optimizer_rule(Arc::new(plan_rules::SortWindowPartitionsFully))
         .build();
     let ctx = SessionContext::new_with_state(state);
@@ -213,11 +209,7 @@ pub async fn connect(scheduler: &str) -> Result<SessionContext, ClusterError> {
         .upgrade_for_ballista()
         .with_ballista_adaptive_query_planner(false)
         .with_ballista_logical_extension_codec(Arc::new(PlanCodec::default()));
-    let state = SessionStateBuilder::new()
-        .with_default_features()
-        .with_config(config)
-        .with_runtime_env(catalog::runtime_env()?)
-        .build();
+    let state = catalog::session_builder(config)?.build();
     let state = state.upgrade_for_ballista(format!("http://{host}:{port}"))?;
     let ctx = SessionContext::new_with_state(state);
     // upgrade_for_ballista replaced the function lists with Ballista's; add ours back.

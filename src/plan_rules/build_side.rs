@@ -141,7 +141,6 @@ fn same_set(a: &[usize], b: &[usize]) -> bool {
 mod tests {
     use super::*;
     use crate::catalog;
-    use datafusion::execution::session_state::SessionStateBuilder;
     use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
     use datafusion::physical_plan::displayable;
     use datafusion::prelude::SessionContext;
@@ -150,11 +149,8 @@ mod tests {
     async fn session(dir: &std::path::Path, with_rule: bool) -> SessionContext {
         let defaults = PhysicalOptimizer::new().rules;
         let rules = if with_rule { BuildOnGroups::placed_in(defaults) } else { defaults };
-        let state = SessionStateBuilder::new()
-            .with_default_features()
-            .with_config(catalog::session_config())
-            .with_physical_optimizer_rules(rules)
-            .build();
+        let state =
+            catalog::session_builder(catalog::session_config()).unwrap().with_physical_optimizer_rules(rules).build();
         let ctx = SessionContext::new_with_state(state);
         catalog::register_tables(&ctx, dir).await.unwrap();
         ctx
