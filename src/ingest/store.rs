@@ -18,9 +18,10 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
-use parquet::basic::Compression;
+use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use vtsql_udfs::period::Period;
 
 use super::categories::CATEGORIES;
@@ -142,11 +143,14 @@ fn batch_to_facts(batch: &RecordBatch, path: &Path) -> Result<Vec<Fact>> {
 /// a filter on one kind of violence within a level to its run.
 pub const PAGE_ROWS: usize = 4096;
 
-/// Parquet settings of every vtsql file: LZ4 (raw), page statistics, the sort order declared.
+/// Parquet settings of every vtsql file: LZ4 (raw) but zstd for region codes and names, page statistics,
+/// the sort order declared.
 ///
-/// LZ4 rather than zstd (10M rows: 85 MB against 75 MB): the reader creates a codec per column chunk it
-/// reads, and a zstd codec allocates a compression and a decompression context each time (8.4% of q07's
-/// CPU at 10M rows, and 5% more in decompression); the benchmark suite ran 0.87× as long on LZ4 files.
+/// LZ4 rather than zstd: the reader creates a codec per column chunk it reads, and a zstd codec allocates
+/// a compression and a decompression context each time (8.4% of q07's CPU at 10M rows, and 5% more in
+/// decompression); the benchmark suite at 10M ran 0.87x as long on LZ4 files. Region codes and names
+/// stay zstd: with a few hundred thousand (synthetic) wijken per file their dictionaries overflow and
+/// the strings are stored plain, which zstd shrinks 16-28x and LZ4 3-4x (100M rows: 514 MB against 1.4 GB).
 pub fn writer_properties(schema: &Schema, sorted_by: &[&str]) -> WriterProperties {
     let sorting = sorted_by
         .iter()
@@ -155,6 +159,8 @@ pub fn writer_properties(schema: &Schema, sorted_by: &[&str]) -> WriterPropertie
         .collect();
     WriterProperties::builder()
         .set_compression(Compression::LZ4_RAW)
+        .set_column_compression(ColumnPath::from("region_code"), Compression::ZSTD(ZstdLevel::default()))
+        .set_column_compression(ColumnPath::from("region_name"), Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_data_page_row_count_limit(PAGE_ROWS)
         .set_sorting_columns(Some(sorting))
@@ -429,15 +435,22 @@ mod tests {
     }
 
     #[test]
-    fn column_chunks_are_lz4_compressed() {
+    fn column_chunks_are_lz4_but_region_codes_and_names_zstd() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("counts.parquet");
-        let schema = Arc::new(Schema::new(vec![Field::new("meldingen", DataType::Int64, true)]));
-        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![Some(5), None]))]).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("meldingen", DataType::Int64, true),
+            Field::new("region_code", DataType::Utf8, false),
+            Field::new("region_name", DataType::Utf8, false),
+        ]));
+        let text = |v: &str| Arc::new(StringArray::from(vec![v, v])) as ArrayRef;
+        let columns = vec![Arc::new(Int64Array::from(vec![Some(5), None])) as ArrayRef, text("GM0363"), text("Amsterdam")];
+        let batch = RecordBatch::try_new(schema, columns).unwrap();
         write_parquet(&path, &batch, &[]).unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
         let compressions: Vec<_> =
             reader.metadata().row_groups().iter().flat_map(|group| group.columns()).map(|c| c.compression()).collect();
-        assert_eq!(compressions, [Compression::LZ4_RAW]);
+        let zstd = Compression::ZSTD(ZstdLevel::default());
+        assert_eq!(compressions, [Compression::LZ4_RAW, zstd, zstd]);
     }
 }
