@@ -444,7 +444,8 @@ mod tests {
             Field::new("region_name", DataType::Utf8, false),
         ]));
         let text = |v: &str| Arc::new(StringArray::from(vec![v, v])) as ArrayRef;
-        let columns = vec![Arc::new(Int64Array::from(vec![Some(5), None])) as ArrayRef, text("GM0363"), text("Amsterdam")];
+        let columns =
+            vec![Arc::new(Int64Array::from(vec![Some(5), None])) as ArrayRef, text("GM0363"), text("Amsterdam")];
         let batch = RecordBatch::try_new(schema, columns).unwrap();
         write_parquet(&path, &batch, &[]).unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();

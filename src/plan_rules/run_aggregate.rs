@@ -29,8 +29,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
-use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
@@ -369,6 +369,9 @@ mod tests {
     use datafusion::execution::session_state::SessionStateBuilder;
     use datafusion::prelude::{SessionConfig, SessionContext};
 
+    /// level, kind, region, x, and what y is made of (0: NULL)
+    type Row = (Option<&'static str>, Option<i32>, String, Option<i64>, i64);
+
     /// level, kind, region, x, y: rows sorted by level and kind in two partitions (long runs), then an
     /// unsorted third partition (runs of one), with NULL keys and NULL values.
     fn table() -> MemTable {
@@ -384,7 +387,7 @@ mod tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) as i64
         };
-        let mut sorted = Vec::new();
+        let mut sorted: Vec<Row> = Vec::new();
         for level in [None, Some("gemeente"), Some("vt_regio")] {
             for kind in [None, Some(1), Some(2)] {
                 for region in 0..30 {
@@ -397,7 +400,7 @@ mod tests {
         for i in (1..shuffled.len()).rev() {
             shuffled.swap(i, next() as usize % (i + 1));
         }
-        let batch = |rows: &[(Option<&str>, Option<i32>, String, Option<i64>, i64)]| {
+        let batch = |rows: &[Row]| {
             RecordBatch::try_new(
                 Arc::clone(&schema),
                 vec![
