@@ -8,8 +8,13 @@
 //! runs first (arrow's `partition`, a comparison of neighbouring rows), looks up only each run's first
 //! row in DataFusion's own group table, and gives every row of a run that group. The aggregates are
 //! DataFusion's own accumulators and the output is the partial state DataFusion's final stage expects,
-//! so only the lookup changes. Batches with short runs (q05 groups by region: every row a new key) take
-//! DataFusion's path, and after a few such batches in a row the stream stops looking for runs.
+//! so only the lookup changes. Batches with short runs (q05 groups by region and kind: every row a new
+//! key) take the next path, and after a few such batches in a row the stream stops looking for runs.
+//!
+//! The second path follows the order in which groups were first seen ([`Sequence`]): every half-year file
+//! holds the same regions and kinds in the same order, so q05 meets its 49 K groups (100M rows) in the
+//! same sequence twenty times. A batch whose keys equal the next stretch of that sequence gets its
+//! groups by comparison, without hashing; any other batch goes to DataFusion's lookup.
 //!
 //! Local sessions only: the operator has no serialised form, so a cluster's plans keep DataFusion's.
 
@@ -20,6 +25,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::kernels::cmp::not_distinct;
 use datafusion::arrow::compute::{partition, take};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::config::ConfigOptions;
@@ -42,8 +48,11 @@ use futures::{Stream, StreamExt};
 
 /// A batch takes the run path when its rows are at least this many times its runs.
 const MIN_RUN_LENGTH: usize = 4;
-/// After this many batches in a row without runs, a stream stops looking for them.
+/// After this many batches in a row without runs (or off the sequence), a stream stops looking for them.
 const GIVE_UP_AFTER: usize = 4;
+/// A stream stops following the sequence of its groups beyond this many: the sequence holds a second
+/// copy of their keys.
+const MAX_SEQUENCE: usize = 1 << 18;
 
 /// Replaces each partial `AggregateExec` of a plain `GROUP BY` (no grouping sets, `DISTINCT`, ordered
 /// aggregates, limit or dynamic filter; keys of text, integer, date or boolean type) by
@@ -197,10 +206,12 @@ impl ExecutionPlan for RunPartialAggregateExec {
             run_groups: Vec::new(),
             look_for_runs: true,
             batches_without_runs: 0,
+            sequence: Sequence::default(),
             reservation,
             batch_size: context.session_config().batch_size(),
             pending: VecDeque::new(),
             rows_in_runs: MetricBuilder::new(&self.metrics).counter("rows_in_runs", partition),
+            rows_in_sequence: MetricBuilder::new(&self.metrics).counter("rows_in_sequence", partition),
             metrics: BaselineMetrics::new(&self.metrics, partition),
         }))
     }
@@ -236,18 +247,22 @@ struct RunAggregateStream {
     run_groups: Vec<usize>,
     look_for_runs: bool,
     batches_without_runs: usize,
+    sequence: Sequence,
     reservation: MemoryReservation,
     batch_size: usize,
     /// Output not yet handed on.
     pending: VecDeque<RecordBatch>,
     /// Rows whose group came from their run's first row (`EXPLAIN ANALYZE` shows it).
     rows_in_runs: Count,
+    /// Rows whose groups followed the order groups were first seen in.
+    rows_in_sequence: Count,
     metrics: BaselineMetrics,
 }
 
 impl RunAggregateStream {
     /// Sets `self.groups` to the group of each row, looking up each run once where runs are long.
     fn assign_groups(&mut self, keys: &[ArrayRef], rows: usize) -> Result<()> {
+        let known = self.group_values.len();
         if self.look_for_runs {
             let ranges = partition(keys)?.ranges();
             if ranges.len() * MIN_RUN_LENGTH <= rows {
@@ -260,12 +275,18 @@ impl RunAggregateStream {
                 for (range, &group) in ranges.iter().zip(&self.run_groups) {
                     self.groups.extend(std::iter::repeat_n(group, range.len()));
                 }
-                return Ok(());
+                let total = self.group_values.len();
+                return self.sequence.learn(&firsts, &self.run_groups, known, total);
             }
             self.batches_without_runs += 1;
             self.look_for_runs = self.batches_without_runs < GIVE_UP_AFTER;
         }
-        self.group_values.intern(keys, &mut self.groups)
+        if self.sequence.follow(keys, rows, &mut self.groups)? {
+            self.rows_in_sequence.add(rows);
+            return Ok(());
+        }
+        self.group_values.intern(keys, &mut self.groups)?;
+        self.sequence.learn(keys, &self.groups, known, self.group_values.len())
     }
 
     fn aggregate(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -291,7 +312,8 @@ impl RunAggregateStream {
             };
             accumulator.update_batch(values, &self.groups, filter, total_groups)?;
         }
-        let size = self.group_values.size() + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
+        let size =
+            self.group_values.size() + self.sequence.size() + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
         if self.reservation.try_resize(size).is_err() {
             // A partial aggregate may hand on a group more than once: emit what there is and start over.
             self.emit()?;
@@ -304,6 +326,7 @@ impl RunAggregateStream {
         if self.group_values.is_empty() {
             return Ok(());
         }
+        self.sequence.forget();
         let mut columns = self.group_values.emit(EmitTo::All)?;
         for accumulator in &mut self.accumulators {
             columns.extend(accumulator.state(EmitTo::All)?);
@@ -317,6 +340,136 @@ impl RunAggregateStream {
             offset += length;
         }
         Ok(())
+    }
+}
+
+/// The keys of every group in the order they were first seen, and where the input is in that order.
+///
+/// Each half-year file holds the same regions and kinds of violence in the same order, so a query grouped
+/// by region and kind (q05) meets its keys in the same sequence in every file: group `g + i` follows
+/// group `g`. Where a batch's keys equal the next stretch of that sequence (a comparison per row and key,
+/// no hashing), their groups are known. A batch that does not (one in each file where the files meet)
+/// takes DataFusion's lookup, and its last row's group tells where the sequence goes on.
+#[derive(Default)]
+struct Sequence {
+    /// The keys of groups `0..n` in stretches: the number of a stretch's first group, and its keys (one
+    /// array per key column), as the batches that first saw them brought them.
+    stretches: Vec<(usize, Vec<ArrayRef>)>,
+    /// The group the next row is expected to have.
+    cursor: usize,
+    batches_without_match: usize,
+    given_up: bool,
+}
+
+impl Sequence {
+    fn len(&self) -> usize {
+        self.stretches.last().map_or(0, |(first, keys)| first + keys[0].len())
+    }
+
+    /// Whether rows `from..from + rows` of `keys` equal the keys of groups `start..start + rows`.
+    fn equal(&self, keys: &[ArrayRef], from: usize, start: usize, rows: usize) -> Result<bool> {
+        let mut stretch = self.stretches.partition_point(|(first, _)| *first <= start) - 1;
+        let mut row = 0;
+        while row < rows {
+            let (first, seen) = &self.stretches[stretch];
+            let offset = start + row - first;
+            let length = (seen[0].len() - offset).min(rows - row);
+            for (batch_keys, seen_keys) in keys.iter().zip(seen) {
+                let same = not_distinct(&batch_keys.slice(from + row, length), &seen_keys.slice(offset, length))?;
+                if same.true_count() != length {
+                    return Ok(false);
+                }
+            }
+            row += length;
+            stretch += 1;
+        }
+        Ok(true)
+    }
+
+    /// Sets `groups` when `keys` go on where the sequence is, start it again, or finish it and start again.
+    fn follow(&mut self, keys: &[ArrayRef], rows: usize, groups: &mut Vec<usize>) -> Result<bool> {
+        if self.given_up || self.stretches.is_empty() {
+            return Ok(false);
+        }
+        let known = self.len();
+        let candidates = if self.cursor == 0 { [Some(0), None] } else { [Some(self.cursor), Some(0)] };
+        for start in candidates.into_iter().flatten() {
+            if start + rows <= known && self.equal(keys, 0, start, rows)? {
+                groups.clear();
+                groups.extend(start..start + rows);
+                self.cursor = start + rows;
+                self.batches_without_match = 0;
+                return Ok(true);
+            }
+        }
+        // the end of one file and the start of the next: the sequence's end, then its start again
+        let tail = known.saturating_sub(self.cursor);
+        if self.cursor > 0
+            && tail > 0
+            && tail < rows
+            && rows - tail <= known
+            && self.equal(keys, 0, self.cursor, tail)?
+            && self.equal(keys, tail, 0, rows - tail)?
+        {
+            groups.clear();
+            groups.extend(self.cursor..known);
+            groups.extend(0..rows - tail);
+            self.cursor = rows - tail;
+            self.batches_without_match = 0;
+            return Ok(true);
+        }
+        // at the end of the sequence, new groups are expected (the first file), not a miss
+        if self.cursor < known {
+            self.batches_without_match += 1;
+            if self.batches_without_match >= GIVE_UP_AFTER {
+                self.give_up();
+            }
+        }
+        Ok(false)
+    }
+
+    /// Adds the groups `known..total`, first seen in `keys`, and moves the cursor past the last row's
+    /// group. DataFusion numbers new groups mostly, not always, in row order (a hash collision is settled
+    /// later), so each new group's keys are taken from the first row that has it.
+    fn learn(&mut self, keys: &[ArrayRef], groups: &[usize], known: usize, total: usize) -> Result<()> {
+        if self.given_up {
+            return Ok(());
+        }
+        if total > known {
+            let mut first_rows = vec![u32::MAX; total - known];
+            for (row, &group) in groups.iter().enumerate().rev() {
+                if group >= known {
+                    first_rows[group - known] = row as u32;
+                }
+            }
+            if first_rows.contains(&u32::MAX) {
+                return internal_err!("a new group without a row");
+            }
+            let rows = UInt32Array::from(first_rows);
+            let added = keys.iter().map(|k| take(k.as_ref(), &rows, None)).collect::<Result<Vec<_>, _>>()?;
+            self.stretches.push((known, added));
+            if total > MAX_SEQUENCE {
+                self.give_up();
+                return Ok(());
+            }
+        }
+        self.cursor = groups.last().map_or(self.cursor, |&g| g + 1);
+        Ok(())
+    }
+
+    fn give_up(&mut self) {
+        self.given_up = true;
+        self.stretches.clear();
+    }
+
+    /// Starts again after the groups were handed on (their numbers are reused).
+    fn forget(&mut self) {
+        self.stretches.clear();
+        self.cursor = 0;
+    }
+
+    fn size(&self) -> usize {
+        self.stretches.iter().flat_map(|(_, keys)| keys).map(|k| k.get_array_memory_size()).sum()
     }
 }
 
@@ -363,7 +516,7 @@ impl RecordBatchStream for RunAggregateStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Float64Array, Int32Array, Int64Array, StringArray};
+    use datafusion::arrow::array::{Float64Array, Int32Array, Int64Array, StringArray, StringViewArray};
     use datafusion::arrow::datatypes::{Field, Schema};
     use datafusion::catalog::MemTable;
     use datafusion::execution::session_state::SessionStateBuilder;
@@ -420,6 +573,44 @@ mod tests {
         MemTable::try_new(schema, partitions).unwrap()
     }
 
+    /// Each period the same regions × kinds in the same order (as in the half-year files), some regions
+    /// NULL, in batches of 10 rows that do not line up with a period's 27; and a partition of its own with
+    /// the periods' rows shuffled.
+    fn periods() -> MemTable {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("region", DataType::Utf8View, true),
+            Field::new("kind", DataType::Int32, false),
+            Field::new("period", DataType::Int32, false),
+            Field::new("x", DataType::Int64, true),
+        ]));
+        let mut rows = Vec::new();
+        for period in 0..7 {
+            for kind in 0..3 {
+                for region in 0..9 {
+                    let name = (region != 4).then(|| format!("Kindermishandeling: gemeente {region:02}"));
+                    rows.push((name, kind, period, i64::from((period * 31 + kind * 7 + region) % 11)));
+                }
+            }
+        }
+        let batch = |rows: &[(Option<String>, i32, i32, i64)]| {
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(rows.iter().map(|r| r.0.as_deref()).collect::<StringViewArray>()),
+                    Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.1))),
+                    Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.2))),
+                    Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.3))),
+                ],
+            )
+            .unwrap()
+        };
+        let mut shuffled = rows.clone();
+        shuffled.reverse();
+        shuffled.swap(3, 50);
+        let partitions = vec![rows.chunks(10).map(batch).collect(), shuffled.chunks(10).map(batch).collect()];
+        MemTable::try_new(schema, partitions).unwrap()
+    }
+
     /// A session with or without the rule; output batches of at most 7 rows.
     fn session(runs: bool) -> SessionContext {
         let config = SessionConfig::new().with_batch_size(7).with_target_partitions(3);
@@ -430,14 +621,21 @@ mod tests {
         let ctx = SessionContext::new_with_state(builder.build());
         vtsql_udfs::register_all(&ctx).unwrap();
         ctx.register_table("t", Arc::new(table())).unwrap();
+        ctx.register_table("p", Arc::new(periods())).unwrap();
         ctx
     }
 
     /// The query's rows with and without the rule, and how many rows the new operator grouped by runs
     /// (`None`: the rule replaced no aggregate).
     async fn both(sql: &str) -> (Vec<String>, Vec<String>, Option<usize>) {
+        let (without, with, counts) = both_counted(sql).await;
+        (without, with, counts.map(|(runs, _)| runs))
+    }
+
+    /// As [`both`], with the rows grouped by runs and by following the sequence.
+    async fn both_counted(sql: &str) -> (Vec<String>, Vec<String>, Option<(usize, usize)>) {
         let mut answers = Vec::new();
-        let mut rows_in_runs = None;
+        let mut counts: Option<(usize, usize)> = None;
         for runs in [false, true] {
             let ctx = session(runs);
             let plan = ctx.sql(sql).await.unwrap().create_physical_plan().await.unwrap();
@@ -445,15 +643,17 @@ mod tests {
             answers.push(crate::plan_rules::sorted_lines(&batches));
             plan.apply(|node| {
                 if node.name() == "RunPartialAggregateExec" {
-                    let count = node.metrics().and_then(|m| m.sum_by_name("rows_in_runs")).map_or(0, |v| v.as_usize());
-                    rows_in_runs = Some(rows_in_runs.unwrap_or(0) + count);
+                    let metrics = node.metrics();
+                    let count = |name| metrics.as_ref().and_then(|m| m.sum_by_name(name)).map_or(0, |v| v.as_usize());
+                    let (runs, sequence) = counts.unwrap_or_default();
+                    counts = Some((runs + count("rows_in_runs"), sequence + count("rows_in_sequence")));
                 }
                 Ok(TreeNodeRecursion::Continue)
             })
             .unwrap();
         }
         let with = answers.pop().unwrap();
-        (answers.pop().unwrap(), with, rows_in_runs)
+        (answers.pop().unwrap(), with, counts)
     }
 
     #[tokio::test]
@@ -477,6 +677,56 @@ mod tests {
             assert_eq!(rows_in_runs > 0, runs, "{sql}: {rows_in_runs} rows in runs");
             assert_eq!(without, with, "{sql}");
             assert!(with.len() > 3, "{sql}: {with:?}");
+        }
+    }
+
+    #[test]
+    fn the_sequence_takes_each_new_groups_keys_from_its_first_row() {
+        let text = |v: &[&str]| vec![Arc::new(StringArray::from(v.to_vec())) as ArrayRef];
+        let mut sequence = Sequence::default();
+        // DataFusion numbered b's group after c's (as after a hash collision)
+        sequence.learn(&text(&["a", "b", "c", "a"]), &[0, 2, 1, 0], 0, 3).unwrap();
+        let mut groups = Vec::new();
+        assert!(sequence.follow(&text(&["a", "c"]), 2, &mut groups).unwrap());
+        assert_eq!(groups, [0, 1]);
+        assert!(sequence.follow(&text(&["b"]), 1, &mut groups).unwrap());
+        assert_eq!(groups, [2]);
+        assert!(!sequence.follow(&text(&["c", "b"]), 2, &mut groups).unwrap());
+        // a miss goes to DataFusion, which found b and a new d: the sequence goes on after b
+        sequence.learn(&text(&["c", "b"]), &[1, 2], 3, 3).unwrap();
+        assert!(!sequence.follow(&text(&["d", "a"]), 2, &mut groups).unwrap());
+        sequence.learn(&text(&["d", "a"]), &[3, 0], 3, 4).unwrap();
+        // across the two stretches learnt
+        assert!(sequence.follow(&text(&["a", "c", "b", "d"]), 4, &mut groups).unwrap());
+        assert_eq!(groups, [0, 1, 2, 3]);
+        assert!(sequence.follow(&text(&["a", "c"]), 2, &mut groups).unwrap());
+        // the end of the sequence, then its start again
+        assert!(sequence.follow(&text(&["b", "d", "a"]), 3, &mut groups).unwrap());
+        assert_eq!(groups, [2, 3, 0]);
+        assert!(!sequence.follow(&text(&["b", "d", "a"]), 3, &mut groups).unwrap());
+    }
+
+    #[tokio::test]
+    async fn groups_follow_the_order_each_period_repeats() {
+        // (keys, whether the rows follow the sequence of groups; regions alone repeat every 9 rows, which
+        // a batch may or may not fit in, and eleven values of x may happen to)
+        for (keys, follows) in [
+            ("region, kind", Some(true)),
+            ("kind, region", Some(true)),
+            ("region", None),
+            ("region, kind, period", Some(false)),
+            ("x", None),
+        ] {
+            let sql = format!(
+                "SELECT {keys}, count(*), sum(x), min(period), max(period), avg(x) FILTER (WHERE kind > 0) \
+                 FROM p GROUP BY {keys}"
+            );
+            let (without, with, counts) = both_counted(&sql).await;
+            let (_, in_sequence) = counts.unwrap_or_else(|| panic!("not replaced: {sql}"));
+            if let Some(follows) = follows {
+                assert_eq!(in_sequence > 0, follows, "{sql}: {in_sequence} rows in sequence");
+            }
+            assert_eq!(without, with, "{sql}");
         }
     }
 
