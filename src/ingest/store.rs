@@ -166,9 +166,10 @@ pub fn writer_properties(schema: &Schema, sorted_by: &[&str]) -> WriterPropertie
         .filter_map(|name| schema.index_of(name).ok())
         .map(|i| SortingColumn { column_idx: i as i32, descending: false, nulls_first: false })
         .collect();
-    let chunk_statistics_only = schema.fields().iter().filter(|f| {
-        !sorted_by.contains(&f.name().as_str()) && !PAGE_STATISTICS_ALSO.contains(&f.name().as_str())
-    });
+    let chunk_statistics_only = schema
+        .fields()
+        .iter()
+        .filter(|f| !sorted_by.contains(&f.name().as_str()) && !PAGE_STATISTICS_ALSO.contains(&f.name().as_str()));
     let mut builder = WriterProperties::builder();
     for field in chunk_statistics_only {
         builder =

@@ -21,6 +21,7 @@ pub(crate) fn sorted_lines(batches: &[datafusion::arrow::array::RecordBatch]) ->
 
 use std::sync::Arc;
 
+use datafusion::common::DataFusionError;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
@@ -29,6 +30,31 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec};
 use datafusion::physical_plan::{ExecutionPlan, replace_children_if_necessary};
+
+/// Replaces every node of type `E` in `plan` (bottom up) for which `replace` returns an operator; the
+/// walk of vtsql's physical rules that swap one DataFusion operator for their own.
+pub(crate) fn replace_each<E: ExecutionPlan + 'static, R: ExecutionPlan + 'static>(
+    plan: Arc<dyn ExecutionPlan>,
+    replace: impl Fn(&E) -> Result<Option<R>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        let Some(original) = node.downcast_ref::<E>() else {
+            return Ok(Transformed::no(node));
+        };
+        match replace(original)? {
+            Some(replacement) => Ok(Transformed::yes(Arc::new(replacement) as Arc<dyn ExecutionPlan>)),
+            None => Ok(Transformed::no(node)),
+        }
+    })
+    .map(|t| t.data)
+}
+
+/// The one child `with_new_children` gives an operator of one input (`name`), or an internal error.
+pub(crate) fn only_child(name: &str, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    let [input] = <[_; 1]>::try_from(children)
+        .map_err(|c| DataFusionError::Internal(format!("{name} has one child, got {}", c.len())))?;
+    Ok(input)
+}
 
 /// Makes the sort below a window sort by *every* `PARTITION BY` column.
 ///

@@ -24,7 +24,7 @@ use datafusion::arrow::compute::kernels::cmp::distinct;
 use datafusion::arrow::compute::{cast, partition};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{ScalarValue, internal_err};
 use datafusion::error::Result;
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
@@ -49,16 +49,7 @@ pub struct RollingFrames;
 
 impl PhysicalOptimizerRule for RollingFrames {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            let Some(window) = node.downcast_ref::<BoundedWindowAggExec>() else {
-                return Ok(Transformed::no(node));
-            };
-            match RollingWindowExec::try_replace(window)? {
-                Some(rolling) => Ok(Transformed::yes(Arc::new(rolling) as Arc<dyn ExecutionPlan>)),
-                None => Ok(Transformed::no(node)),
-            }
-        })
-        .map(|t| t.data)
+        super::replace_each(plan, RollingWindowExec::try_replace)
     }
 
     fn name(&self) -> &str {
@@ -294,9 +285,7 @@ impl ExecutionPlan for RollingWindowExec {
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        let [input] = <[_; 1]>::try_from(children).map_err(|c| {
-            datafusion::error::DataFusionError::Internal(format!("RollingWindowExec has one child, got {}", c.len()))
-        })?;
+        let input = super::only_child(self.name(), children)?;
         Ok(Arc::new(RollingWindowExec { input, metrics: ExecutionPlanMetricsSet::new(), ..Self::clone(&self) }))
     }
 

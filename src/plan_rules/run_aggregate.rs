@@ -30,8 +30,8 @@ use datafusion::arrow::compute::{partition, take};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::internal_err;
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::error::{DataFusionError, Result};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::Result;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
@@ -62,16 +62,7 @@ pub struct RunAwarePartialAggregate;
 
 impl PhysicalOptimizerRule for RunAwarePartialAggregate {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            let Some(aggregate) = node.downcast_ref::<AggregateExec>() else {
-                return Ok(Transformed::no(node));
-            };
-            match RunPartialAggregateExec::try_replace(aggregate)? {
-                Some(exec) => Ok(Transformed::yes(Arc::new(exec) as Arc<dyn ExecutionPlan>)),
-                None => Ok(Transformed::no(node)),
-            }
-        })
-        .map(|t| t.data)
+        super::replace_each(plan, RunPartialAggregateExec::try_replace)
     }
 
     fn name(&self) -> &str {
@@ -183,9 +174,7 @@ impl ExecutionPlan for RunPartialAggregateExec {
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        let [input] = <[_; 1]>::try_from(children).map_err(|c| {
-            DataFusionError::Internal(format!("RunPartialAggregateExec has one child, got {}", c.len()))
-        })?;
+        let input = super::only_child(self.name(), children)?;
         Ok(Arc::new(RunPartialAggregateExec { input, metrics: ExecutionPlanMetricsSet::new(), ..Self::clone(&self) }))
     }
 
@@ -356,6 +345,8 @@ struct Sequence {
     /// The keys of groups `0..n` in stretches: the number of a stretch's first group, and its keys (one
     /// array per key column), as the batches that first saw them brought them.
     stretches: Vec<(usize, Vec<ArrayRef>)>,
+    /// The memory the stretches hold, kept as they change: the stream asks after every batch.
+    memory: usize,
     /// The group the next row is expected to have.
     cursor: usize,
     batches_without_match: usize,
@@ -448,6 +439,7 @@ impl Sequence {
             }
             let rows = UInt32Array::from(first_rows);
             let added = keys.iter().map(|k| take(k.as_ref(), &rows, None)).collect::<Result<Vec<_>, _>>()?;
+            self.memory += added.iter().map(|k| k.get_array_memory_size()).sum::<usize>();
             self.stretches.push((known, added));
             if total > MAX_SEQUENCE {
                 self.give_up();
@@ -461,16 +453,18 @@ impl Sequence {
     fn give_up(&mut self) {
         self.given_up = true;
         self.stretches.clear();
+        self.memory = 0;
     }
 
     /// Starts again after the groups were handed on (their numbers are reused).
     fn forget(&mut self) {
         self.stretches.clear();
+        self.memory = 0;
         self.cursor = 0;
     }
 
     fn size(&self) -> usize {
-        self.stretches.iter().flat_map(|(_, keys)| keys).map(|k| k.get_array_memory_size()).sum()
+        self.memory
     }
 }
 
@@ -520,6 +514,7 @@ mod tests {
     use datafusion::arrow::array::{Float64Array, Int32Array, Int64Array, StringArray, StringViewArray};
     use datafusion::arrow::datatypes::{Field, Schema};
     use datafusion::catalog::MemTable;
+    use datafusion::common::tree_node::TreeNode;
     use datafusion::execution::session_state::SessionStateBuilder;
     use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -626,15 +621,17 @@ mod tests {
         ctx
     }
 
-    /// The query's rows with and without the rule, and how many rows the new operator grouped by runs
-    /// (`None`: the rule replaced no aggregate).
-    async fn both(sql: &str) -> (Vec<String>, Vec<String>, Option<usize>) {
-        let (without, with, counts) = both_counted(sql).await;
-        (without, with, counts.map(|(runs, _)| runs))
+    /// What a query gave with the rule: its rows, and the rows the new operator grouped by runs and by
+    /// following the sequence.
+    struct Checked {
+        rows: Vec<String>,
+        in_runs: usize,
+        in_sequence: usize,
     }
 
-    /// As [`both`], with the rows grouped by runs and by following the sequence.
-    async fn both_counted(sql: &str) -> (Vec<String>, Vec<String>, Option<(usize, usize)>) {
+    /// Runs `sql` with and without the rule and asserts the same rows, and that the rule replaced an
+    /// aggregate (`replaced`) or none.
+    async fn check(sql: &str, replaced: bool) -> Checked {
         let mut answers = Vec::new();
         let mut counts: Option<(usize, usize)> = None;
         for runs in [false, true] {
@@ -654,7 +651,10 @@ mod tests {
             .unwrap();
         }
         let with = answers.pop().unwrap();
-        (answers.pop().unwrap(), with, counts)
+        assert_eq!(answers.pop().unwrap(), with, "{sql}");
+        assert_eq!(counts.is_some(), replaced, "replaced {}: {sql}", counts.is_some());
+        let (in_runs, in_sequence) = counts.unwrap_or_default();
+        Checked { rows: with, in_runs, in_sequence }
     }
 
     #[tokio::test]
@@ -673,11 +673,9 @@ mod tests {
             ("kind, x % 3", false),
         ] {
             let sql = format!("SELECT {keys}, {aggregates} FROM t GROUP BY {keys}");
-            let (without, with, rows_in_runs) = both(&sql).await;
-            let rows_in_runs = rows_in_runs.unwrap_or_else(|| panic!("not replaced: {sql}"));
-            assert_eq!(rows_in_runs > 0, runs, "{sql}: {rows_in_runs} rows in runs");
-            assert_eq!(without, with, "{sql}");
-            assert!(with.len() > 3, "{sql}: {with:?}");
+            let checked = check(&sql, true).await;
+            assert_eq!(checked.in_runs > 0, runs, "{sql}: {} rows in runs", checked.in_runs);
+            assert!(checked.rows.len() > 3, "{sql}: {:?}", checked.rows);
         }
     }
 
@@ -722,12 +720,10 @@ mod tests {
                 "SELECT {keys}, count(*), sum(x), min(period), max(period), avg(x) FILTER (WHERE kind > 0) \
                  FROM p GROUP BY {keys}"
             );
-            let (without, with, counts) = both_counted(&sql).await;
-            let (_, in_sequence) = counts.unwrap_or_else(|| panic!("not replaced: {sql}"));
+            let in_sequence = check(&sql, true).await.in_sequence;
             if let Some(follows) = follows {
                 assert_eq!(in_sequence > 0, follows, "{sql}: {in_sequence} rows in sequence");
             }
-            assert_eq!(without, with, "{sql}");
         }
     }
 
@@ -738,9 +734,7 @@ mod tests {
             // DataFusion groups by (level, region) first, then counts
             "SELECT level, count(DISTINCT region) FROM t GROUP BY level",
         ] {
-            let (without, with, rows_in_runs) = both(sql).await;
-            assert!(rows_in_runs.is_some(), "not replaced: {sql}");
-            assert_eq!(without, with, "{sql}");
+            check(sql, true).await;
         }
     }
 
@@ -753,9 +747,7 @@ mod tests {
             "SELECT level, array_agg(x ORDER BY x) FROM t GROUP BY level",
             "SELECT count(*), sum(x) FROM t",
         ] {
-            let (without, with, rows_in_runs) = both(sql).await;
-            assert!(rows_in_runs.is_none(), "replaced: {sql}");
-            assert_eq!(without, with, "{sql}");
+            check(sql, false).await;
         }
     }
 }
