@@ -16,24 +16,34 @@
 //! same sequence twenty times. A batch whose keys equal the next stretch of that sequence gets its
 //! groups by comparison, without hashing; any other batch goes to DataFusion's lookup.
 //!
+//! On the run path, a `sum` of integers and a `count` do not take their rows one by one either: the
+//! partial state of each run (its sum, its number of non-NULL values) is computed over the run's slice of
+//! values and merged into the group once (`RunFold`). At 100M rows the per-row updates of q07's two sums
+//! and its count were a sixth of the query's CPU time.
+//!
 //! Local sessions only: the operator has no serialised form, so a cluster's plans keep DataFusion's.
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, ArrowNativeTypeOp, ArrowPrimitiveType, AsArray, Int64Array, PrimitiveArray, RecordBatch,
+    UInt32Array,
+};
 use datafusion::arrow::compute::kernels::cmp::not_distinct;
 use datafusion::arrow::compute::{partition, take};
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef, UInt64Type};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::internal_err;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::Result;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
+use datafusion::functions_aggregate::{count, sum};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
@@ -104,6 +114,8 @@ pub struct RunPartialAggregateExec {
     group_names: Vec<String>,
     aggregates: Vec<Arc<AggregateFunctionExpr>>,
     filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    /// For each aggregate, how a run's partial state is computed at once, where it can be.
+    folds: Vec<Option<RunFold>>,
     /// The schema of the group keys, as DataFusion's group table wants it.
     group_schema: SchemaRef,
     properties: Arc<PlanProperties>,
@@ -130,12 +142,19 @@ impl RunPartialAggregateExec {
         if !group_schema.fields().iter().all(|f| run_comparable(f.data_type())) {
             return Ok(None);
         }
+        let folds = aggregate
+            .aggr_expr()
+            .iter()
+            .zip(aggregate.filter_expr())
+            .map(|(a, filter)| filter.is_none().then(|| RunFold::of(a, &input_schema)).flatten())
+            .collect();
         Ok(Some(RunPartialAggregateExec {
             input: Arc::clone(aggregate.input()),
             group_by: group_by.expr().iter().map(|(e, _)| Arc::clone(e)).collect(),
             group_names: group_by.expr().iter().map(|(_, name)| name.clone()).collect(),
             aggregates: aggregate.aggr_expr().to_vec(),
             filters: aggregate.filter_expr().to_vec(),
+            folds,
             group_schema,
             properties: Arc::clone(aggregate.properties()),
             metrics: ExecutionPlanMetricsSet::new(),
@@ -189,9 +208,11 @@ impl ExecutionPlan for RunPartialAggregateExec {
             group_by: self.group_by.clone(),
             arguments: aggregate_expressions(&self.aggregates, &AggregateMode::Partial, 0)?,
             filters: self.filters.clone(),
+            folds: self.folds.clone(),
             group_values: new_group_values(Arc::clone(&self.group_schema), &GroupOrdering::None)?,
             accumulators,
             groups: Vec::new(),
+            runs: Vec::new(),
             run_groups: Vec::new(),
             look_for_runs: true,
             batches_without_runs: 0,
@@ -220,6 +241,75 @@ fn groups_accumulator(aggregate: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn 
     Ok(Box::new(GroupsAccumulatorAdapter::new(move || aggregate.create_accumulator())))
 }
 
+/// An aggregate whose partial state for a run of rows is computed over the run's values at once and
+/// merged into its group (`GroupsAccumulator::merge_batch`), instead of updating the group row by row.
+/// Only where that state is exactly what DataFusion's accumulator would reach: a count, and a sum of
+/// 64-bit integers (wrapping, as DataFusion's). Sums of floats are left out: a run's subtotal rounds
+/// differently from a row-by-row total.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RunFold {
+    Count,
+    SumInt64,
+    SumUInt64,
+}
+
+impl RunFold {
+    /// How `aggregate`, taking no `FILTER` clause, folds a run, if it can.
+    fn of(aggregate: &AggregateFunctionExpr, input_schema: &Schema) -> Option<Self> {
+        let [argument] = aggregate.expressions().try_into().ok()?;
+        let argument = argument.data_type(input_schema).ok()?;
+        let state = aggregate.state_fields().ok()?;
+        let [state] = state.as_slice() else {
+            return None;
+        };
+        let function = aggregate.fun().inner();
+        match (state.data_type(), &argument) {
+            (DataType::Int64, _) if function.is::<count::Count>() => Some(RunFold::Count),
+            (DataType::Int64, DataType::Int64) if function.is::<sum::Sum>() => Some(RunFold::SumInt64),
+            (DataType::UInt64, DataType::UInt64) if function.is::<sum::Sum>() => Some(RunFold::SumUInt64),
+            _ => None,
+        }
+    }
+
+    /// The partial state of each run of `values`.
+    fn states(self, values: &ArrayRef, runs: &[Range<usize>]) -> Result<ArrayRef> {
+        Ok(match self {
+            RunFold::Count => {
+                let valid = values.logical_nulls();
+                Arc::new(Int64Array::from_iter_values(runs.iter().map(|run| match &valid {
+                    None => run.len() as i64,
+                    Some(valid) => valid.inner().slice(run.start, run.len()).count_set_bits() as i64,
+                })))
+            }
+            RunFold::SumInt64 => run_sums::<Int64Type>(values, runs),
+            RunFold::SumUInt64 => run_sums::<UInt64Type>(values, runs),
+        })
+    }
+}
+
+/// The wrapping sum of each run's non-NULL values; NULL for a run without any.
+fn run_sums<T: ArrowPrimitiveType>(values: &ArrayRef, runs: &[Range<usize>]) -> ArrayRef {
+    let values = values.as_primitive::<T>();
+    let data = values.values();
+    let sum = |run: &Range<usize>| data[run.clone()].iter().fold(T::Native::ZERO, |a, &v| a.add_wrapping(v));
+    let sums: PrimitiveArray<T> = match values.nulls() {
+        None => runs.iter().map(|run| Some(sum(run))).collect(),
+        Some(nulls) => runs
+            .iter()
+            .map(|run| {
+                let valid = nulls.inner().slice(run.start, run.len());
+                (valid.count_set_bits() > 0).then(|| {
+                    data[run.clone()]
+                        .iter()
+                        .zip(valid.iter())
+                        .fold(T::Native::ZERO, |a, (&v, ok)| if ok { a.add_wrapping(v) } else { a })
+                })
+            })
+            .collect(),
+    };
+    Arc::new(sums)
+}
+
 /// One input partition's groups and accumulators.
 struct RunAggregateStream {
     /// `None` once the input has ended.
@@ -228,10 +318,13 @@ struct RunAggregateStream {
     group_by: Vec<Arc<dyn PhysicalExpr>>,
     arguments: Vec<Vec<Arc<dyn PhysicalExpr>>>,
     filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    folds: Vec<Option<RunFold>>,
     group_values: Box<dyn GroupValues>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
-    /// The group of each row of the current batch.
+    /// The group of each row of the current batch (on the run path, only when an aggregate takes rows).
     groups: Vec<usize>,
+    /// The runs of the current batch, when it took the run path.
+    runs: Vec<Range<usize>>,
     /// The group of each run of the current batch.
     run_groups: Vec<usize>,
     look_for_runs: bool,
@@ -249,10 +342,12 @@ struct RunAggregateStream {
 }
 
 impl RunAggregateStream {
-    /// Sets `self.groups` to the group of each row: each run looked up once where runs are long, else by
-    /// following the sequence where the keys do, else by DataFusion's lookup.
-    fn assign_groups(&mut self, keys: &[ArrayRef], rows: usize) -> Result<()> {
+    /// Finds the group of each row: each run looked up once where runs are long (`self.runs` and
+    /// `self.run_groups`; the answer is `true`), else by following the sequence where the keys do, else by
+    /// DataFusion's lookup (`self.groups`).
+    fn assign_groups(&mut self, keys: &[ArrayRef], rows: usize) -> Result<bool> {
         let known = self.group_values.len();
+        self.runs.clear();
         if self.look_for_runs {
             let ranges = partition(keys)?.ranges();
             if ranges.len() * MIN_RUN_LENGTH <= rows {
@@ -261,22 +356,21 @@ impl RunAggregateStream {
                 let starts = UInt32Array::from_iter_values(ranges.iter().map(|r| r.start as u32));
                 let firsts = keys.iter().map(|k| take(k.as_ref(), &starts, None)).collect::<Result<Vec<_>, _>>()?;
                 self.group_values.intern(&firsts, &mut self.run_groups)?;
-                self.groups.clear();
-                for (range, &group) in ranges.iter().zip(&self.run_groups) {
-                    self.groups.extend(std::iter::repeat_n(group, range.len()));
-                }
+                self.runs = ranges;
                 let total = self.group_values.len();
-                return self.sequence.learn(&firsts, &self.run_groups, known, total);
+                self.sequence.learn(&firsts, &self.run_groups, known, total)?;
+                return Ok(true);
             }
             self.batches_without_runs += 1;
             self.look_for_runs = self.batches_without_runs < GIVE_UP_AFTER;
         }
         if self.sequence.follow(keys, rows, &mut self.groups)? {
             self.rows_in_sequence.add(rows);
-            return Ok(());
+            return Ok(false);
         }
         self.group_values.intern(keys, &mut self.groups)?;
-        self.sequence.learn(keys, &self.groups, known, self.group_values.len())
+        self.sequence.learn(keys, &self.groups, known, self.group_values.len())?;
+        Ok(false)
     }
 
     fn aggregate(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -285,10 +379,23 @@ impl RunAggregateStream {
             return Ok(());
         }
         let keys = self.group_by.iter().map(|e| e.evaluate(batch)?.into_array(rows)).collect::<Result<Vec<_>>>()?;
-        self.assign_groups(&keys, rows)?;
+        let in_runs = self.assign_groups(&keys, rows)?;
+        if in_runs && self.folds.iter().any(Option::is_none) {
+            self.groups.clear();
+            for (run, &group) in self.runs.iter().zip(&self.run_groups) {
+                self.groups.extend(std::iter::repeat_n(group, run.len()));
+            }
+        }
         let arguments = evaluate_many(&self.arguments, batch)?;
         let total_groups = self.group_values.len();
-        for ((accumulator, values), filter) in self.accumulators.iter_mut().zip(&arguments).zip(&self.filters) {
+        for (((accumulator, values), filter), fold) in
+            self.accumulators.iter_mut().zip(&arguments).zip(&self.filters).zip(&self.folds)
+        {
+            if let (true, Some(fold)) = (in_runs, fold) {
+                let states = [fold.states(&values[0], &self.runs)?];
+                accumulator.merge_batch(&states, &self.run_groups, total_groups)?;
+                continue;
+            }
             let filter = match filter {
                 Some(expr) => Some(expr.evaluate(batch)?.into_array(rows)?),
                 None => None,
@@ -659,7 +766,8 @@ mod tests {
 
     #[tokio::test]
     async fn groups_equal_datafusion_with_runs_and_without() {
-        let aggregates = "count(*), count(x), sum(x), min(x), max(region), avg(x), sum(y), \
+        // kind is NULL in whole runs: their sums are NULL, their counts 0
+        let aggregates = "count(*), count(x), sum(x), sum(kind), count(kind), min(x), max(region), avg(x), sum(y), \
                           sum(x) FILTER (WHERE y > 1), count(*) FILTER (WHERE region = 'GM0003'), median(x), \
                           ssum(x), ssum(x, 10, 20), array_length(array_agg(x))";
         // (keys, whether the sorted partitions have runs of them)
@@ -677,6 +785,40 @@ mod tests {
             assert_eq!(checked.in_runs > 0, runs, "{sql}: {} rows in runs", checked.in_runs);
             assert!(checked.rows.len() > 3, "{sql}: {:?}", checked.rows);
         }
+    }
+
+    #[tokio::test]
+    async fn counts_and_integer_sums_without_filter_fold_their_runs() {
+        let sql = "SELECT level, count(*), count(region), sum(x), sum(kind), sum(y), min(x), \
+                   sum(x) FILTER (WHERE y > 1), sum(x + 1.5) FROM t GROUP BY level";
+        let ctx = session(true);
+        let plan = ctx.sql(sql).await.unwrap().create_physical_plan().await.unwrap();
+        let mut folds = Vec::new();
+        plan.apply(|node| {
+            if let Some(aggregate) = node.downcast_ref::<RunPartialAggregateExec>() {
+                folds.clone_from(&aggregate.folds);
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        use RunFold::*;
+        assert_eq!(folds, [Some(Count), Some(Count), Some(SumInt64), Some(SumInt64), None, None, None, None]);
+        check(sql, true).await;
+    }
+
+    #[test]
+    fn a_runs_state_is_its_wrapping_sum_or_its_count_and_null_without_values() {
+        let values: ArrayRef =
+            Arc::new(Int64Array::from(vec![Some(1), None, Some(i64::MAX), Some(2), None, None, Some(-5)]));
+        let runs = [0..4, 4..6, 6..7];
+        let sums = RunFold::SumInt64.states(&values, &runs).unwrap();
+        assert_eq!(sums.as_primitive::<Int64Type>(), &Int64Array::from(vec![Some(i64::MIN + 2), None, Some(-5)]));
+        let counts = RunFold::Count.states(&values, &runs).unwrap();
+        assert_eq!(counts.as_primitive::<Int64Type>(), &Int64Array::from(vec![3, 0, 1]));
+        let values: ArrayRef = Arc::new(datafusion::arrow::array::UInt64Array::from(vec![3, 4, u64::MAX]));
+        let sums = RunFold::SumUInt64.states(&values, &[0..1, 1..3]).unwrap();
+        assert_eq!(sums.as_primitive::<UInt64Type>().values(), &[3, 3]);
+        assert_eq!(RunFold::Count.states(&values, &[0..3]).unwrap().as_primitive::<Int64Type>().value(0), 3);
     }
 
     #[test]
