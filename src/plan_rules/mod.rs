@@ -1,14 +1,16 @@
 //! Plan rules vtsql adds to DataFusion's. In local sessions: [`eager_aggregate::AggregateBeforeUniqueJoin`]
 //! (logical: group before joining to a side unique on its keys), [`build_side::BuildOnGroups`] (physical:
 //! a hash join builds on those groups, not on the keyed table), [`rolling::RollingFrames`] (physical:
-//! rolling sums by prefix sums) and [`run_aggregate::RunAwarePartialAggregate`] (physical: a partial
-//! aggregate looks up a run of equal keys once). On a cluster's scheduler: [`SortWindowPartitionsFully`] (a window's sort
+//! rolling sums by prefix sums), [`run_aggregate::RunAwarePartialAggregate`] (physical: a partial
+//! aggregate looks up a run of equal keys once) and [`text_equality::TextEqualityByView`] (physical: a
+//! filter compares text by its view). On a cluster's scheduler: [`SortWindowPartitionsFully`] (a window's sort
 //! must survive being cut at a shuffle).
 
 pub mod build_side;
 pub mod eager_aggregate;
 pub mod rolling;
 pub mod run_aggregate;
+pub mod text_equality;
 
 /// A query's answer as sorted table lines, to compare answers with and without a rule in tests.
 #[cfg(test)]

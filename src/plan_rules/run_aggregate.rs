@@ -34,6 +34,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, ArrowNativeTypeOp, ArrowPrimitiveType, AsArray, Int64Array, PrimitiveArray, RecordBatch,
     UInt32Array,
 };
+use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::kernels::cmp::not_distinct;
 use datafusion::arrow::compute::{partition, take};
 use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef, UInt64Type};
@@ -291,23 +292,30 @@ impl RunFold {
 fn run_sums<T: ArrowPrimitiveType>(values: &ArrayRef, runs: &[Range<usize>]) -> ArrayRef {
     let values = values.as_primitive::<T>();
     let data = values.values();
-    let sum = |run: &Range<usize>| data[run.clone()].iter().fold(T::Native::ZERO, |a, &v| a.add_wrapping(v));
     let sums: PrimitiveArray<T> = match values.nulls() {
-        None => runs.iter().map(|run| Some(sum(run))).collect(),
+        None => runs.iter().map(|run| Some(sum_where(&data[run.clone()], None))).collect(),
         Some(nulls) => runs
             .iter()
             .map(|run| {
                 let valid = nulls.inner().slice(run.start, run.len());
-                (valid.count_set_bits() > 0).then(|| {
-                    data[run.clone()]
-                        .iter()
-                        .zip(valid.iter())
-                        .fold(T::Native::ZERO, |a, (&v, ok)| if ok { a.add_wrapping(v) } else { a })
-                })
+                (valid.count_set_bits() > 0).then(|| sum_where(&data[run.clone()], Some(&valid)))
             })
             .collect(),
     };
     Arc::new(sums)
+}
+
+/// The wrapping sum of `values` where `valid` (as long) is set, 64 rows per validity word: a select per
+/// row rather than a bit lookup, so the loop vectorises.
+fn sum_where<N: ArrowNativeTypeOp>(values: &[N], valid: Option<&BooleanBuffer>) -> N {
+    let Some(valid) = valid else {
+        return values.iter().fold(N::ZERO, |a, &v| a.add_wrapping(v));
+    };
+    let chunks = valid.bit_chunks();
+    let words = chunks.iter().chain(std::iter::once(chunks.remainder_bits()));
+    values.chunks(64).zip(words).fold(N::ZERO, |a, (values, word)| {
+        values.iter().enumerate().fold(a, |a, (i, &v)| a.add_wrapping(if word >> i & 1 == 1 { v } else { N::ZERO }))
+    })
 }
 
 /// One input partition's groups and accumulators.
@@ -815,10 +823,19 @@ mod tests {
         assert_eq!(sums.as_primitive::<Int64Type>(), &Int64Array::from(vec![Some(i64::MIN + 2), None, Some(-5)]));
         let counts = RunFold::Count.states(&values, &runs).unwrap();
         assert_eq!(counts.as_primitive::<Int64Type>(), &Int64Array::from(vec![3, 0, 1]));
+        // runs longer than a validity word, starting inside one
+        let long: Vec<Option<i64>> = (0..300).map(|i| (i % 3 != 0).then_some(i)).collect();
+        let values: ArrayRef = Arc::new(Int64Array::from(long.clone()));
+        let runs = [0..5, 5..200, 200..300];
+        let expected: Vec<Option<i64>> =
+            runs.iter().map(|r| long[r.clone()].iter().flatten().copied().reduce(|a, b| a + b)).collect();
+        let sums = RunFold::SumInt64.states(&values, &runs).unwrap();
+        assert_eq!(sums.as_primitive::<Int64Type>(), &Int64Array::from(expected));
         let values: ArrayRef = Arc::new(datafusion::arrow::array::UInt64Array::from(vec![3, 4, u64::MAX]));
         let sums = RunFold::SumUInt64.states(&values, &[0..1, 1..3]).unwrap();
         assert_eq!(sums.as_primitive::<UInt64Type>().values(), &[3, 3]);
-        assert_eq!(RunFold::Count.states(&values, &[0..3]).unwrap().as_primitive::<Int64Type>().value(0), 3);
+        let all = [Range { start: 0, end: 3 }];
+        assert_eq!(RunFold::Count.states(&values, &all).unwrap().as_primitive::<Int64Type>().value(0), 3);
     }
 
     #[test]
