@@ -57,6 +57,8 @@ use datafusion::physical_plan::metrics::{BaselineMetrics, Count, ExecutionPlanMe
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode, PlanProperties};
 use futures::{Stream, StreamExt};
 
+use super::text_equality::same_text;
+
 /// A batch takes the run path when its rows are at least this many times its runs.
 const MIN_RUN_LENGTH: usize = 4;
 /// After this many batches in a row without runs (or off the sequence), a stream stops looking for them.
@@ -482,8 +484,12 @@ impl Sequence {
             let offset = start + row - first;
             let length = (seen[0].len() - offset).min(rows - row);
             for (batch_keys, seen_keys) in keys.iter().zip(seen) {
-                let same = not_distinct(&batch_keys.slice(from + row, length), &seen_keys.slice(offset, length))?;
-                if same.true_count() != length {
+                let (batch_keys, seen_keys) = (batch_keys.slice(from + row, length), seen_keys.slice(offset, length));
+                let same = match (batch_keys.as_string_view_opt(), seen_keys.as_string_view_opt()) {
+                    (Some(batch_text), Some(seen_text)) => same_text(batch_text, seen_text),
+                    _ => not_distinct(&batch_keys, &seen_keys)?.true_count() == length,
+                };
+                if !same {
                     return Ok(false);
                 }
             }
