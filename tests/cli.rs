@@ -14,6 +14,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("cli::errors_exit_non_zero", errors_exit_non_zero),
     ("cli::first_run_builds_parquet_from_raw", first_run_builds_parquet_from_raw),
     ("cli::ingest_command_reports_and_refuses", ingest_command_reports_and_refuses),
+    ("cli::set_parquet_option_reaches_the_tables", set_parquet_option_reaches_the_tables),
 ];
 
 fn vtsql(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
@@ -72,6 +73,19 @@ fn file_and_stdin_scripts() -> Result<(), String> {
     ensure_eq(out.as_str(), "one\n1\nontvangen_meldingen\n245\n", "-f")?;
     let out = ok(vtsql(fixture(), &["--format", "csv"], Some("SELECT count(*) AS n FROM categories;")))?;
     ensure_eq(out.as_str(), "n\n52\n", "stdin")
+}
+
+fn set_parquet_option_reaches_the_tables() -> Result<(), String> {
+    let explain = format!("EXPLAIN ANALYZE SELECT count(*) {ALMELO}");
+    let pruned = |set: &str| -> Result<bool, String> {
+        let out = ok(vtsql(fixture(), &["--format", "csv", "-c", &format!("{set}{explain}")], None))?;
+        ensure(out.contains("page_index_rows_pruned="), || format!("no page index metric: {out}"))?;
+        Ok(!out.contains("page_index_rows_pruned=0 total"))
+    };
+    ensure(pruned("")?, || "the page index is not used by default".into())?;
+    ensure(!pruned("SET datafusion.execution.parquet.enable_page_index = false;")?, || {
+        "SET enable_page_index = false did not reach the tables".into()
+    })
 }
 
 fn errors_exit_non_zero() -> Result<(), String> {

@@ -2,6 +2,7 @@
 //! progress line for long queries on a terminal.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParser;
+
+use crate::catalog;
 
 /// A finished statement: its schema, batches and how long it took.
 pub struct QueryResult {
@@ -31,23 +34,28 @@ pub fn split_statements(sql: &str) -> Result<Vec<datafusion::sql::parser::Statem
     Ok(DFParser::parse_sql_with_dialect(sql, &dialect)?.into_iter().collect())
 }
 
-/// Runs every statement in `sql`, handing each result to `on_result` as soon as it is complete.
-/// Stops at the first error. With `progress`, a query still running after a second shows the
-/// elapsed time and the rows and bytes scanned so far on standard error, if that is a terminal.
+/// Runs every statement in `sql` on the tables of `data_dir`, handing each result to `on_result` as soon
+/// as it is complete. Stops at the first error. With `progress`, a query still running after a second
+/// shows the elapsed time and the rows and bytes scanned so far on standard error, if that is a terminal.
+/// A statement that changes `datafusion.execution.parquet.*` makes the tables again, so the statements
+/// after it read with the new settings.
 pub async fn run_sql(
     ctx: &SessionContext,
+    data_dir: &Path,
     sql: &str,
     progress: bool,
     on_result: &mut dyn FnMut(QueryResult) -> Result<()>,
 ) -> Result<()> {
     for statement in split_statements(sql)? {
         let started = Instant::now();
+        let parquet_settings = ctx.state().config_options().execution.parquet.clone();
         let plan = ctx.state().statement_to_plan(statement).await?;
         let df = ctx.execute_logical_plan(plan).await?;
         let schema = df.schema().inner().clone();
         let physical = df.create_physical_plan().await?;
         let batches =
             collect_with_progress(physical, ctx, progress && std::io::stderr().is_terminal(), started).await?;
+        catalog::parquet_settings_changed(ctx, data_dir, &parquet_settings).await?;
         on_result(QueryResult { schema, batches, elapsed: started.elapsed() })?;
     }
     Ok(())

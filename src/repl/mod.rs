@@ -125,7 +125,7 @@ impl Session {
         let mut once = self.once.take();
         let output = &mut self.output;
         let mut last = None;
-        run_sql(&self.ctx, sql, self.progress, &mut |result| {
+        run_sql(&self.ctx, &self.data_dir, sql, self.progress, &mut |result| {
             let mut stdout = std::io::stdout().lock();
             let out: &mut dyn Write = match (&mut once, &mut *output) {
                 (Some(file), _) => file,
