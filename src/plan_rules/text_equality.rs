@@ -122,6 +122,10 @@ impl ViewEqualsText {
     }
 }
 
+/// The longest text a view holds itself (Arrow's format: longer text is in a data buffer, and a view
+/// holds its length, first four bytes, buffer and offset).
+const INLINE: u32 = 12;
+
 /// Whether each value of `array` equals `text` (NULL where the value is NULL).
 pub fn equal_by_view(array: &StringViewArray, text: &str) -> BooleanArray {
     let text = text.as_bytes();
@@ -131,6 +135,15 @@ pub fn equal_by_view(array: &StringViewArray, text: &str) -> BooleanArray {
     prefix[..shown].copy_from_slice(&text[..shown]);
     let head = u64::from(text.len() as u32) | (u64::from(u32::from_le_bytes(prefix)) << 32);
     let views = array.views();
+    if text.len() <= INLINE as usize {
+        // the whole text is in the view, zero-padded
+        let mut inline = [0u8; 16];
+        inline[..4].copy_from_slice(&(text.len() as u32).to_le_bytes());
+        inline[4..4 + text.len()].copy_from_slice(text);
+        let inline = u128::from_le_bytes(inline);
+        let values = BooleanBuffer::collect_bool(views.len(), |row| views[row] == inline);
+        return BooleanArray::new(values, array.nulls().cloned());
+    }
     let (mut matched, mut missed) = (None, None);
     let values = BooleanBuffer::collect_bool(views.len(), |row| {
         let view = views[row];
@@ -173,8 +186,11 @@ pub fn same_text(left: &StringViewArray, right: &StringViewArray) -> bool {
         if Some(pair) == known {
             continue;
         }
-        // the length and first four bytes first
-        if pair.0 as u64 != pair.1 as u64 || left.value(row) != right.value(row) {
+        // the length and first four bytes first; text of up to 12 bytes is all in the view
+        if pair.0 as u64 != pair.1 as u64 || (pair.0 as u32 <= INLINE && pair.0 != pair.1) {
+            return false;
+        }
+        if pair.0 as u32 > INLINE && left.value(row) != right.value(row) {
             return false;
         }
         known = Some(pair);
@@ -242,8 +258,10 @@ mod tests {
     #[test]
     fn equal_views_and_equal_text_agree_for_dictionary_and_plain_views() {
         // views into one dictionary (as the Parquet reader makes them), then each value with its own bytes
-        let dictionary = StringViewArray::from_iter(KINDS.iter().map(|k| Some(*k)).chain([None]));
-        let keys = [0u32, 0, 1, 0, 2, 2, 5, 3, 4, 0, 3, 1, 5, 0];
+        // 12 bytes (all in the view) and 13 (in a buffer), sharing their first four
+        let edges = ["Kindermishan", "Kindermishand", "Kindermishaa"];
+        let dictionary = StringViewArray::from_iter(KINDS.iter().chain(&edges).map(|k| Some(*k)).chain([None]));
+        let keys = [0u32, 0, 1, 0, 2, 2, 8, 3, 4, 0, 3, 1, 8, 0, 5, 6, 7, 5, 5, 6];
         let by_dictionary = datafusion::arrow::compute::take(
             &dictionary,
             &datafusion::arrow::array::UInt32Array::from(keys.to_vec()),
@@ -252,13 +270,16 @@ mod tests {
         .unwrap();
         let plain: StringViewArray = by_dictionary.as_string_view().iter().collect();
         for array in [by_dictionary.as_string_view(), &plain] {
-            for text in KINDS.iter().copied().chain(["", "Partnergeweld: stalking "]) {
+            for text in KINDS.iter().chain(&edges).copied().chain(["", "Partnergeweld: stalking ", "Kindermishanx"]) {
                 let expected = datafusion::arrow::compute::kernels::cmp::eq(
                     array,
                     &datafusion::arrow::array::Scalar::new(StringViewArray::from(vec![text])),
                 )
                 .unwrap();
                 assert_eq!(equal_by_view(array, text), expected, "{text:?}");
+                let same = StringViewArray::from(vec![Some(text); array.len()]);
+                let expected = datafusion::arrow::compute::kernels::cmp::not_distinct(array, &same).unwrap();
+                assert_eq!(same_text(array, &same), expected.true_count() == array.len(), "{text:?}");
             }
         }
     }
