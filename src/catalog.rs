@@ -164,7 +164,7 @@ pub async fn register_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()
 /// them into a table when it is made, so a `SET datafusion.execution.parquet.*` (or `RESET`) would not
 /// reach tables already registered. Answers whether it did.
 pub async fn parquet_settings_changed(ctx: &SessionContext, data_dir: &Path, before: &ParquetOptions) -> Result<bool> {
-    if ctx.state().config_options().execution.parquet == *before {
+    if ctx.copied_config().options().execution.parquet == *before {
         return Ok(false);
     }
     register_tables(ctx, data_dir).await?;
@@ -203,9 +203,9 @@ fn replace_table(ctx: &SessionContext, name: &str, table: Arc<dyn TableProvider>
 /// The Parquet file or hive-partitioned directory at `path`, with text read as Utf8View.
 ///
 /// The table reads with the session's Parquet options as they are when it is made (a
-/// `SET datafusion.execution.parquet.*` reaches a table made after it: [`parquet_settings_changed`]) and keeps per-file statistics in the session's cache: without it every query
-/// decodes the statistics in all file footers again while planning (EXPLAIN of q08 at 10M: 6.5 → 3.6
-/// ms). The cache checks each file's size and modification time, so rewritten files are read afresh.
+/// `SET datafusion.execution.parquet.*` reaches a table made after it: [`parquet_settings_changed`]) and
+/// keeps per-file statistics in the session's cache: without it every query decodes the statistics in all
+/// file footers again while planning (EXPLAIN of q08 at 10M: 6.5 → 3.6 ms). The cache checks each file's size and modification time, so rewritten files are read afresh.
 fn parquet_table(
     ctx: &SessionContext,
     path: &Path,

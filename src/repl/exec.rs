@@ -48,7 +48,7 @@ pub async fn run_sql(
 ) -> Result<()> {
     for statement in split_statements(sql)? {
         let started = Instant::now();
-        let parquet_settings = ctx.state().config_options().execution.parquet.clone();
+        let parquet_settings = ctx.copied_config().options().execution.parquet.clone();
         let plan = ctx.state().statement_to_plan(statement).await?;
         let df = ctx.execute_logical_plan(plan).await?;
         let schema = df.schema().inner().clone();
