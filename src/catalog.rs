@@ -205,7 +205,8 @@ fn replace_table(ctx: &SessionContext, name: &str, table: Arc<dyn TableProvider>
 /// The table reads with the session's Parquet options as they are when it is made (a
 /// `SET datafusion.execution.parquet.*` reaches a table made after it: [`parquet_settings_changed`]) and
 /// keeps per-file statistics in the session's cache: without it every query decodes the statistics in all
-/// file footers again while planning (EXPLAIN of q08 at 10M: 6.5 → 3.6 ms). The cache checks each file's size and modification time, so rewritten files are read afresh.
+/// file footers again while planning (EXPLAIN of q08 at 10M: 6.5 → 3.6 ms). The cache checks each file's
+/// size and modification time, so rewritten files are read afresh.
 fn parquet_table(
     ctx: &SessionContext,
     path: &Path,
