@@ -275,8 +275,8 @@ impl RunFold {
     }
 
     /// The partial state of each run of `values`.
-    fn states(self, values: &ArrayRef, runs: &[Range<usize>]) -> Result<ArrayRef> {
-        Ok(match self {
+    fn states(self, values: &ArrayRef, runs: &[Range<usize>]) -> ArrayRef {
+        match self {
             RunFold::Count => {
                 let valid = values.logical_nulls();
                 Arc::new(Int64Array::from_iter_values(runs.iter().map(|run| match &valid {
@@ -286,7 +286,7 @@ impl RunFold {
             }
             RunFold::SumInt64 => run_sums::<Int64Type>(values, runs),
             RunFold::SumUInt64 => run_sums::<UInt64Type>(values, runs),
-        })
+        }
     }
 }
 
@@ -353,9 +353,9 @@ struct RunAggregateStream {
 
 impl RunAggregateStream {
     /// Finds the group of each row: each run looked up once where runs are long (`self.runs` and
-    /// `self.run_groups`; the answer is `true`), else by following the sequence where the keys do, else by
-    /// DataFusion's lookup (`self.groups`).
-    fn assign_groups(&mut self, keys: &[ArrayRef], rows: usize) -> Result<bool> {
+    /// `self.run_groups`; `self.runs` stays empty otherwise), else by following the sequence where the keys
+    /// do, else by DataFusion's lookup (`self.groups`).
+    fn assign_groups(&mut self, keys: &[ArrayRef], rows: usize) -> Result<()> {
         let known = self.group_values.len();
         self.runs.clear();
         if self.look_for_runs {
@@ -368,19 +368,17 @@ impl RunAggregateStream {
                 self.group_values.intern(&firsts, &mut self.run_groups)?;
                 self.runs = ranges;
                 let total = self.group_values.len();
-                self.sequence.learn(&firsts, &self.run_groups, known, total)?;
-                return Ok(true);
+                return self.sequence.learn(&firsts, &self.run_groups, known, total);
             }
             self.batches_without_runs += 1;
             self.look_for_runs = self.batches_without_runs < GIVE_UP_AFTER;
         }
         if self.sequence.follow(keys, rows, &mut self.groups)? {
             self.rows_in_sequence.add(rows);
-            return Ok(false);
+            return Ok(());
         }
         self.group_values.intern(keys, &mut self.groups)?;
-        self.sequence.learn(keys, &self.groups, known, self.group_values.len())?;
-        Ok(false)
+        self.sequence.learn(keys, &self.groups, known, self.group_values.len())
     }
 
     fn aggregate(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -389,7 +387,8 @@ impl RunAggregateStream {
             return Ok(());
         }
         let keys = self.group_by.iter().map(|e| e.evaluate(batch)?.into_array(rows)).collect::<Result<Vec<_>>>()?;
-        let in_runs = self.assign_groups(&keys, rows)?;
+        self.assign_groups(&keys, rows)?;
+        let in_runs = !self.runs.is_empty();
         if in_runs && self.folds.iter().any(Option::is_none) {
             self.groups.clear();
             for (run, &group) in self.runs.iter().zip(&self.run_groups) {
@@ -402,7 +401,7 @@ impl RunAggregateStream {
             self.accumulators.iter_mut().zip(&arguments).zip(&self.filters).zip(&self.folds)
         {
             if let (true, Some(fold)) = (in_runs, fold) {
-                let states = [fold.states(&values[0], &self.runs)?];
+                let states = [fold.states(&values[0], &self.runs)];
                 accumulator.merge_batch(&states, &self.run_groups, total_groups)?;
                 continue;
             }
@@ -825,9 +824,9 @@ mod tests {
         let values: ArrayRef =
             Arc::new(Int64Array::from(vec![Some(1), None, Some(i64::MAX), Some(2), None, None, Some(-5)]));
         let runs = [0..4, 4..6, 6..7];
-        let sums = RunFold::SumInt64.states(&values, &runs).unwrap();
+        let sums = RunFold::SumInt64.states(&values, &runs);
         assert_eq!(sums.as_primitive::<Int64Type>(), &Int64Array::from(vec![Some(i64::MIN + 2), None, Some(-5)]));
-        let counts = RunFold::Count.states(&values, &runs).unwrap();
+        let counts = RunFold::Count.states(&values, &runs);
         assert_eq!(counts.as_primitive::<Int64Type>(), &Int64Array::from(vec![3, 0, 1]));
         // runs longer than a validity word, starting inside one
         let long: Vec<Option<i64>> = (0..300).map(|i| (i % 3 != 0).then_some(i)).collect();
@@ -835,13 +834,13 @@ mod tests {
         let runs = [0..5, 5..200, 200..300];
         let expected: Vec<Option<i64>> =
             runs.iter().map(|r| long[r.clone()].iter().flatten().copied().reduce(|a, b| a + b)).collect();
-        let sums = RunFold::SumInt64.states(&values, &runs).unwrap();
+        let sums = RunFold::SumInt64.states(&values, &runs);
         assert_eq!(sums.as_primitive::<Int64Type>(), &Int64Array::from(expected));
         let values: ArrayRef = Arc::new(datafusion::arrow::array::UInt64Array::from(vec![3, 4, u64::MAX]));
-        let sums = RunFold::SumUInt64.states(&values, &[0..1, 1..3]).unwrap();
+        let sums = RunFold::SumUInt64.states(&values, &[0..1, 1..3]);
         assert_eq!(sums.as_primitive::<UInt64Type>().values(), &[3, 3]);
         let all = [Range { start: 0, end: 3 }];
-        assert_eq!(RunFold::Count.states(&values, &all).unwrap().as_primitive::<Int64Type>().value(0), 3);
+        assert_eq!(RunFold::Count.states(&values, &all).as_primitive::<Int64Type>().value(0), 3);
     }
 
     #[test]

@@ -130,11 +130,6 @@ const INLINE: u32 = 12;
 /// Whether each value of `array` equals `text` (NULL where the value is NULL).
 pub fn equal_by_view(array: &StringViewArray, text: &str) -> BooleanArray {
     let text = text.as_bytes();
-    // a view's low 64 bits: the length, then the first four bytes (zero-padded)
-    let mut prefix = [0u8; 4];
-    let shown = text.len().min(4);
-    prefix[..shown].copy_from_slice(&text[..shown]);
-    let head = u64::from(text.len() as u32) | (u64::from(u32::from_le_bytes(prefix)) << 32);
     let views = array.views();
     if text.len() <= INLINE as usize {
         // the whole text is in the view, zero-padded
@@ -145,6 +140,9 @@ pub fn equal_by_view(array: &StringViewArray, text: &str) -> BooleanArray {
         let values = BooleanBuffer::collect_bool(views.len(), |row| views[row] == inline);
         return BooleanArray::new(values, array.nulls().cloned());
     }
+    // a view's low 64 bits: the length, then the first four bytes
+    let head =
+        u64::from(text.len() as u32) | (u64::from(u32::from_le_bytes([text[0], text[1], text[2], text[3]])) << 32);
     let (mut matched, mut missed) = (None, None);
     let values = BooleanBuffer::collect_bool(views.len(), |row| {
         let view = views[row];
