@@ -102,6 +102,7 @@ pub async fn open_at(data_dir: &Path, placement: &Placement) -> Result<SessionCo
                 .with_physical_optimizer_rule(Arc::new(plan_rules::rolling::RollingFrames))
                 .with_physical_optimizer_rule(Arc::new(plan_rules::run_aggregate::RunAwarePartialAggregate))
                 .with_physical_optimizer_rule(Arc::new(plan_rules::text_equality::TextEqualityByView))
+                .with_physical_optimizer_rule(Arc::new(plan_rules::file_pruning::PruneFilesOnce))
                 .build();
             let ctx = SessionContext::new_with_state(state);
             vtsql_udfs::register_all(&ctx)?;

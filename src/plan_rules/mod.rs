@@ -2,12 +2,14 @@
 //! (logical: group before joining to a side unique on its keys), [`build_side::BuildOnGroups`] (physical:
 //! a hash join builds on those groups, not on the keyed table), [`rolling::RollingFrames`] (physical:
 //! rolling sums by prefix sums), [`run_aggregate::RunAwarePartialAggregate`] (physical: a partial
-//! aggregate looks up a run of equal keys once) and [`text_equality::TextEqualityByView`] (physical: a
-//! filter compares text by its view). On a cluster's scheduler: [`SortWindowPartitionsFully`] (a window's sort
+//! aggregate looks up a run of equal keys once), [`text_equality::TextEqualityByView`] (physical: a
+//! filter compares text by its view) and [`file_pruning::PruneFilesOnce`] (physical: a scan's files are
+//! checked against its predicate once per query, not once per file). On a cluster's scheduler: [`SortWindowPartitionsFully`] (a window's sort
 //! must survive being cut at a shuffle).
 
 pub mod build_side;
 pub mod eager_aggregate;
+pub mod file_pruning;
 pub mod rolling;
 pub mod run_aggregate;
 pub mod text_equality;
