@@ -9,6 +9,10 @@
 //! it keeps, so that opening a file no longer repeats the check. Row-group and page pruning inside each
 //! file are untouched.
 //!
+//! The statistics stay on the files where the scan reads a column that is constant in a file (`period`
+//! in a half-year's file): DataFusion then gives the column as that constant instead of decoding it,
+//! which at 100M rows saves q07 more than the per-file check costs.
+//!
 //! A predicate holding a dynamic filter (a hash join's build side, a `LIMIT`'s running bound) is left to
 //! DataFusion: its bounds tighten while the query runs, and the per-file check sees the tightened bounds.
 
@@ -17,6 +21,7 @@ use std::sync::Arc;
 use datafusion::common::Statistics;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::pruning::PrunableStatistics;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileSource, ParquetSource};
@@ -47,7 +52,7 @@ impl PhysicalOptimizerRule for PruneFilesOnce {
             if DynamicFilterTracking::classify(&predicate).contains_dynamic_filter() {
                 return Ok(Transformed::no(node));
             }
-            Ok(match files_pruned_once(config, &predicate) {
+            Ok(match files_pruned_once(config, parquet, &predicate) {
                 Some(config) => {
                     let scan = scan.clone().with_data_source(Arc::new(config));
                     Transformed::yes(Arc::new(scan) as Arc<dyn ExecutionPlan>)
@@ -68,9 +73,14 @@ impl PhysicalOptimizerRule for PruneFilesOnce {
 }
 
 /// `config` without the files `predicate` rules out by their statistics, and with no statistics on the
-/// files it keeps; `None` (leave the scan as it is) when a file lacks statistics of the whole table or
-/// the predicate cannot be turned into a pruning predicate.
-fn files_pruned_once(config: &FileScanConfig, predicate: &Arc<dyn PhysicalExpr>) -> Option<FileScanConfig> {
+/// files it keeps unless `parquet` reads a column constant in a file; `None` (leave the scan as it is)
+/// when a file lacks statistics of the whole table, the predicate cannot be turned into a pruning
+/// predicate, or there is nothing to change.
+fn files_pruned_once(
+    config: &FileScanConfig,
+    parquet: &ParquetSource,
+    predicate: &Arc<dyn PhysicalExpr>,
+) -> Option<FileScanConfig> {
     let schema = Arc::clone(config.file_source.table_schema().table_schema());
     let statistics: Vec<Arc<Statistics>> = config
         .file_groups
@@ -83,18 +93,25 @@ fn files_pruned_once(config: &FileScanConfig, predicate: &Arc<dyn PhysicalExpr>)
     }
     let pruning =
         PruningPredicateBuilder::new().with_file_schema(Arc::clone(&schema)).try_build(Arc::clone(predicate)).ok()?;
+    let keep_statistics = reads_a_constant(parquet, &statistics);
     let keep = if pruning.always_true() {
         vec![true; statistics.len()]
     } else {
         pruning.prune(&PrunableStatistics::new(statistics, schema)).ok()?
     };
+    if keep_statistics && keep.iter().all(|&k| k) {
+        return None;
+    }
     let mut keep = keep.into_iter();
     let file_groups = config
         .file_groups
         .iter()
         .map(|group| {
-            let files: Vec<PartitionedFile> =
-                group.iter().filter(|_| keep.next().unwrap_or(true)).map(without_statistics).collect();
+            let files = group.iter().filter(|_| keep.next().unwrap_or(true)).map(|file| match keep_statistics {
+                true => file.clone(),
+                false => PartitionedFile { statistics: None, ..file.clone() },
+            });
+            let files: Vec<PartitionedFile> = files.collect();
             let pruned = files.len() < group.len();
             let kept = FileGroup::new(files);
             match group.file_statistics(None) {
@@ -110,9 +127,24 @@ fn files_pruned_once(config: &FileScanConfig, predicate: &Arc<dyn PhysicalExpr>)
     Some(config)
 }
 
-/// `file` without the statistics the per-file check would evaluate.
-fn without_statistics(file: &PartitionedFile) -> PartitionedFile {
-    PartitionedFile { statistics: None, ..file.clone() }
+/// Whether `parquet` reads a column that some file's `statistics` show to be constant there (one value, or
+/// only NULLs), which DataFusion then gives as that constant instead of decoding it.
+fn reads_a_constant(parquet: &ParquetSource, statistics: &[Arc<Statistics>]) -> bool {
+    let file_columns = parquet.table_schema().file_schema().fields().len();
+    let read = match parquet.projection() {
+        Some(projection) => projection.column_indices(),
+        None => (0..file_columns).collect(),
+    };
+    read.into_iter().filter(|&i| i < file_columns).any(|i| {
+        statistics.iter().any(|file| {
+            let column = &file.column_statistics[i];
+            let one_value = matches!((&column.min_value, &column.max_value),
+                (Precision::Exact(min), Precision::Exact(max)) if min == max && !min.is_null())
+                && column.null_count == Precision::Exact(0);
+            let only_nulls = matches!((file.num_rows, column.null_count), (Precision::Exact(rows), Precision::Exact(nulls)) if rows == nulls);
+            one_value || only_nulls
+        })
+    })
 }
 
 #[cfg(test)]
@@ -177,32 +209,39 @@ mod tests {
         let periods = datafusion::arrow::array::AsArray::as_string::<i32>(&periods);
         assert_eq!(datafusion::arrow::array::Array::len(periods), 4, "{periods:?}");
         let second = periods.value(1);
-        let totals = |filter: &str| {
-            format!(
-                "SELECT period, region_level, count(*), sum(ontvangen_meldingen) FROM veilig_thuis
-                 WHERE {filter} GROUP BY period, region_level"
-            )
-        };
         let all = |with_statistics| Scan { files: 4, with_statistics, dynamic: false };
         let (_, _, levels) = scans_and_rows(&without, "SELECT DISTINCT region_level FROM veilig_thuis").await;
-        for (filter, pruned, rows) in [
-            // a column constant in each file rules out all files but one
+        let by_level = "SELECT region_level, count(*), sum(ontvangen_meldingen) FROM veilig_thuis";
+        let by_period = "SELECT period, region_level, count(*), sum(ontvangen_meldingen) FROM veilig_thuis";
+        for (sql, scan, rows) in [
+            // every file holds every level and kind: nothing to rule out, and no file keeps statistics
             (
-                format!("period = '{second}' AND category = 'Totaal'"),
-                Scan { files: 1, with_statistics: 0, dynamic: false },
+                format!("{by_level} WHERE region_level = 'gemeente' AND category = 'Totaal' GROUP BY region_level"),
+                all(0),
+                1,
+            ),
+            // a column constant in each file rules out all files but one, which keeps its statistics: the
+            // scan reads that constant column
+            (
+                format!("{by_level} WHERE period = '{second}' AND category = 'Totaal' GROUP BY region_level"),
+                Scan { files: 1, with_statistics: 1, dynamic: false },
                 levels,
             ),
-            // every file holds every level and kind: nothing to rule out, and no file keeps statistics
-            ("region_level = 'gemeente' AND category = 'Totaal'".to_string(), all(0), 4),
+            // nothing to rule out, and the scan reads a constant column: the scan is left as it was
+            (format!("{by_period} WHERE category = 'Totaal' GROUP BY period, region_level"), all(4), 4 * levels),
             // nothing left
-            ("period = '1999H1'".to_string(), Scan { files: 0, with_statistics: 0, dynamic: false }, 0),
+            (
+                format!("{by_level} WHERE period = '1999H1' GROUP BY region_level"),
+                Scan { files: 0, with_statistics: 0, dynamic: false },
+                0,
+            ),
         ] {
-            let (scans, answer, answered) = scans_and_rows(&with, &totals(&filter)).await;
-            let (scans_without, expected, _) = scans_and_rows(&without, &totals(&filter)).await;
-            assert_eq!(scans, [pruned], "{filter}");
-            assert_eq!(scans_without, [all(4)], "{filter}");
-            assert_eq!(answer, expected, "{filter}");
-            assert_eq!(answered, rows, "{filter}: {answer:?}");
+            let (scans, answer, answered) = scans_and_rows(&with, &sql).await;
+            let (scans_without, expected, _) = scans_and_rows(&without, &sql).await;
+            assert_eq!(scans, [scan], "{sql}");
+            assert_eq!(scans_without, [all(4)], "{sql}");
+            assert_eq!(answer, expected, "{sql}");
+            assert_eq!(answered, rows, "{sql}: {answer:?}");
         }
     }
 
