@@ -6,8 +6,9 @@ Every engine runs the plain-SQL form of each query in benches/queries/ (vtsql al
 own functions); all engines must return the same rows. Per query and engine: one warm-up run, then the
 median of --runs runs, each fetching the whole result as Arrow; the peak resident memory of the engine's
 process during the timed runs (Linux, VmHWM after clear_refs). Each query runs in a process of its own for
-each engine (vtsql included), so a peak belongs to that query alone; --shared-process runs all queries of
-an engine in one process instead.
+each engine (vtsql included), so a peak belongs to that query alone, and all engines run a query back to
+back before the next query starts: the VM's speed drifts by a fifth within a minute, and a ratio should
+compare timings taken seconds apart. --shared-process runs all queries of an engine in one process instead.
 """
 
 import argparse
@@ -151,9 +152,10 @@ def vtsql_answers(binary, data):
     return answers
 
 
-def vtsql_timings(binary, data, runs, plain, isolated):
+def vtsql_timings(binary, data, runs, plain, queries):
+    """Timings of `queries` ((name, plain file) pairs), a process each; of the whole suite in one process if None."""
     base = [binary, "--data", data, "bench", "--runs", str(runs)] + (["--plain"] if plain else [])
-    calls = [base + [str(f if plain else QUERIES / f"{q}.sql")] for q, f in suite()] if isolated else [base]
+    calls = [base + [str(f if plain else QUERIES / f"{q}.sql")] for q, f in queries] if queries else [base]
     out = {}
     for args in calls:
         res = subprocess.run(args, capture_output=True, text=True, check=True)
@@ -161,9 +163,10 @@ def vtsql_timings(binary, data, runs, plain, isolated):
     return out
 
 
-def peer_timings(engine, data, runs, isolated):
+def peer_timings(engine, data, runs, queries):
+    """As vtsql_timings, for a peer engine; None if the engine failed."""
     base = [sys.executable, __file__, data, "--runs", str(runs), "--engine", engine]
-    calls = [base + ["--query", q] for q, _ in suite()] if isolated else [base]
+    calls = [base + ["--query", q] for q, _ in queries] if queries else [base]
     out = {}
     for args in calls:
         res = subprocess.run(args, capture_output=True, text=True)
@@ -201,19 +204,24 @@ def main():
     rows_total = json.loads(subprocess.run([a.vtsql, "--data", a.data, "--format", "json", "-c",
                                             "SELECT count(*) AS n FROM veilig_thuis"],
                                            capture_output=True, text=True, check=True).stdout)[0]["n"]
-    ours = vtsql_timings(a.vtsql, a.data, a.runs, False, isolated)
-    ours_plain = vtsql_timings(a.vtsql, a.data, a.runs, True, isolated)
+    ours, ours_plain, failed = {}, {}, set()
+    peers = {engine: {} for engine in a.engines.split(",")}
+    for queries in ([[q] for q in suite()] if isolated else [None]):
+        ours.update(vtsql_timings(a.vtsql, a.data, a.runs, False, queries))
+        ours_plain.update(vtsql_timings(a.vtsql, a.data, a.runs, True, queries))
+        for engine in peers:
+            timings = None if engine in failed else peer_timings(engine, a.data, a.runs, queries)
+            if timings is None:
+                failed.add(engine)
+            else:
+                peers[engine].update(timings)
+    peers = {engine: timings for engine, timings in peers.items() if engine not in failed}
     answers = vtsql_answers(a.vtsql, a.data)
-    peers = {}
-    for engine in a.engines.split(","):
-        timings = peer_timings(engine, a.data, a.runs, isolated)
-        if timings is not None:
-            peers[engine] = timings
 
     engines = list(peers)
     head = ["query", "rows", "vtsql ms", "vtsql plain ms"] + [f"{e} ms" for e in engines] \
         + [f"vtsql/{e}" for e in engines] + ["peak MiB vtsql"] + [f"peak MiB {e}" for e in engines] + ["same rows"]
-    where = "each query in its own process" if isolated else "each engine in one process"
+    where = "each query in its own process, all engines back to back" if isolated else "each engine in one process"
     lines = [f"{rows_total:,} rows in veilig_thuis; {machine()}; median of {a.runs} runs after a warm-up; {where}", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ratios = {e: [] for e in engines}
