@@ -33,7 +33,8 @@ use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 
 /// Prunes each Parquet scan's files against its static predicate at planning time, in one evaluation over
-/// all files, and leaves the kept files without statistics (see the module documentation).
+/// all files, and leaves the kept files without statistics unless the scan reads a column constant in a
+/// file (see the module documentation).
 #[derive(Debug, Default)]
 pub struct PruneFilesOnce;
 
@@ -107,11 +108,18 @@ fn files_pruned_once(
         .file_groups
         .iter()
         .map(|group| {
-            let files = group.iter().filter(|_| keep.next().unwrap_or(true)).map(|file| match keep_statistics {
-                true => file.clone(),
-                false => PartitionedFile { statistics: None, ..file.clone() },
-            });
-            let files: Vec<PartitionedFile> = files.collect();
+            let files: Vec<PartitionedFile> =
+                group
+                    .iter()
+                    .filter(|_| keep.next().unwrap_or(true))
+                    .map(|file| {
+                        if keep_statistics {
+                            file.clone()
+                        } else {
+                            PartitionedFile { statistics: None, ..file.clone() }
+                        }
+                    })
+                    .collect();
             let pruned = files.len() < group.len();
             let kept = FileGroup::new(files);
             match group.file_statistics(None) {
