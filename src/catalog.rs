@@ -14,6 +14,10 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+
+use datafusion::execution::object_store::ObjectStoreUrl;
+
+use crate::local_files::InlineLocalFiles;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
@@ -77,12 +81,14 @@ pub enum Placement {
 }
 
 /// Where every vtsql session (local, a cluster's client and its scheduler) starts: DataFusion's default
-/// features, `config`, and a runtime without a cache of directory listings. DataFusion keeps a listing
-/// for ever, so a server or REPL left open would not see a half-year ingested after it started; listing
-/// the partition directories costs well under a millisecond here.
+/// features, `config`, and a runtime without a cache of directory listings whose local files are read
+/// through [`InlineLocalFiles`]. DataFusion keeps a listing for ever, so a server or REPL left open would
+/// not see a half-year ingested after it started; listing the partition directories costs well under a
+/// millisecond here.
 pub fn session_builder(config: SessionConfig) -> Result<SessionStateBuilder> {
     let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
     let runtime = RuntimeEnvBuilder::new().with_cache_manager(caches).build_arc()?;
+    runtime.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::new(InlineLocalFiles::new()));
     Ok(SessionStateBuilder::new().with_default_features().with_config(config).with_runtime_env(runtime))
 }
 

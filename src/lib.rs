@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod flight;
 pub mod generate;
 pub mod ingest;
+pub mod local_files;
 pub mod plan_rules;
 pub mod repl;
 
