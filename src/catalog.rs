@@ -14,16 +14,14 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
-
 use datafusion::execution::object_store::ObjectStoreUrl;
-
-use crate::local_files::InlineLocalFiles;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::ingest::{self, store};
+use crate::local_files::InlineLocalFiles;
 use crate::plan_rules;
 
 /// Where the raw inputs of a data directory live; the first run builds Parquet from them.

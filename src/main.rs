@@ -303,6 +303,7 @@ async fn bench(
             return ExitCode::FAILURE;
         }
     };
+    let parquet_settings = ctx.copied_config().options().execution.parquet.clone();
     for setting in &settings {
         let Some((key, value)) = setting.split_once('=') else {
             eprintln!("vtsql bench: --set {setting}: expected KEY=VALUE");
@@ -313,11 +314,8 @@ async fn bench(
             return ExitCode::FAILURE;
         }
     }
-    // A table takes the session's Parquet options when it is registered: register again so that
-    // `--set datafusion.execution.parquet.*` reaches the scans.
-    if !settings.is_empty()
-        && let Err(e) = catalog::register_tables(&ctx, &data_dir).await
-    {
+    // `--set datafusion.execution.parquet.*` reaches the scans as a REPL `SET` does
+    if let Err(e) = catalog::parquet_settings_changed(&ctx, &data_dir, &parquet_settings).await {
         eprintln!("vtsql bench: cannot open {}: {e}", data_dir.display());
         return ExitCode::FAILURE;
     }

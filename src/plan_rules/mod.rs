@@ -4,8 +4,8 @@
 //! rolling sums by prefix sums), [`run_aggregate::RunAwarePartialAggregate`] (physical: a partial
 //! aggregate looks up a run of equal keys once), [`text_equality::TextEqualityByView`] (physical: a
 //! filter compares text by its view) and [`file_pruning::PruneFilesOnce`] (physical: a scan's files are
-//! checked against its predicate once per query, not once per file). On a cluster's scheduler: [`SortWindowPartitionsFully`] (a window's sort
-//! must survive being cut at a shuffle).
+//! checked against its predicate once per query, not once per file). On a cluster's scheduler:
+//! [`SortWindowPartitionsFully`] (a window's sort must survive being cut at a shuffle).
 
 pub mod build_side;
 pub mod eager_aggregate;
