@@ -26,7 +26,9 @@ fn data_dir() -> PathBuf {
 fn suite(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let data = data_dir();
-    let ctx = runtime.block_on(vtsql::catalog::open(&data)).expect("open bench data");
+    let session = runtime
+        .block_on(vtsql::session::Session::open(&data, vtsql::session::Placement::Local))
+        .expect("open bench data");
     let queries = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/queries");
     let ours = vtsql::bench::suite(&queries, false).expect("queries");
     let plain = vtsql::bench::suite(&queries, true).expect("queries");
@@ -36,12 +38,12 @@ fn suite(c: &mut Criterion) {
         let name = vtsql::bench::query_name(file);
         let sql = std::fs::read_to_string(file).expect("query file");
         group.bench_function(format!("{name}/vtsql"), |b| {
-            b.iter(|| runtime.block_on(vtsql::bench::run_once(&ctx, &sql)).expect("query runs"))
+            b.iter(|| runtime.block_on(vtsql::bench::run_once(&session, &sql)).expect("query runs"))
         });
         if plain_file != file {
             let sql = std::fs::read_to_string(plain_file).expect("query file");
             group.bench_function(format!("{name}/plain"), |b| {
-                b.iter(|| runtime.block_on(vtsql::bench::run_once(&ctx, &sql)).expect("query runs"))
+                b.iter(|| runtime.block_on(vtsql::bench::run_once(&session, &sql)).expect("query runs"))
             });
         }
     }

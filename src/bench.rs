@@ -6,11 +6,11 @@
 //! functions, and `NAME.plain.sql`, where it differs, without them (what every peer can run).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use datafusion::error::{DataFusionError, Result};
-use datafusion::prelude::SessionContext;
+
+use crate::session::{Options, Session};
 
 /// One query's timings.
 #[derive(Debug, Clone)]
@@ -96,27 +96,23 @@ fn median(values: &[f64]) -> f64 {
 }
 
 /// Runs `sql` once, collecting every batch; returns the number of rows and the planning time in ms.
-pub async fn run_once(ctx: &SessionContext, sql: &str) -> Result<(usize, f64)> {
-    let started = Instant::now();
-    let frame = ctx.sql(sql).await?;
-    let task = frame.task_ctx();
-    let plan = frame.create_physical_plan().await?;
-    let planned_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let batches = datafusion::physical_plan::collect(plan, Arc::new(task)).await?;
-    Ok((batches.iter().map(|b| b.num_rows()).sum(), planned_ms))
+pub async fn run_once(session: &Session, sql: &str) -> Result<(usize, f64)> {
+    let running = session.start(sql, &Options::default()).await?;
+    let batches = running.collect().await?;
+    Ok((batches.iter().map(|b| b.num_rows()).sum(), running.planning.as_secs_f64() * 1000.0))
 }
 
 /// Times one file: a warm-up, then `runs` timed runs.
-pub async fn time_file(ctx: &SessionContext, file: &Path, runs: usize) -> Result<Timing> {
+pub async fn time_file(session: &Session, file: &Path, runs: usize) -> Result<Timing> {
     let sql =
         std::fs::read_to_string(file).map_err(|e| DataFusionError::Execution(format!("{}: {e}", file.display())))?;
-    let (rows, _) = run_once(ctx, &sql).await?;
+    let (rows, _) = run_once(session, &sql).await?;
     let measured_peak = reset_peak_rss();
     let mut runs_ms = Vec::with_capacity(runs);
     let mut plan_ms = Vec::with_capacity(runs);
     for _ in 0..runs.max(1) {
         let started = Instant::now();
-        let (_, planned) = run_once(ctx, &sql).await?;
+        let (_, planned) = run_once(session, &sql).await?;
         runs_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         plan_ms.push(planned);
     }
@@ -128,6 +124,46 @@ pub async fn time_file(ctx: &SessionContext, file: &Path, runs: usize) -> Result
         plan_ms,
         peak_bytes: if measured_peak { peak_rss() } else { None },
     })
+}
+
+/// `vtsql bench`: applies `settings` (`KEY=VALUE`), then times `files` (default: the suite in
+/// `benches/queries/`), printing one JSON line per query on standard output and a summary on standard
+/// error.
+pub async fn run(
+    session: &Session,
+    mut files: Vec<PathBuf>,
+    runs: usize,
+    plain: bool,
+    settings: &[String],
+) -> Result<()> {
+    for setting in settings {
+        let (key, value) = setting
+            .split_once('=')
+            .ok_or_else(|| DataFusionError::Plan(format!("--set {setting}: expected KEY=VALUE")))?;
+        let sql = format!("SET {} = '{}'", key.trim(), value.trim().replace('\'', "''"));
+        // a Parquet setting reaches the tables as a `SET` at the prompt does
+        session.start(&sql, &Options::default()).await.map_err(|e| e.context(format!("--set {setting}")))?;
+    }
+    if files.is_empty() {
+        let dir = ["benches/queries", concat!(env!("CARGO_MANIFEST_DIR"), "/benches/queries")]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|d| d.is_dir())
+            .unwrap_or_else(|| PathBuf::from("benches/queries"));
+        files = suite(&dir, plain)?;
+    }
+    for file in &files {
+        let timing = time_file(session, file, runs).await.map_err(|e| e.context(file.display().to_string()))?;
+        println!("{}", timing.to_json());
+        eprintln!(
+            "{:<36} {:>10.1} ms  (planning {:>5.1} ms)  {:>8} rows",
+            timing.query,
+            timing.median_ms(),
+            timing.plan_median_ms(),
+            timing.rows
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

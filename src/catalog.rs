@@ -1,201 +1,121 @@
-//! A data directory as one DataFusion [`SessionContext`]: the tables `veilig_thuis`, `regions`,
-//! `population` and `categories`, with every vtsql function registered. The REPL, `-c` and the
-//! Flight server all open their session here.
+//! The tables of a data directory, registered in a DataFusion context: `veilig_thuis`, `regions`,
+//! `population` and `categories` ([`crate::schema`]). Read side only: nothing here writes.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::catalog::{MemTable, TableProvider};
-use datafusion::common::config::ParquetOptions;
 use datafusion::common::{Constraint, Constraints};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::cache::cache_manager::CacheManagerConfig;
-use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::prelude::SessionContext;
 
-use crate::ingest::{self, store};
-use crate::local_files::InlineLocalFiles;
-use crate::plan_rules;
+use crate::ingest::categories;
+use crate::schema::{self, Table};
 
-/// Where the raw inputs of a data directory live; the first run builds Parquet from them.
-pub const RAW_DIR: &str = "raw";
-
-/// The data directory to use: `--data`, else `$VTSQL_DATA`, else `./data`, else the repository's.
-pub fn default_data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("VTSQL_DATA") {
-        return PathBuf::from(dir);
-    }
-    let local = PathBuf::from("data");
-    if local.is_dir() {
-        return local;
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
-}
-
-/// Builds the Parquet tables from `DATA/raw` when the fact table is missing (a fresh clone).
-/// Returns whether it built anything.
-pub fn build_if_missing(data_dir: &Path, progress: &mut dyn FnMut(&str)) -> ingest::Result<bool> {
-    let raw = data_dir.join(RAW_DIR);
-    if data_dir.join(store::FACT_TABLE).exists() || !raw.is_dir() {
-        return Ok(false);
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&raw)
-        .map_err(|e| ingest::IngestError::io(&raw, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
-        .collect();
-    files.sort();
-    progress(&format!("building Parquet in {} from {} raw files (first run)", data_dir.display(), files.len()));
-    ingest::ingest_files(data_dir, &files, progress)?;
-    Ok(true)
-}
-
-/// The session configuration every vtsql face shares.
-pub fn session_config() -> SessionConfig {
-    let mut config =
-        SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("vtsql", "public");
-    // vtsql writes no bloom filters (store::writer_properties), yet DataFusion evaluates each query's
-    // predicate against them in every row group of every file it opens: 2.5% of q01's CPU at 10M rows.
-    config.options_mut().execution.parquet.bloom_filter_on_read = false;
-    config
-}
-
-/// Where a session's queries run.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Placement {
-    /// In this process.
-    #[default]
-    Local,
-    /// On the Apache Ballista cluster behind this scheduler (`HOST:PORT`); the data directory must be
-    /// readable at the same path by every executor.
-    Cluster(String),
-}
-
-/// Where every vtsql session (local, a cluster's client and its scheduler) starts: DataFusion's default
-/// features, `config`, and a runtime without a cache of directory listings whose local files are read
-/// through [`InlineLocalFiles`]. DataFusion keeps a listing for ever, so a server or REPL left open would
-/// not see a half-year ingested after it started; listing the partition directories costs well under a
-/// millisecond here.
-pub fn session_builder(config: SessionConfig) -> Result<SessionStateBuilder> {
-    let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
-    let runtime = RuntimeEnvBuilder::new().with_cache_manager(caches).build_arc()?;
-    runtime.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::new(InlineLocalFiles::new()));
-    Ok(SessionStateBuilder::new().with_default_features().with_config(config).with_runtime_env(runtime))
-}
-
-/// Opens a data directory as an in-process session with all tables and functions.
-pub async fn open(data_dir: &Path) -> Result<SessionContext> {
-    open_at(data_dir, &Placement::Local).await
-}
-
-/// Opens a data directory as a session whose queries run where `placement` says.
-pub async fn open_at(data_dir: &Path, placement: &Placement) -> Result<SessionContext> {
-    let ctx = match placement {
-        Placement::Local => {
-            let physical_rules = plan_rules::build_side::BuildOnGroups::placed_in(PhysicalOptimizer::new().rules);
-            let state = session_builder(session_config())?
-                .with_physical_optimizer_rules(physical_rules)
-                .with_optimizer_rule(Arc::new(plan_rules::eager_aggregate::AggregateBeforeUniqueJoin))
-                .with_physical_optimizer_rule(Arc::new(plan_rules::rolling::RollingFrames))
-                .with_physical_optimizer_rule(Arc::new(plan_rules::run_aggregate::RunAwarePartialAggregate))
-                .with_physical_optimizer_rule(Arc::new(plan_rules::text_equality::TextEqualityByView))
-                .with_physical_optimizer_rule(Arc::new(plan_rules::file_pruning::PruneFilesOnce))
-                .build();
-            let ctx = SessionContext::new_with_state(state);
-            vtsql_udfs::register_all(&ctx)?;
-            ctx
-        }
-        Placement::Cluster(scheduler) => {
-            crate::cluster::connect(scheduler).await.map_err(|e| DataFusionError::External(Box::new(e)))?
-        }
-    };
-    register_tables(&ctx, data_dir).await?;
-    Ok(ctx)
-}
-
-/// Registers the four tables of `data_dir` in `ctx`, replacing any of the same names. Missing tables are
-/// empty, with their schema.
+/// Registers the tables of `data_dir` in `ctx`, replacing any of the same names. A table without files is
+/// empty, with its schema (`categories` then holds vtsql's own list of kinds of violence).
 pub async fn register_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()> {
-    let facts = data_dir.join(store::FACT_TABLE);
-    if !facts.is_dir() {
-        std::fs::create_dir_all(&facts)
-            .map_err(|e| DataFusionError::External(Box::new(ingest::IngestError::io(&facts, e))))?;
-    }
     // The files are sorted by region_level, category, region_code (page statistics prune on that), but the
-    // order is not declared to DataFusion: no analyst query needs it preserved, and declared it keeps whole
-    // files per scan partition (benches/RESULTS.md).
-    let partitions = vec![("year".into(), DataType::Int32), ("half".into(), DataType::Int32)];
-    let table = parquet_table(ctx, &facts, &store::fact_file_schema(), partitions)?;
-    replace_table(ctx, store::FACT_TABLE, Arc::new(table))?;
-
-    // Primary keys as ingest and the generator keep them (one row per key; population: a later source
-    // replaces a stored year). Declared, DataFusion knows a join to these tables repeats no row, which
-    // lets plan_rules::eager_aggregate group before joining.
-    let regions_schema = ingest::regions::Regions::schema();
-    register_dimension(ctx, data_dir, "regions", store::REGIONS_FILE, regions_schema, &["region_code"], None).await?;
-    let population_schema = store::population_schema();
-    register_dimension(
-        ctx,
-        data_dir,
-        "population",
-        store::POPULATION_FILE,
-        population_schema,
-        &["region_code", "year"],
-        None,
-    )
-    .await?;
-    let categories = store::categories_batch();
-    register_dimension(
-        ctx,
-        data_dir,
-        "categories",
-        store::CATEGORIES_FILE,
-        categories.schema(),
-        &["category"],
-        Some(categories),
-    )
-    .await?;
+    // order is not declared to DataFusion: no analyst query needs it preserved, and declared it would keep
+    // whole files per scan partition.
+    let facts = data_dir.join(schema::FACTS.path);
+    let table: Arc<dyn TableProvider> = if facts.is_dir() {
+        let partitions = schema::PARTITIONS.iter().map(|(name, t)| (name.to_string(), t.clone())).collect();
+        Arc::new(parquet_table(ctx, &facts, &schema::FACTS.schema(), partitions)?)
+    } else {
+        let mut fields = schema::FACTS.schema().fields().to_vec();
+        fields.extend(schema::PARTITIONS.iter().map(|(name, t)| Arc::new(Field::new(*name, t.clone(), false))));
+        Arc::new(MemTable::try_new(text_as_view(&Schema::new(fields)), vec![vec![]])?)
+    };
+    replace_table(ctx, schema::FACTS.name, table)?;
+    for table in schema::DIMENSIONS {
+        let fallback = (table.name == schema::CATEGORIES.name).then(categories::table);
+        register_dimension(ctx, data_dir, table, fallback)?;
+    }
     Ok(())
 }
 
-/// Makes the tables again when the session's Parquet settings differ from `before`: DataFusion copies
-/// them into a table when it is made, so a `SET datafusion.execution.parquet.*` (or `RESET`) would not
-/// reach tables already registered. Answers whether it did.
-pub async fn parquet_settings_changed(ctx: &SessionContext, data_dir: &Path, before: &ParquetOptions) -> Result<bool> {
-    if ctx.copied_config().options().execution.parquet == *before {
-        return Ok(false);
-    }
-    register_tables(ctx, data_dir).await?;
-    Ok(true)
-}
-
-async fn register_dimension(
+/// A dimension table, with its primary key declared where its rows keep it. Declared, DataFusion knows a
+/// join to the table repeats no row, which lets `plan_rules::eager_aggregate` group before joining.
+fn register_dimension(
     ctx: &SessionContext,
     data_dir: &Path,
-    name: &str,
-    file: &str,
-    schema: SchemaRef,
-    primary_key: &[&str],
+    table: &Table,
     fallback: Option<RecordBatch>,
 ) -> Result<()> {
-    let key = primary_key.iter().map(|column| schema.index_of(column)).collect::<std::result::Result<Vec<_>, _>>()?;
-    let constraints = Constraints::new_unverified(vec![Constraint::PrimaryKey(key)]);
-    let path = data_dir.join(file);
-    let table: Arc<dyn TableProvider> = if path.is_file() {
-        Arc::new(parquet_table(ctx, &path, &schema, vec![])?.with_constraints(constraints))
+    let schema = table.schema();
+    let path = data_dir.join(table.path);
+    let key = table.primary_key.iter().map(|column| schema.index_of(column)).collect::<Result<Vec<_>, _>>()?;
+    let constraints = |unique: bool| {
+        Constraints::new_unverified(if unique { vec![Constraint::PrimaryKey(key.clone())] } else { vec![] })
+    };
+    let provider: Arc<dyn TableProvider> = if path.is_file() {
+        let unique = key_is_unique(&path, table.primary_key)?;
+        Arc::new(parquet_table(ctx, &path, &schema, vec![])?.with_constraints(constraints(unique)))
     } else {
         let schema = text_as_view(&schema);
-        let batches = fallback.map(|batch| cast_batch(&batch, &schema)).transpose()?;
-        Arc::new(MemTable::try_new(schema, vec![batches.into_iter().collect()])?.with_constraints(constraints))
+        let batches: Vec<RecordBatch> =
+            fallback.map(|batch| cast_batch(&batch, &schema)).transpose()?.into_iter().collect();
+        let unique = batches
+            .iter()
+            .try_fold(true, |unique, batch| Ok::<_, DataFusionError>(unique && unique_rows(batch, &key)?))?;
+        Arc::new(MemTable::try_new(schema, vec![batches])?.with_constraints(constraints(unique)))
     };
-    replace_table(ctx, name, table)
+    replace_table(ctx, table.name, provider)
+}
+
+/// Whether the rows of the Parquet file at `path` are unique on `key`. Writers keep them so; this checks
+/// a file written by something else before the planner relies on it. The answer is kept per file (by its
+/// size and modification time), so registering the tables again reads nothing.
+fn key_is_unique(path: &Path, key: &[&str]) -> Result<bool> {
+    type Checked = HashMap<(PathBuf, Vec<String>), (u64, SystemTime, bool)>;
+    static CHECKED: Mutex<Option<Checked>> = Mutex::new(None);
+    if key.is_empty() {
+        return Ok(false);
+    }
+    let io = |e: std::io::Error| DataFusionError::Execution(format!("{}: {e}", path.display()));
+    let meta = std::fs::metadata(path).map_err(io)?;
+    let stamp = (meta.len(), meta.modified().map_err(io)?);
+    let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+    let checked = checked.get_or_insert_with(HashMap::new);
+    let entry = (path.to_path_buf(), key.iter().map(|k| k.to_string()).collect());
+    if let Some(&(len, modified, unique)) = checked.get(&entry)
+        && (len, modified) == stamp
+    {
+        return Ok(unique);
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let columns: Vec<usize> =
+        key.iter().map(|name| builder.schema().index_of(name)).collect::<std::result::Result<_, _>>()?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), columns);
+    let batches = builder.with_projection(mask).build()?.collect::<std::result::Result<Vec<_>, _>>()?;
+    let all: Vec<usize> = (0..key.len()).collect();
+    let unique = match batches.as_slice() {
+        [] => true,
+        [batch] => unique_rows(batch, &all)?,
+        batches => unique_rows(&datafusion::arrow::compute::concat_batches(&batches[0].schema(), batches)?, &all)?,
+    };
+    checked.insert(entry, (stamp.0, stamp.1, unique));
+    Ok(unique)
+}
+
+/// Whether no two rows of `batch` have the same values in `columns` (NULL counts as a value).
+fn unique_rows(batch: &RecordBatch, columns: &[usize]) -> Result<bool> {
+    let arrays: Vec<ArrayRef> = columns.iter().map(|&i| Arc::clone(batch.column(i))).collect();
+    let converter = RowConverter::new(arrays.iter().map(|a| SortField::new(a.data_type().clone())).collect())?;
+    let rows = converter.convert_columns(&arrays)?;
+    let mut seen = std::collections::HashSet::with_capacity(rows.num_rows());
+    Ok(rows.iter().all(|row| seen.insert(row)))
 }
 
 /// Registers `table` as `name`, in place of a table registered before (tables are registered again
@@ -208,10 +128,10 @@ fn replace_table(ctx: &SessionContext, name: &str, table: Arc<dyn TableProvider>
 /// The Parquet file or hive-partitioned directory at `path`, with text read as Utf8View.
 ///
 /// The table reads with the session's Parquet options as they are when it is made (a
-/// `SET datafusion.execution.parquet.*` reaches a table made after it: [`parquet_settings_changed`]) and
-/// keeps per-file statistics in the session's cache: without it every query decodes the statistics in all
-/// file footers again while planning (EXPLAIN of q08 at 10M: 6.5 → 3.6 ms). The cache checks each file's
-/// size and modification time, so rewritten files are read afresh.
+/// `SET datafusion.execution.parquet.*` reaches a table made after it, see `Session`) and keeps per-file
+/// statistics in the session's cache: without it every query decodes the statistics in all file footers
+/// again while planning. The cache checks each file's size and modification time, so rewritten files are
+/// read afresh.
 fn parquet_table(
     ctx: &SessionContext,
     path: &Path,
@@ -260,92 +180,48 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::array::{Int32Array, StringArray};
 
-    /// The declared keys reach the planner: a per-100,000 join to population groups the facts first.
-    #[tokio::test]
-    async fn joins_to_population_group_first() {
+    fn write(path: &Path, codes: &[&str], years: &[i32]) {
+        let batch = RecordBatch::try_new(
+            schema::POPULATION.schema(),
+            vec![
+                Arc::new(StringArray::from(codes.to_vec())),
+                Arc::new(Int32Array::from(years.to_vec())),
+                Arc::new(datafusion::arrow::array::Int64Array::from(vec![1; codes.len()])),
+            ],
+        )
+        .unwrap();
+        let file = std::fs::File::create(path).unwrap();
+        let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    }
+
+    /// A key is declared only where the rows keep it, and a rewritten file is checked again.
+    #[test]
+    fn keys_are_checked_before_they_are_declared() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = open(dir.path()).await.unwrap();
-        let sql = "SELECT v.region_code, v.year, sum(v.ontvangen_meldingen), max(p.population)
-                   FROM veilig_thuis v JOIN population p ON p.region_code = v.region_code AND p.year = v.year
-                   GROUP BY v.region_code, v.year";
-        let plan = ctx.sql(sql).await.unwrap().into_optimized_plan().unwrap().display_indent().to_string();
-        let join = plan.find("Inner Join: v.region_code = p.region_code, v.year = p.year").expect(&plan);
-        assert!(!plan[..join].contains("Aggregate:"), "{plan}");
-        assert!(plan[join..].contains("Aggregate: groupBy=[[v.region_code, v.year]]"), "{plan}");
+        let path = dir.path().join("population.parquet");
+        write(&path, &["GM1", "GM1", "GM2"], &[2020, 2021, 2020]);
+        assert!(key_is_unique(&path, &["region_code", "year"]).unwrap());
+        assert!(!key_is_unique(&path, &["region_code"]).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write(&path, &["GM1", "GM1", "GM2", "GM2"], &[2020, 2021, 2020, 2020]);
+        assert!(!key_is_unique(&path, &["region_code", "year"]).unwrap());
     }
 
-    /// A session that stays open (the Flight server, the REPL) sees half-years written after it opened,
-    /// and a rewritten file is read as it is now.
     #[tokio::test]
-    async fn sees_files_written_after_it_opened() {
-        let dir = crate::generate::generated_dir(2, 1);
-        let ctx = open(dir.path()).await.unwrap();
-        let count = "SELECT count(*) AS n FROM veilig_thuis";
-        let single = |batches: Vec<RecordBatch>| {
-            let n = batches[0].column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().unwrap();
-            n.value(0)
-        };
-        let before = single(ctx.sql(count).await.unwrap().collect().await.unwrap());
-        let facts = dir.path().join(store::FACT_TABLE);
-        let year = std::fs::read_dir(&facts).unwrap().next().unwrap().unwrap().path();
-        let copy = facts.join("year=2099");
-        std::fs::create_dir_all(&copy).unwrap();
-        for entry in std::fs::read_dir(&year).unwrap() {
-            let from = entry.unwrap().path();
-            let to = copy.join(from.file_name().unwrap());
-            std::fs::create_dir_all(&to).unwrap();
-            for file in std::fs::read_dir(&from).unwrap() {
-                let file = file.unwrap().path();
-                std::fs::copy(&file, to.join(file.file_name().unwrap())).unwrap();
-            }
-        }
-        let after = single(ctx.sql(count).await.unwrap().collect().await.unwrap());
-        assert_eq!(after, before * 2, "{before} rows in one year, then {after} with a copy of it");
-
-        // The copied first half-year rewritten with the second one's rows.
-        let file_of = |half: &Path| std::fs::read_dir(half).unwrap().next().unwrap().unwrap().path();
-        let second = file_of(&copy.join("half=2"));
-        let first = file_of(&copy.join("half=1"));
-        let rewritten = first.with_extension("tmp");
-        std::fs::copy(&second, &rewritten).unwrap();
-        std::fs::rename(&rewritten, &first).unwrap();
-        let sum = |half: &str| format!("SELECT sum(ontvangen_meldingen) FROM veilig_thuis WHERE year = 2099 {half}");
-        let whole = single(ctx.sql(&sum("")).await.unwrap().collect().await.unwrap());
-        let second_half = single(ctx.sql(&sum("AND half = 2")).await.unwrap().collect().await.unwrap());
-        assert_eq!(whole, 2 * second_half);
-    }
-
-    /// Planning reads each file's statistics once per session, and registering the tables again (after a
-    /// change of session options) keeps the answers.
-    #[tokio::test]
-    async fn file_statistics_are_cached_and_tables_register_again() {
-        let dir = crate::generate::generated_dir(2, 1);
-        let ctx = open(dir.path()).await.unwrap();
-        let cache = ctx.runtime_env().cache_manager.get_file_statistic_cache().expect("a statistics cache");
-        assert_eq!(cache.len(), 0);
-        let count = "SELECT count(*) AS n FROM veilig_thuis WHERE region_level = 'gemeente'";
-        let first = ctx.sql(count).await.unwrap().collect().await.unwrap();
-        let cached = cache.len();
-        // Two half-year files of facts; the dimension tables are files of their own.
-        assert!(cached >= 2, "{cached} files in the cache");
-        ctx.sql(count).await.unwrap().collect().await.unwrap();
-        assert_eq!(cache.len(), cached);
-
-        // vtsql's files have no bloom filters, so sessions skip checking them unless told otherwise.
-        assert!(!ctx.state().table_options().parquet.global.bloom_filter_on_read);
-        let before = ctx.state().config_options().execution.parquet.clone();
-        assert!(!parquet_settings_changed(&ctx, dir.path(), &before).await.unwrap());
-        ctx.sql("SET datafusion.execution.parquet.bloom_filter_on_read = true").await.unwrap();
-        assert!(parquet_settings_changed(&ctx, dir.path(), &before).await.unwrap());
-        for table in [store::FACT_TABLE, "regions"] {
-            let provider = ctx.table_provider(table).await.unwrap();
-            let listing = provider.downcast_ref::<ListingTable>().expect("a listing table");
-            let format = listing.options().format.downcast_ref::<ParquetFormat>().expect("parquet");
-            assert!(format.options().global.bloom_filter_on_read, "{table}");
-        }
-        let again = ctx.sql(count).await.unwrap().collect().await.unwrap();
-        assert_eq!(format!("{first:?}"), format!("{again:?}"));
-        assert_eq!(cache.len(), cached);
+    async fn a_dimension_with_repeated_keys_declares_none() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join(schema::POPULATION.path), &["GM1", "GM1"], &[2020, 2020]);
+        let ctx = SessionContext::new();
+        register_tables(&ctx, dir.path()).await.unwrap();
+        let population = ctx.table_provider("population").await.unwrap();
+        assert!(population.constraints().is_none_or(|c| c.is_empty()));
+        let categories = ctx.table_provider("categories").await.unwrap();
+        assert!(categories.constraints().is_some_and(|c| !c.is_empty()), "the built-in list keeps its key");
+        let facts = ctx.sql("SELECT count(*) FROM veilig_thuis").await.unwrap().collect().await.unwrap();
+        assert_eq!(facts[0].column(0).len(), 1, "no facts yet: an empty table");
     }
 }

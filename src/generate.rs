@@ -14,20 +14,20 @@
 //! Every cell's value depends only on the seed and its region, category and period, so partitions are
 //! generated in parallel and the output is the same for the same arguments on any machine.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use arrow::array::{ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, RecordBatch, StringBuilder};
-use parquet::arrow::ArrowWriter;
+use vtsql_udfs::period::Period;
 
-use crate::ingest::categories::{CATEGORIES, CategoryKind};
+use crate::ingest::categories::{self, CATEGORIES, CategoryKind};
 use crate::ingest::dimensions::Population;
 use crate::ingest::regions::{Region, RegionLevel, Regions};
-use crate::ingest::store;
+use crate::ingest::store::{self, FactFileWriter};
 use crate::ingest::{IngestError, Result};
+use crate::schema;
 
 /// The shipped regions table: its VT-regio's (codes and names) are the generator's.
 const SHIPPED_REGIONS: &str = include_str!("../data/raw/regions.csv");
@@ -410,14 +410,14 @@ impl FactBuilders {
         columns.extend(self.measures.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         columns.push(Arc::new(self.suppressed.finish()));
         self.rows = 0;
-        RecordBatch::try_new(store::fact_file_schema(), columns)
+        RecordBatch::try_new(schema::FACTS.schema(), columns)
     }
 
     /// Writes the rows appended since the last write, if any, as one batch.
-    fn write_to(&mut self, writer: &mut ArrowWriter<File>, path: &Path) -> Result<()> {
+    fn write_to(&mut self, writer: &mut FactFileWriter, path: &Path) -> Result<()> {
         if self.rows > 0 {
             let batch = self.finish().map_err(|e| IngestError::store(path, e))?;
-            writer.write(&batch).map_err(|e| IngestError::store(path, e))?;
+            writer.write(&batch)?;
         }
         Ok(())
     }
@@ -447,10 +447,10 @@ fn write_partition(world: &World, period: usize, path: &Path) -> Result<(u64, u6
     }
     debug_assert_eq!(world.gemeente_count, world.places.iter().filter(|p| p.gemeente.is_some()).count());
 
-    let mut writer = store::file_writer(path, store::fact_file_schema(), &store::FACT_SORT)?;
+    let mut writer = FactFileWriter::create(path)?;
     let mut b = FactBuilders::new();
     let (mut rows, mut suppressed_total) = (0u64, 0u64);
-    // in the order of store::FACT_SORT: region level, category, region code
+    // in the order of schema::FACTS: region level, category, region code
     for level in world.by_level.chunk_by(|&a, &b| world.places[a].level == world.places[b].level) {
         for (c, i) in world.category_order.iter().flat_map(|&c| level.iter().map(move |&i| (c, i))) {
             let place = &world.places[i];
@@ -481,11 +481,9 @@ fn write_partition(world: &World, period: usize, path: &Path) -> Result<(u64, u6
                 b.write_to(&mut writer, path)?;
             }
         }
-        // each level in row groups of its own, as store::write_facts_parquet writes them
         b.write_to(&mut writer, path)?;
-        writer.flush().map_err(|e| IngestError::store(path, e))?;
     }
-    writer.close().map_err(|e| IngestError::store(path, e))?;
+    writer.finish()?;
     Ok((rows, suppressed_total))
 }
 
@@ -533,10 +531,27 @@ fn dimension_tables(world: &World, dir: &Path) -> Result<()> {
         }
     }
     let batch = regions.to_batch().map_err(|e| IngestError::store(dir, e))?;
-    store::write_parquet(&dir.join(store::REGIONS_FILE), &batch, &["region_level", "region_code"])?;
+    store::write_table(&dir.join(schema::REGIONS.path), &schema::REGIONS, &batch)?;
     let batch = store::population_to_batch(&population).map_err(|e| IngestError::store(dir, e))?;
-    store::write_parquet(&dir.join(store::POPULATION_FILE), &batch, &["region_code", "year"])?;
-    store::write_parquet(&dir.join(store::CATEGORIES_FILE), &store::categories_batch(), &[])
+    store::write_table(&dir.join(schema::POPULATION.path), &schema::POPULATION, &batch)?;
+    store::write_table(&dir.join(schema::CATEGORIES.path), &schema::CATEGORIES, &categories::table())
+}
+
+/// `vtsql generate`: writes `shape` into the new data directory `data_dir`, telling its progress and a
+/// summary on standard error.
+pub fn command(data_dir: &Path, shape: &Shape) -> std::result::Result<(), crate::ingest::NothingWritten> {
+    let report = generate(data_dir, shape, &mut |line: &str| eprintln!("{line}"))?;
+    let cells = report.rows * 5;
+    eprintln!(
+        "generated {} rows in {} half-year partitions into {} in {:.1} s ({:.2}M rows/s); {:.1}% of measure cells suppressed",
+        report.rows,
+        report.partitions,
+        data_dir.display(),
+        report.seconds,
+        report.rows as f64 / report.seconds.max(1e-9) / 1e6,
+        100.0 * report.suppressed_cells as f64 / cells.max(1) as f64
+    );
+    Ok(())
 }
 
 /// Generates a new data directory `data_dir` (which must not exist or be empty). Everything is written
@@ -572,7 +587,7 @@ fn build(dir: &Path, shape: &Shape, progress: &mut (dyn FnMut(&str) + Send), sta
     let paths: Vec<PathBuf> = (0..periods)
         .map(|p| {
             let year = shape.first_year + (p / 2) as i32;
-            dir.join(store::FACT_TABLE).join(format!("year={year}")).join(format!("half={}", p % 2 + 1))
+            store::partition_dir(dir, Period { year, half: (p % 2 + 1) as u8 })
         })
         .collect();
     for path in &paths {

@@ -1,8 +1,9 @@
 //! vtsql: an embedded analytical SQL engine for CBS *Beleidsinformatie Veilig Thuis* statistics.
 //!
-//! Data flows one way: raw CBS files → [`ingest`] → Parquet → [`catalog`] → a DataFusion session
-//! (with the functions of `vtsql-udfs`) → [`repl`], the command line and the Flight SQL server ([`flight`]),
-//! in this process or on an Apache Ballista cluster ([`cluster`]).
+//! Data flows one way: raw CBS files → [`ingest`] (or [`generate`]) → Parquet, shaped as [`schema`] says →
+//! [`catalog`] → a [`session`] (with the functions of `vtsql-udfs` and the [`plan_rules`]) → [`repl`], the
+//! command line, [`bench`] and the Flight SQL server ([`flight`]), in this process or on an Apache Ballista
+//! cluster ([`cluster`]). No module imports one later in that flow.
 
 pub mod bench;
 pub mod catalog;
@@ -13,6 +14,9 @@ pub mod ingest;
 pub mod local_files;
 pub mod plan_rules;
 pub mod repl;
+pub mod rows;
+pub mod schema;
+pub mod session;
 
 /// Resolves on SIGTERM or Ctrl-C (only Ctrl-C where SIGTERM cannot be watched): how `vtsql serve` and
 /// `vtsql cluster scheduler` are stopped.

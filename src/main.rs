@@ -1,25 +1,22 @@
-//! `vtsql`: the command line. Parsing only; the work is in the library's modules.
+//! `vtsql`: the command line. Parsing only; each subcommand is one call into the library.
 
-use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use vtsql::catalog::Placement;
-use vtsql::repl::Session;
-use vtsql::repl::print_format::Display;
 use vtsql::repl::print_format::PrintFormat;
-use vtsql::{catalog, cluster, flight, generate, ingest, repl};
+use vtsql::session::{self, Placement, Session};
+use vtsql::{bench, cluster, flight, generate, ingest, repl};
 
-/// jemalloc: malloc and free were a fifth of the CPU of a small query (q01 at 10M rows) on the system
-/// allocator; with jemalloc the suite runs 9% faster (benches/RESULTS.md, round 5).
+/// jemalloc: malloc and free take a large share of a small query's CPU on the system allocator
+/// (benches/RESULTS.md).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Two arenas instead of jemalloc's four per core: each thread (tokio workers, the blocking pool that
-/// reads files) keeps the pages it freed in its arena, and with eight arenas a query's peak memory rose
-/// above the system allocator's (q05 at 100M rows: 153 → 176 MiB; with two: 137 MiB). `_RJEM_MALLOC_CONF`
-/// still overrides it.
+/// reads files) keeps the pages it freed in its arena, and more arenas raise a query's peak memory above
+/// the system allocator's (benches/RESULTS.md). `_RJEM_MALLOC_CONF` still overrides it.
 #[unsafe(export_name = "_rjem_malloc_conf")]
 static ALLOCATOR_OPTIONS: &[u8; 10] = b"narenas:2\0";
 
@@ -221,52 +218,62 @@ fn parse_size(text: &str) -> Result<usize, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let data_dir = cli.data.clone().unwrap_or_else(catalog::default_data_dir);
-    let progress = &mut |line: &str| eprintln!("{line}");
-    if let Some(Action::Ingest { files }) = &cli.action {
-        return match ingest::ingest_files(&data_dir, files, progress) {
-            Ok(report) => {
-                for line in &report.lines {
-                    eprintln!("{line}");
+    let data_dir = cli.data.clone().unwrap_or_else(session::default_data_dir);
+    match cli.action {
+        Some(Action::Ingest { files }) => report("vtsql ingest", ingest::command(&data_dir, &files)),
+        Some(Action::Generate { rows, regions, years, seed }) => {
+            let shape = match regions {
+                Some(regions) => generate::Shape::for_regions(regions, years, seed),
+                None => generate::Shape::for_rows(rows.unwrap_or(1_000_000), years, seed),
+            };
+            report("vtsql generate", generate::command(&data_dir, &shape))
+        }
+        Some(Action::Cluster(role)) => block_on(cluster_process(role)),
+        action => {
+            if let Err(e) = ingest::build_if_missing(&data_dir, &mut |line| eprintln!("{line}")) {
+                eprintln!("vtsql: cannot build the tables in {}: {e}", data_dir.display());
+                return ExitCode::FAILURE;
+            }
+            let placement = match cli.cluster.as_deref().map(cluster::Scheduler::new).transpose() {
+                Ok(None) => Placement::Local,
+                Ok(Some(scheduler)) => Placement::Remote(Arc::new(scheduler)),
+                Err(e) => {
+                    eprintln!("vtsql: {e}");
+                    return ExitCode::FAILURE;
                 }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("vtsql ingest: {e}\nnothing was written");
-                ExitCode::FAILURE
-            }
-        };
+            };
+            block_on(async move {
+                let session = match Session::open(&data_dir, placement).await {
+                    Ok(session) => session,
+                    Err(e) => {
+                        eprintln!("vtsql: cannot open {}: {e}", data_dir.display());
+                        return ExitCode::FAILURE;
+                    }
+                };
+                match action {
+                    Some(Action::Serve(args)) => report("vtsql serve", flight::command(session, args.into()).await),
+                    Some(Action::Bench { files, runs, plain, settings }) => {
+                        report("vtsql bench", bench::run(&session, files, runs, plain, &settings).await)
+                    }
+                    _ => {
+                        let invocation = repl::Invocation {
+                            commands: cli.commands,
+                            files: cli.files,
+                            format: cli.format,
+                            timer: cli.timer,
+                            null: cli.nullvalue,
+                            max_rows: cli.maxrows,
+                        };
+                        report("Error", repl::main(session, invocation).await)
+                    }
+                }
+            })
+        }
     }
-    if let Some(Action::Generate { rows, regions, years, seed }) = &cli.action {
-        let shape = match (rows, regions) {
-            (_, Some(regions)) => generate::Shape::for_regions(*regions, *years, *seed),
-            (rows, None) => generate::Shape::for_rows(rows.unwrap_or(1_000_000), *years, *seed),
-        };
-        return match generate::generate(&data_dir, &shape, &mut |line: &str| eprintln!("{line}")) {
-            Ok(report) => {
-                let cells = report.rows * 5;
-                eprintln!(
-                    "generated {} rows in {} half-year partitions into {} in {:.1} s ({:.2}M rows/s); {:.1}% of measure cells suppressed",
-                    report.rows,
-                    report.partitions,
-                    data_dir.display(),
-                    report.seconds,
-                    report.rows as f64 / report.seconds.max(1e-9) / 1e6,
-                    100.0 * report.suppressed_cells as f64 / cells.max(1) as f64
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("vtsql generate: {e}\nnothing was written");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let needs_data = !matches!(cli.action, Some(Action::Cluster(_)));
-    if let Err(e) = needs_data.then(|| catalog::build_if_missing(&data_dir, progress)).transpose() {
-        eprintln!("vtsql: cannot build the tables in {}: {e}", data_dir.display());
-        return ExitCode::FAILURE;
-    }
+}
+
+/// Runs `work` on a runtime of all cores.
+fn block_on(work: impl Future<Output = ExitCode>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -274,130 +281,44 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let placement = cli.cluster.clone().map_or(Placement::Local, Placement::Cluster);
-    let code = match cli.action {
-        Some(Action::Serve(args)) => runtime.block_on(serve(args, data_dir, placement)),
-        Some(Action::Bench { files, runs, plain, settings }) => {
-            runtime.block_on(bench(files, runs, plain, settings, data_dir, placement))
-        }
-        Some(Action::Cluster(role)) => runtime.block_on(cluster_process(role)),
-        _ => runtime.block_on(run(cli, data_dir, placement)),
-    };
+    let code = runtime.block_on(work);
     // A cancelled query may still occupy a worker; do not wait for it on the way out.
     runtime.shutdown_background();
     code
 }
 
-async fn bench(
-    mut files: Vec<PathBuf>,
-    runs: usize,
-    plain: bool,
-    settings: Vec<String>,
-    data_dir: PathBuf,
-    placement: Placement,
-) -> ExitCode {
-    let ctx = match catalog::open_at(&data_dir, &placement).await {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            eprintln!("vtsql bench: cannot open {}: {e}", data_dir.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let parquet_settings = ctx.copied_config().options().execution.parquet.clone();
-    for setting in &settings {
-        let Some((key, value)) = setting.split_once('=') else {
-            eprintln!("vtsql bench: --set {setting}: expected KEY=VALUE");
-            return ExitCode::FAILURE;
-        };
-        if let Err(e) = ctx.sql(&format!("SET {} = '{}'", key.trim(), value.trim().replace('\'', "''"))).await {
-            eprintln!("vtsql bench: --set {setting}: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
-    // `--set datafusion.execution.parquet.*` reaches the scans as a REPL `SET` does
-    if let Err(e) = catalog::parquet_settings_changed(&ctx, &data_dir, &parquet_settings).await {
-        eprintln!("vtsql bench: cannot open {}: {e}", data_dir.display());
-        return ExitCode::FAILURE;
-    }
-    if files.is_empty() {
-        let dir = ["benches/queries", concat!(env!("CARGO_MANIFEST_DIR"), "/benches/queries")]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|d| d.is_dir())
-            .unwrap_or_else(|| PathBuf::from("benches/queries"));
-        files = match vtsql::bench::suite(&dir, plain) {
-            Ok(files) => files,
-            Err(e) => {
-                eprintln!("vtsql bench: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-    }
-    for file in &files {
-        match vtsql::bench::time_file(&ctx, file, runs).await {
-            Ok(timing) => {
-                println!("{}", timing.to_json());
-                eprintln!(
-                    "{:<36} {:>10.1} ms  (planning {:>5.1} ms)  {:>8} rows",
-                    timing.query,
-                    timing.median_ms(),
-                    timing.plan_median_ms(),
-                    timing.rows
-                );
-            }
-            Err(e) => {
-                eprintln!("vtsql bench: {}: {e}", file.display());
-                return ExitCode::FAILURE;
-            }
-        }
-    }
-    ExitCode::SUCCESS
-}
-
-async fn serve(args: ServeArgs, data_dir: PathBuf, placement: Placement) -> ExitCode {
-    let options = flight::ServeOptions {
-        data_dir,
-        placement,
-        bind: args.bind,
-        token: args.token,
-        users: args.users,
-        tls: args.tls_cert.zip(args.tls_key),
-        limits: flight::Limits {
-            memory_per_query: args.memory_limit,
-            query_timeout: std::time::Duration::from_secs(args.query_timeout.max(1)),
-            max_concurrent: args.max_concurrent.max(1),
-            queue_timeout: std::time::Duration::from_secs(args.queue_timeout),
-        },
-    };
-    let scheme = if options.tls.is_some() { "grpc+tls" } else { "grpc" };
-    let result = flight::serve(options, |addr, auth| {
-        let access = if auth.is_required() { "clients must authenticate" } else { "no authentication, loopback only" };
-        // The first line on stdout is the address, so scripts and tests can start on port 0 and read it.
-        println!("{scheme}://{addr}");
-        eprintln!("vtsql serve: listening on {scheme}://{addr} ({access}); Ctrl-C or SIGTERM stops");
-    })
-    .await;
+/// The exit code of a subcommand's result; an error is printed after `what`.
+fn report<E: std::fmt::Display>(what: &str, result: Result<(), E>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vtsql serve: {e}");
+            eprintln!("{what}: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
+impl From<ServeArgs> for flight::ServeOptions {
+    fn from(args: ServeArgs) -> Self {
+        flight::ServeOptions {
+            bind: args.bind,
+            token: args.token,
+            users: args.users,
+            tls: args.tls_cert.zip(args.tls_key),
+            limits: flight::Limits {
+                memory_per_query: args.memory_limit,
+                query_timeout: std::time::Duration::from_secs(args.query_timeout.max(1)),
+                max_concurrent: args.max_concurrent.max(1),
+                queue_timeout: std::time::Duration::from_secs(args.queue_timeout),
+            },
+        }
+    }
+}
+
 async fn cluster_process(role: ClusterRole) -> ExitCode {
-    // Ballista logs through `log`: warnings by default, RUST_LOG=info (or debug) for more.
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let result = match role {
         ClusterRole::Scheduler { bind, executor_timeout } => {
-            let options = cluster::SchedulerOptions { bind, executor_timeout };
-            cluster::run_scheduler(options, |addr| {
-                // The first line on stdout is the address, so scripts and tests can start on port 0.
-                println!("{addr}");
-                eprintln!("vtsql cluster scheduler: listening on {addr}; Ctrl-C or SIGTERM stops");
-            })
-            .await
+            cluster::scheduler_command(cluster::SchedulerOptions { bind, executor_timeout }).await
         }
         ClusterRole::Executor {
             scheduler,
@@ -409,8 +330,7 @@ async fn cluster_process(role: ClusterRole) -> ExitCode {
             memory_limit,
             heartbeat,
         } => {
-            let announce = format!("executor {host}:{port} (tasks on {host}:{grpc_port}) joined {scheduler}");
-            let options = cluster::ExecutorOptions {
+            cluster::executor_command(cluster::ExecutorOptions {
                 scheduler,
                 host,
                 port,
@@ -419,74 +339,9 @@ async fn cluster_process(role: ClusterRole) -> ExitCode {
                 work_dir,
                 memory_limit: memory_limit.map(|m| m as u64),
                 heartbeat_seconds: heartbeat,
-            };
-            cluster::run_executor(options, move || {
-                println!("{announce}");
-                eprintln!("vtsql cluster {announce}; Ctrl-C or SIGTERM leaves the cluster");
             })
             .await
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vtsql cluster: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run(cli: Cli, data_dir: PathBuf, placement: Placement) -> ExitCode {
-    let ctx = match catalog::open_at(&data_dir, &placement).await {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            eprintln!("vtsql: cannot open {}: {e}", data_dir.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut scripts: Vec<String> = cli.commands.clone();
-    for file in &cli.files {
-        match repl::exec::read_script(file) {
-            Ok(sql) => scripts.push(sql),
-            Err(e) => {
-                eprintln!("Error: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    }
-    if scripts.is_empty() && !std::io::stdin().is_terminal() {
-        let mut sql = String::new();
-        if let Err(e) = std::io::stdin().read_to_string(&mut sql) {
-            eprintln!("Error: cannot read standard input: {e}");
-            return ExitCode::FAILURE;
-        }
-        scripts.push(sql);
-    }
-    let interactive = scripts.is_empty();
-    let null = cli.nullvalue.clone().unwrap_or_else(|| if interactive { ".".into() } else { "NULL".into() });
-    let display = Display { null, max_rows: cli.maxrows.filter(|n| *n > 0) };
-    let mut session = Session::new(ctx, data_dir, cli.format, display);
-    session.placement = placement;
-    session.timer = cli.timer;
-    if interactive {
-        session.progress = true;
-        return match repl::run_interactive(session).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("Error: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    for script in scripts {
-        match session.run_script(&script).await {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                eprintln!("Error: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    }
-    ExitCode::SUCCESS
+    report("vtsql cluster", result)
 }

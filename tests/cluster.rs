@@ -7,7 +7,9 @@ use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use vtsql::catalog::Placement;
+use std::sync::Arc;
+
+use vtsql::session::Placement;
 
 use crate::Check;
 use crate::common::{Spawned, ensure, ensure_eq, query, query_at, repo, runtime, spawn_vtsql};
@@ -99,7 +101,7 @@ impl Cluster {
     }
 
     fn placement(&self) -> Placement {
-        Placement::Cluster(self.address())
+        Placement::Remote(Arc::new(vtsql::cluster::Scheduler::new(&self.address()).expect("a scheduler address")))
     }
 
     fn logs(&self) -> String {

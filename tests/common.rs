@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use vtsql::ingest;
+use vtsql::session::{Options, Placement, Session};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -74,23 +75,19 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 /// Runs SQL on a data directory and returns the rows as text, NULL as `NULL`.
 pub fn query(data: &Path, sql: &str) -> Result<Vec<Vec<String>>, String> {
-    query_at(data, &vtsql::catalog::Placement::Local, &[], sql)
+    query_at(data, &Placement::Local, &[], sql)
 }
 
 /// Runs the `setup` statements, then `sql`, where `placement` says; `sql`'s rows as text.
-pub fn query_at(
-    data: &Path,
-    placement: &vtsql::catalog::Placement,
-    setup: &[&str],
-    sql: &str,
-) -> Result<Vec<Vec<String>>, String> {
+pub fn query_at(data: &Path, placement: &Placement, setup: &[&str], sql: &str) -> Result<Vec<Vec<String>>, String> {
     runtime().block_on(async {
-        let ctx = vtsql::catalog::open_at(data, placement).await.map_err(|e| e.to_string())?;
+        let session = Session::open(data, placement.clone()).await.map_err(|e| e.to_string())?;
         for statement in setup {
-            ctx.sql(statement).await.map_err(|e| e.to_string())?.collect().await.map_err(|e| e.to_string())?;
+            session.start(statement, &Options::default()).await.map_err(|e| e.to_string())?;
         }
-        let batches = ctx.sql(sql).await.map_err(|e| e.to_string())?.collect().await.map_err(|e| e.to_string())?;
-        Ok(crate::slt::batches_to_rows(&batches))
+        let batches = session.start(sql, &Options::default()).await.map_err(|e| e.to_string())?;
+        let batches = batches.collect().await.map_err(|e| e.to_string())?;
+        vtsql::rows::rows(&batches, "NULL").map_err(|e| e.to_string())
     })
 }
 

@@ -115,11 +115,10 @@ fn layout_and_rules() -> Result<(), String> {
                 .cloned()
                 .ok_or_else(|| format!("no text column {name}"))
         };
-        let columns: Vec<_> =
-            vtsql::ingest::store::FACT_SORT.iter().map(|name| text(name)).collect::<Result<_, _>>()?;
+        let columns: Vec<_> = vtsql::schema::FACTS.sort.iter().map(|name| text(name)).collect::<Result<_, _>>()?;
         keys.extend((0..batch.num_rows()).map(|i| columns.iter().map(|c| c.value(i).to_string()).collect::<Vec<_>>()));
     }
-    ensure(keys.windows(2).all(|w| w[0] < w[1]), || "rows are not in strict store::FACT_SORT order".into())?;
+    ensure(keys.windows(2).all(|w| w[0] < w[1]), || "rows are not in strict schema::FACTS order".into())?;
     // every row group holds one region level (its statistics say so), and every level has its own
     let levels = row_group_levels(&partitions[0])?;
     ensure(levels.iter().all(|(min, max)| min == max), || format!("row groups mix region levels: {levels:?}"))?;

@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::error::DataFusionError;
-use datafusion::prelude::SessionContext;
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
+
+use vtsql::session::{Options, Placement, Session};
 
 use crate::common;
 
@@ -20,21 +20,14 @@ pub fn files() -> Vec<PathBuf> {
     files
 }
 
+/// Rows as the `.slt` files and the other checks compare them: every cell as text, NULL as `NULL`.
 pub fn batches_to_rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
-    let options = FormatOptions::default().with_null("NULL");
-    let mut rows = Vec::new();
-    for batch in batches {
-        let formatters: Vec<ArrayFormatter> =
-            batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
-        for i in 0..batch.num_rows() {
-            rows.push(formatters.iter().map(|f| f.value(i).to_string()).collect());
-        }
-    }
-    rows
+    vtsql::rows::rows(batches, "NULL").expect("printable batches")
 }
 
+/// The SQL runner every face uses, one session per `.slt` file.
 struct Vtsql {
-    ctx: SessionContext,
+    session: Session,
 }
 
 #[async_trait::async_trait]
@@ -43,9 +36,9 @@ impl AsyncDB for Vtsql {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, DataFusionError> {
-        let df = self.ctx.sql(sql).await?;
-        let schema = df.schema().inner().clone();
-        let batches = df.collect().await?;
+        let running = self.session.start(sql, &Options::default()).await?;
+        let schema = running.schema.clone();
+        let batches = running.collect().await?;
         if schema.fields().is_empty() {
             return Ok(DBOutput::StatementComplete(0));
         }
@@ -74,8 +67,8 @@ pub fn run_file(path: &Path, complete: bool) -> Result<(), String> {
     let data = common::fixture();
     common::runtime().block_on(async {
         let mut runner = Runner::new(|| async {
-            let ctx = vtsql::catalog::open(data).await?;
-            Ok::<_, DataFusionError>(Vtsql { ctx })
+            let session = Session::open(data, Placement::Local).await?;
+            Ok::<_, DataFusionError>(Vtsql { session })
         });
         if complete {
             runner

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Server, ServerTlsConfig};
 
-use crate::catalog;
+use crate::session::Session;
 pub use auth::Auth;
 pub use query::{Engine, Limits};
 pub use service::FlightSqlServer;
@@ -50,9 +50,6 @@ pub enum FlightError {
 
 /// Everything `vtsql serve` is told on the command line.
 pub struct ServeOptions {
-    pub data_dir: PathBuf,
-    /// In-process, or planned and run on a Ballista cluster.
-    pub placement: catalog::Placement,
     pub bind: SocketAddr,
     pub token: Option<String>,
     pub users: Option<PathBuf>,
@@ -64,8 +61,24 @@ fn read(path: &Path) -> Result<Vec<u8>, FlightError> {
     std::fs::read(path).map_err(|source| FlightError::Io { path: path.to_path_buf(), source })
 }
 
+/// `vtsql serve`: serves `session` until SIGTERM or Ctrl-C. The first line on standard output is the address
+/// bound, so scripts and tests can start on port 0 and read it.
+pub async fn command(session: Session, options: ServeOptions) -> Result<(), FlightError> {
+    let scheme = if options.tls.is_some() { "grpc+tls" } else { "grpc" };
+    serve(session, options, |addr, auth| {
+        let access = if auth.is_required() { "clients must authenticate" } else { "no authentication, loopback only" };
+        println!("{scheme}://{addr}");
+        eprintln!("vtsql serve: listening on {scheme}://{addr} ({access}); Ctrl-C or SIGTERM stops");
+    })
+    .await
+}
+
 /// Runs the server until SIGTERM or Ctrl-C. `announce` is told the address actually bound (port 0 picks one).
-pub async fn serve(options: ServeOptions, announce: impl FnOnce(SocketAddr, &Auth)) -> Result<(), FlightError> {
+pub async fn serve(
+    session: Session,
+    options: ServeOptions,
+    announce: impl FnOnce(SocketAddr, &Auth),
+) -> Result<(), FlightError> {
     let users = options.users.as_deref().map(auth::read_users).transpose()?.unwrap_or_default();
     let auth = Arc::new(Auth::new(options.token.filter(|t| !t.is_empty()), users));
     if !auth.is_required() && !options.bind.ip().is_loopback() {
@@ -78,8 +91,7 @@ pub async fn serve(options: ServeOptions, announce: impl FnOnce(SocketAddr, &Aut
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(|e| FlightError::Setup(format!("TLS: {e}")))?;
     }
-    let ctx = catalog::open_at(&options.data_dir, &options.placement).await?;
-    let engine = Engine::new(ctx, options.limits)
+    let engine = Engine::new(session, options.limits)
         .map_err(|e| FlightError::Setup(format!("cannot start the query runtime: {e}")))?;
     let service = FlightSqlServer::new(engine, Arc::clone(&auth)).map_err(|e| FlightError::Setup(e.to_string()))?;
     let interceptor_auth = Arc::clone(&auth);

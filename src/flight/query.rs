@@ -1,5 +1,6 @@
-//! Planning and running one client query: read-only checks, `?` parameters, per-query memory, a deadline,
-//! a bounded number of queries at once, and the schema that goes over the wire.
+//! Running one client query through the session's runner (read-only, parameters bound, a memory pool of
+//! its own): `?` placeholders, a deadline, a bounded number of queries at once, and the schema that goes
+//! over the wire.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,14 +11,8 @@ use arrow::array::RecordBatch;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow_flight::error::FlightError;
-use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
-use datafusion::execution::TaskContext;
-use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
-use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::{ExecutionPlan, execute_stream};
-use datafusion::prelude::{SQLOptions, SessionContext};
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use futures::{Stream, StreamExt};
@@ -25,6 +20,8 @@ use tokio::runtime::Runtime;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tonic::Status;
+
+use crate::session::{Options, ReadOnly, Running, Session};
 
 /// Limits that keep one client from taking the server down.
 #[derive(Clone, Debug)]
@@ -39,12 +36,12 @@ pub struct Limits {
     pub queue_timeout: Duration,
 }
 
-/// The shared catalog plus the limits; every query gets its own session state and memory pool.
+/// The shared session plus the limits; every query gets a memory pool of its own.
 ///
 /// Queries execute on a runtime of their own, so CPU-bound operators never delay the runtime that answers
 /// RPCs: a client's GetTables or a new connection is served while other queries keep every core busy.
 pub struct Engine {
-    ctx: SessionContext,
+    session: Session,
     limits: Limits,
     slots: Arc<Semaphore>,
     queries: Option<Runtime>,
@@ -55,8 +52,7 @@ const BATCHES_AHEAD: usize = 2;
 
 /// A planned query, ready to run; `wire_schema` is what the client is told and what it receives.
 pub struct Planned {
-    plan: Arc<dyn ExecutionPlan>,
-    task_ctx: Arc<TaskContext>,
+    running: Running,
     pub wire_schema: SchemaRef,
 }
 
@@ -67,7 +63,7 @@ pub struct Described {
 }
 
 impl Engine {
-    pub fn new(ctx: SessionContext, limits: Limits) -> std::io::Result<Self> {
+    pub fn new(session: Session, limits: Limits) -> std::io::Result<Self> {
         let slots = Arc::new(Semaphore::new(limits.max_concurrent.max(1)));
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let queries = tokio::runtime::Builder::new_multi_thread()
@@ -75,92 +71,43 @@ impl Engine {
             .thread_name("vtsql-query")
             .enable_all()
             .build()?;
-        Ok(Engine { ctx, limits, slots, queries: Some(queries) })
+        Ok(Engine { session, limits, slots, queries: Some(queries) })
     }
 
     pub fn context(&self) -> &SessionContext {
-        &self.ctx
+        self.session.context()
     }
 
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
 
-    /// A session over the shared catalog with a memory pool of its own.
-    fn query_context(&self) -> SessionContext {
-        let state = self.ctx.state();
-        let shared = state.runtime_env();
-        let pool = TrackConsumersPool::new(
-            GreedyMemoryPool::new(self.limits.memory_per_query),
-            std::num::NonZeroUsize::new(3).expect("3 is not zero"),
-        );
-        let runtime = RuntimeEnv { memory_pool: Arc::new(pool), ..RuntimeEnv::clone(shared) };
-        let state = SessionStateBuilder::new_from_existing(state).with_runtime_env(Arc::new(runtime)).build();
-        SessionContext::new_with_state(state)
-    }
-
-    /// Plans one read-only statement. DDL, DML, COPY and SET are refused before anything runs.
-    async fn logical_plan(&self, ctx: &SessionContext, sql: &str) -> Result<LogicalPlan, Status> {
-        let sql = number_placeholders(sql)?;
-        let plan = ctx.state().create_logical_plan(&sql).await.map_err(status)?;
-        read_only().verify_plan(&plan).map_err(|e| {
-            Status::permission_denied(format!(
-                "vtsql serve is read-only: only queries (SELECT, WITH, VALUES, EXPLAIN, SHOW, DESCRIBE) are allowed; {}",
-                e.strip_backtrace().trim_start_matches("Error during planning: ")
-            ))
-        })?;
-        Ok(plan)
+    /// How a client statement runs: read-only, in a memory pool of the query's own.
+    fn options(&self, params: &[ScalarValue]) -> Options {
+        Options { read_only: true, params: params.to_vec(), memory_limit: Some(self.limits.memory_per_query) }
     }
 
     /// Plans `sql` with parameter values bound, down to the physical plan whose schema is streamed.
     pub async fn plan(&self, sql: &str, params: &[ScalarValue]) -> Result<Planned, Status> {
-        let ctx = self.query_context();
-        let mut plan = self.logical_plan(&ctx, sql).await?;
-        let types = parameter_types(&plan)?;
-        if types.len() != params.len() {
-            return Err(Status::invalid_argument(format!(
-                "the statement has {} parameter(s) but {} value(s) were bound",
-                types.len(),
-                params.len()
-            )));
-        }
-        if !params.is_empty() {
-            let values = params
-                .iter()
-                .zip(&types)
-                .enumerate()
-                .map(|(i, (value, wanted))| match wanted {
-                    Some(t) if value.data_type() != *t => value.cast_to(t).map_err(|e| {
-                        Status::invalid_argument(format!("parameter {}: cannot use {value:?} as {t}: {e}", i + 1))
-                    }),
-                    _ => Ok(value.clone()),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            plan = plan.with_param_values(ParamValues::from(values)).map_err(status)?;
-        }
-        let df = ctx.execute_logical_plan(plan).await.map_err(status)?;
-        let task_ctx = Arc::new(df.task_ctx());
-        let plan = df.create_physical_plan().await.map_err(status)?;
-        let wire_schema = wire_schema(&plan.schema());
-        Ok(Planned { plan, task_ctx, wire_schema })
+        let sql = number_placeholders(sql)?;
+        let running = self.session.start(&sql, &self.options(params)).await.map_err(status)?;
+        let wire_schema = wire_schema(&running.plan.schema());
+        Ok(Planned { running, wire_schema })
     }
 
     /// The result and parameter schemas of a statement, before values are bound.
     pub async fn describe(&self, sql: &str) -> Result<Described, Status> {
-        let ctx = self.query_context();
-        let plan = self.logical_plan(&ctx, sql).await?;
-        let types = parameter_types(&plan)?;
+        let sql = number_placeholders(sql)?;
+        let described = self.session.describe(&sql, &self.options(&[])).await.map_err(status)?;
         let parameter_schema = Schema::new(
-            types
+            described
+                .parameters
                 .iter()
                 .enumerate()
                 .map(|(i, t)| Field::new(format!("${}", i + 1), t.clone().unwrap_or(DataType::Null), true))
                 .collect::<Vec<_>>(),
         );
-        Ok(Described {
-            dataset_schema: wire_schema(plan.schema().inner()),
-            parameter_schema: Arc::new(parameter_schema),
-        })
+        Ok(Described { dataset_schema: wire_schema(&described.schema), parameter_schema: Arc::new(parameter_schema) })
     }
 
     /// Starts a planned query once a slot is free; the stream ends at the deadline with DEADLINE_EXCEEDED.
@@ -180,7 +127,7 @@ impl Engine {
         let task = queries.spawn(async move {
             // The slot is held until the work has really stopped, not only until the client left, and is
             // free again before the client hears of the end: a client's next query never finds it taken.
-            let mut batches = match execute_stream(planned.plan, planned.task_ctx) {
+            let mut batches = match planned.running.stream() {
                 Ok(batches) => batches,
                 Err(e) => {
                     drop(permit);
@@ -214,30 +161,6 @@ impl Engine {
             label,
         })
     }
-}
-
-/// The options every client statement is checked against.
-fn read_only() -> SQLOptions {
-    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
-}
-
-/// Parameter types in `$1, $2, ...` order; `None` where DataFusion cannot infer one.
-fn parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>, Status> {
-    let types = plan.get_parameter_types().map_err(status)?;
-    let mut numbered = Vec::with_capacity(types.len());
-    for (id, t) in types {
-        let n: usize = id
-            .strip_prefix('$')
-            .and_then(|n| n.parse().ok())
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| Status::invalid_argument(format!("parameter `{id}`: use `?` or `$1`, `$2`, ...")))?;
-        numbered.push((n, t));
-    }
-    numbered.sort_by_key(|(n, _)| *n);
-    if let Some((i, (n, _))) = numbered.iter().enumerate().find(|(i, (n, _))| *n != i + 1) {
-        return Err(Status::invalid_argument(format!("parameter ${} is missing (found ${n})", i + 1)));
-    }
-    Ok(numbered.into_iter().map(|(_, t)| t).collect())
 }
 
 /// Rewrites `?` placeholders (what ADBC and DB-API clients write) as `$1`, `$2`, ... (what DataFusion reads).
@@ -327,6 +250,11 @@ pub fn to_wire(batch: RecordBatch, wire: &SchemaRef) -> Result<RecordBatch, Data
 /// everything else is the client's statement (INVALID_ARGUMENT).
 pub fn status(e: DataFusionError) -> Status {
     let message = e.strip_backtrace();
+    if let DataFusionError::External(inner) = e.find_root()
+        && let Some(refused) = inner.downcast_ref::<ReadOnly>()
+    {
+        return Status::permission_denied(format!("vtsql serve is read-only: {refused}"));
+    }
     match e.find_root() {
         DataFusionError::ResourcesExhausted(_) => Status::resource_exhausted(message),
         DataFusionError::Internal(_) => Status::internal(message),

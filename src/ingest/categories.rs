@@ -5,6 +5,12 @@
 //! (`Mishandeling kind: emotionele mish...`), to full names. Kinds are **not additive**: one melding
 //! can name several kinds, so subtypes sum to more than their group and groups to more than `Totaal`.
 
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
+
+use crate::schema;
+
 /// What a category is within the dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CategoryKind {
@@ -117,6 +123,18 @@ pub static CATEGORIES: &[Category] = &[
     cat!("Geen van bovenstaande", AI, None, Aanvullend),
     cat!("Niet gespecificeerd", AI, None, Aanvullend),
 ];
+
+/// The table `categories`: every category with its group, parent, kind and StatLine order.
+pub fn table() -> RecordBatch {
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(CATEGORIES.iter().map(|c| c.name))),
+        Arc::new(StringArray::from_iter_values(CATEGORIES.iter().map(|c| c.group))),
+        Arc::new(CATEGORIES.iter().map(|c| c.parent).collect::<StringArray>()),
+        Arc::new(StringArray::from_iter_values(CATEGORIES.iter().map(|c| c.kind.as_str()))),
+        Arc::new(Int32Array::from_iter_values(0..CATEGORIES.len() as i32)),
+    ];
+    RecordBatch::try_new(schema::CATEGORIES.schema(), columns).expect("categories columns match their schema")
+}
 
 /// Finds the category an export label stands for: its full name in any letter case, or a label
 /// cut off with `..` or `...` whose start matches exactly one full name.

@@ -28,13 +28,7 @@ impl Measure {
     ];
 
     pub fn column(self) -> &'static str {
-        match self {
-            Measure::GestarteAdviezen => "gestarte_adviezen",
-            Measure::OntvangenMeldingen => "ontvangen_meldingen",
-            Measure::CasussenMetMelding => "casussen_met_melding",
-            Measure::AfgerondeOnderzoeken => "afgeronde_onderzoeken",
-            Measure::AfgerondeVoorwaardenVervolg => "afgeronde_voorwaarden_vervolg",
-        }
+        crate::schema::MEASURES[self as usize]
     }
 
     /// Recognises a StatLine column title, full or cut off
@@ -146,7 +140,7 @@ impl RowBuilder<'_> {
         let mut suppressed_cells = 0;
         for (measure, cell) in self.measures.iter().zip(cells) {
             let (value, suppressed) = parse_cell(cell).map_err(|m| self.file.error(line, measure.column(), m))?;
-            values[Measure::ALL.iter().position(|m| m == measure).unwrap_or(0)] = value;
+            values[*measure as usize] = value;
             suppressed_cells += i32::from(suppressed);
         }
         Ok(Fact {

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 pub use error::{IngestError, Result};
 use vtsql_udfs::period::Period;
 
+use crate::schema;
 use dimensions::{Population, Table};
 use facts::Fact;
 use regions::Regions;
@@ -124,13 +125,49 @@ pub struct Report {
     pub partitions: Vec<Period>,
 }
 
+/// Where the raw inputs of a data directory live; the first run builds Parquet from them.
+pub const RAW_DIR: &str = "raw";
+
+/// Builds the Parquet tables from `DATA/raw` when the fact table is missing (a fresh clone).
+/// Returns whether it built anything.
+pub fn build_if_missing(data_dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<bool> {
+    let raw = data_dir.join(RAW_DIR);
+    if data_dir.join(schema::FACTS.path).exists() || !raw.is_dir() {
+        return Ok(false);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&raw)
+        .map_err(|e| IngestError::io(&raw, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    files.sort();
+    progress(&format!("building Parquet in {} from {} raw files (first run)", data_dir.display(), files.len()));
+    ingest_files(data_dir, &files, progress)?;
+    Ok(true)
+}
+
 fn load_regions(data_dir: &Path) -> Result<Regions> {
-    let path = data_dir.join(store::REGIONS_FILE);
+    let path = data_dir.join(schema::REGIONS.path);
     let mut regions = Regions::default();
     for batch in store::read_parquet(&path)? {
         regions.extend_from_batch(&batch).map_err(|m| IngestError::store(&path, m))?;
     }
     Ok(regions)
+}
+
+/// An ingest that was refused; nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}\nnothing was written")]
+pub struct NothingWritten(#[from] pub IngestError);
+
+/// `vtsql ingest FILE...`: ingests `files` into `data_dir`, telling what it read and wrote on standard
+/// error.
+pub fn command(data_dir: &Path, files: &[PathBuf]) -> std::result::Result<(), NothingWritten> {
+    let report = ingest_files(data_dir, files, &mut |line| eprintln!("{line}"))?;
+    for line in &report.lines {
+        eprintln!("{line}");
+    }
+    Ok(())
 }
 
 /// Ingests `files` into `data_dir`. Nothing is written unless every file is good.
@@ -227,13 +264,10 @@ fn write_all(
     let mut staged_tables = Vec::new();
     if regions_changed {
         let batch = regions.to_batch().map_err(|e| IngestError::store(&store.data_dir, e))?;
-        staged_tables.push((
-            store.stage_table(store::REGIONS_FILE, &batch, &["region_level", "region_code"])?,
-            store::REGIONS_FILE,
-        ));
+        staged_tables.push((store.stage_table(&schema::REGIONS, &batch)?, &schema::REGIONS));
     }
     if !population.is_empty() {
-        let path = store.data_dir.join(store::POPULATION_FILE);
+        let path = store.data_dir.join(schema::POPULATION.path);
         let mut rows = store::population_from_batches(&store::read_parquet(&path)?, &path)?;
         // A later source wins over an earlier one and over what is stored.
         let mut latest: HashMap<(String, i32), Population> = HashMap::new();
@@ -245,13 +279,9 @@ fn write_all(
         rows.sort_by(|a, b| (&a.region_code, a.year).cmp(&(&b.region_code, b.year)));
         report.lines.push(format!("population: {} rows", rows.len()));
         let batch = store::population_to_batch(&rows).map_err(|e| IngestError::store(&path, e))?;
-        staged_tables.push((
-            store.stage_table(store::POPULATION_FILE, &batch, &["region_code", "year"])?,
-            store::POPULATION_FILE,
-        ));
+        staged_tables.push((store.stage_table(&schema::POPULATION, &batch)?, &schema::POPULATION));
     }
-    staged_tables
-        .push((store.stage_table(store::CATEGORIES_FILE, &store::categories_batch(), &[])?, store::CATEGORIES_FILE));
+    staged_tables.push((store.stage_table(&schema::CATEGORIES, &categories::table())?, &schema::CATEGORIES));
 
     let mut by_partition: BTreeMap<(i32, u8), Vec<Fact>> = BTreeMap::new();
     report.facts = facts.len();
@@ -270,8 +300,8 @@ fn write_all(
         staged_partitions.push((store.stage_partition(period, rows)?, period));
     }
 
-    for (staged, name) in staged_tables {
-        store.commit_table(&staged, name)?;
+    for (staged, table) in staged_tables {
+        store.commit_table(&staged, table)?;
     }
     for (staged, period) in staged_partitions {
         store.commit_partition(&staged, period)?;

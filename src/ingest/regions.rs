@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 /// The level of a region, as stored in `region_level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -203,19 +202,6 @@ impl Regions {
             .map(|&i| &self.list[i])
     }
 
-    pub fn schema() -> SchemaRef {
-        let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
-        Arc::new(Schema::new(vec![
-            text("region_code", false),
-            text("region_name", false),
-            text("region_level", false),
-            text("provincie_code", true),
-            text("landsdeel_code", true),
-            text("vt_regio_code", true),
-            text("former_names", true),
-        ]))
-    }
-
     /// The table `regions`, sorted by the text of level, then code (the order its Parquet declares).
     pub fn to_batch(&self) -> arrow::error::Result<RecordBatch> {
         let mut sorted: Vec<&Region> = self.list.iter().collect();
@@ -224,7 +210,7 @@ impl Regions {
             Arc::new(sorted.iter().map(|r| f(r)).collect::<StringArray>())
         };
         RecordBatch::try_new(
-            Self::schema(),
+            crate::schema::REGIONS.schema(),
             vec![
                 column(&|r| Some(r.code.clone())),
                 column(&|r| Some(r.name.clone())),

@@ -1,9 +1,8 @@
-//! Parquet storage of the data directory.
+//! Parquet storage of the data directory (the tables are described in [`crate::schema`]); ingest and the
+//! generator write through it.
 //!
 //! ```text
-//! DATA/veilig_thuis/year=2020/half=1/part-0.parquet   facts, hive-partitioned (half 0 = whole year)
-//! DATA/regions.parquet  DATA/population.parquet  DATA/categories.parquet
-//! DATA/.staging/                                       scratch space, never read by queries
+//! DATA/.staging/     scratch space, never read by queries
 //! ```
 //! Nothing is written in place: a partition is built complete under `.staging` and then swapped in
 //! with one atomic rename, so a reader sees the old partition or the new one, never a mixture, and a
@@ -14,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
@@ -24,42 +23,14 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use vtsql_udfs::period::Period;
 
-use super::categories::CATEGORIES;
 use super::dimensions::Population;
 use super::error::{IngestError, Result};
-use super::facts::{Fact, Measure};
+use super::facts::Fact;
+use crate::schema;
 
-pub const FACT_TABLE: &str = "veilig_thuis";
-pub const REGIONS_FILE: &str = "regions.parquet";
-pub const POPULATION_FILE: &str = "population.parquet";
-pub const CATEGORIES_FILE: &str = "categories.parquet";
 const STAGING: &str = ".staging";
 
-/// Columns of a fact file, in order. `year` and `half` live in the directory names.
-pub fn fact_file_schema() -> SchemaRef {
-    let text = |name: &str| Field::new(name, DataType::Utf8, false);
-    let mut fields = vec![
-        text("source_table"),
-        text("period"),
-        Field::new("provisional", DataType::Boolean, false),
-        text("region_level"),
-        text("region_code"),
-        text("region_name"),
-        text("category"),
-        text("category_group"),
-    ];
-    fields.extend(Measure::ALL.iter().map(|m| Field::new(m.column(), DataType::Int64, true)));
-    fields.push(Field::new("suppressed_cells", DataType::Int32, false));
-    Arc::new(Schema::new(fields))
-}
-
-/// The order of the fact rows in every file: by region level (each level in row groups of its own, see
-/// [`write_facts_parquet`]), then kind of violence, then region. A filter on a level and a kind
-/// (`region_level = 'gemeente' AND category = 'Totaal'`) is then one run of small pages that the page
-/// index finds (benches/RESULTS.md, "Tuning").
-pub const FACT_SORT: [&str; 4] = ["region_level", "category", "region_code", "period"];
-
-/// Sorts facts by [`FACT_SORT`] (then source table, for a stable file).
+/// Sorts facts by the order of [`schema::FACTS`] (then source table, for a stable file).
 fn sort_facts(facts: &mut [Fact]) {
     facts.sort_by(|a, b| {
         (&a.region_level, &a.category, &a.region_code, a.period, &a.source_table).cmp(&(
@@ -86,11 +57,11 @@ fn facts_to_batch(facts: &[Fact]) -> arrow::error::Result<RecordBatch> {
         text(&|f| &f.category),
         text(&|f| &f.category_group),
     ];
-    for i in 0..Measure::ALL.len() {
+    for i in 0..schema::MEASURES.len() {
         columns.push(Arc::new(facts.iter().map(|f| f.values[i]).collect::<Int64Array>()));
     }
     columns.push(Arc::new(facts.iter().map(|f| Some(f.suppressed_cells)).collect::<Int32Array>()));
-    RecordBatch::try_new(fact_file_schema(), columns)
+    RecordBatch::try_new(schema::FACTS.schema(), columns)
 }
 
 fn batch_to_facts(batch: &RecordBatch, path: &Path) -> Result<Vec<Fact>> {
@@ -114,7 +85,7 @@ fn batch_to_facts(batch: &RecordBatch, path: &Path) -> Result<Vec<Fact>> {
         .column_by_name("suppressed_cells")
         .and_then(|c| c.as_any().downcast_ref::<Int32Array>())
         .ok_or_else(bad)?;
-    let measures: Vec<&Int64Array> = Measure::ALL.iter().map(|m| int64(m.column())).collect::<Result<_>>()?;
+    let measures: Vec<&Int64Array> = schema::MEASURES.iter().map(|m| int64(m)).collect::<Result<_>>()?;
     (0..batch.num_rows())
         .map(|i| {
             let (period_value, _) = Period::parse(period.value(i))
@@ -189,43 +160,67 @@ pub fn writer_properties(schema: &Schema, sorted_by: &[&str]) -> WriterPropertie
 /// A writer of a new Parquet file at `path` with [`writer_properties`].
 ///
 /// The files carry no Arrow schema of their own: every column's type follows from its Parquet type
-/// (text, Int32, Int64, Boolean), and readers decoded the embedded copy (base64, then IPC) each time
-/// they opened a file, 2% of q01's CPU at 10M rows.
-pub fn file_writer(path: &Path, schema: SchemaRef, sorted_by: &[&str]) -> Result<ArrowWriter<File>> {
+/// (text, Int32, Int64, Boolean), and readers would decode an embedded copy (base64, then IPC) each time
+/// they open a file.
+fn file_writer(path: &Path, schema: SchemaRef, sorted_by: &[&str]) -> Result<ArrowWriter<File>> {
     let file = File::create(path).map_err(|e| IngestError::io(path, e))?;
     let options =
         ArrowWriterOptions::new().with_properties(writer_properties(&schema, sorted_by)).with_skip_arrow_metadata(true);
     ArrowWriter::try_new_with_options(file, schema, options).map_err(|e| IngestError::store(path, e))
 }
 
-/// Writes one batch to a new Parquet file and syncs it to disk.
-pub fn write_parquet(path: &Path, batch: &RecordBatch, sorted_by: &[&str]) -> Result<()> {
-    write_row_groups(path, batch, sorted_by, None)
-}
-
-/// Writes sorted fact rows to a new Parquet file, each region level in row groups of its own.
-///
-/// A level's own row group has its own column chunks: a gemeente-only query reads a dictionary of
-/// gemeente codes, not one filled by the wijken after them (benches/RESULTS.md: q08 at 100M rows read
-/// 887 KB instead of 343 KB without it), and row-group statistics skip the other levels outright.
-pub fn write_facts_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
-    write_row_groups(path, batch, &FACT_SORT, Some("region_level"))
-}
-
-fn write_row_groups(path: &Path, batch: &RecordBatch, sorted_by: &[&str], group_by: Option<&str>) -> Result<()> {
-    let mut writer = file_writer(path, batch.schema(), sorted_by)?;
-    let runs = match group_by.and_then(|name| batch.column_by_name(name)) {
-        Some(column) if batch.num_rows() > 0 => {
-            arrow::compute::partition(std::slice::from_ref(column)).map_err(|e| IngestError::store(path, e))?.ranges()
-        }
-        _ => std::iter::once(0..batch.num_rows()).collect(),
-    };
-    for run in runs {
-        writer.write(&batch.slice(run.start, run.len())).map_err(|e| IngestError::store(path, e))?;
-        writer.flush().map_err(|e| IngestError::store(path, e))?;
-    }
+/// Writes `table`'s rows (one batch, already in the table's order) to a new Parquet file and syncs it.
+pub fn write_table(path: &Path, table: &schema::Table, batch: &RecordBatch) -> Result<()> {
+    let mut writer = file_writer(path, batch.schema(), table.sort)?;
+    writer.write(batch).map_err(|e| IngestError::store(path, e))?;
     let file = writer.into_inner().map_err(|e| IngestError::store(path, e))?;
     file.sync_all().map_err(|e| IngestError::io(path, e))
+}
+
+/// A new fact file, written batch by batch from rows in the order of [`schema::FACTS`], each region level
+/// in row groups of its own.
+///
+/// A level's own row group has its own column chunks: a gemeente-only query reads a dictionary of
+/// gemeente codes, not one filled by the wijken after them, and row-group statistics skip the other
+/// levels outright.
+pub struct FactFileWriter {
+    path: PathBuf,
+    writer: ArrowWriter<File>,
+    /// The region level of the row group being written.
+    level: Option<String>,
+}
+
+impl FactFileWriter {
+    pub fn create(path: &Path) -> Result<Self> {
+        let writer = file_writer(path, schema::FACTS.schema(), schema::FACTS.sort)?;
+        Ok(FactFileWriter { path: path.to_path_buf(), writer, level: None })
+    }
+
+    /// Appends rows that follow the rows written so far in the table's order.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let error = |e: &dyn std::fmt::Display| IngestError::store(&self.path, e);
+        let column = batch.column_by_name("region_level").ok_or_else(|| error(&"a fact batch without region_level"))?;
+        let levels = column.as_any().downcast_ref::<StringArray>().ok_or_else(|| error(&"region_level is not text"))?;
+        let runs = arrow::compute::partition(std::slice::from_ref(column)).map_err(|e| error(&e))?.ranges();
+        for run in runs {
+            let level = levels.value(run.start);
+            if self.level.as_deref().is_some_and(|current| current != level) {
+                self.writer.flush().map_err(|e| error(&e))?;
+            }
+            self.level = Some(level.to_string());
+            self.writer.write(&batch.slice(run.start, run.len())).map_err(|e| error(&e))?;
+        }
+        Ok(())
+    }
+
+    /// Finishes the file and syncs it to disk.
+    pub fn finish(self) -> Result<()> {
+        let file = self.writer.into_inner().map_err(|e| IngestError::store(&self.path, e))?;
+        file.sync_all().map_err(|e| IngestError::io(&self.path, e))
+    }
 }
 
 /// Reads every batch of every Parquet file directly in `dir` (or of the file `path`).
@@ -256,6 +251,11 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
     Ok(batches)
 }
 
+/// The directory of the fact partition of `period` in `data_dir`.
+pub fn partition_dir(data_dir: &Path, period: Period) -> PathBuf {
+    data_dir.join(schema::FACTS.path).join(format!("year={}", period.year)).join(format!("half={}", period.half))
+}
+
 /// The data directory and its staging area.
 pub struct Store {
     pub data_dir: PathBuf,
@@ -265,7 +265,7 @@ pub struct Store {
 impl Store {
     pub fn new(data_dir: &Path) -> Result<Self> {
         let staging = data_dir.join(STAGING);
-        std::fs::create_dir_all(data_dir.join(FACT_TABLE)).map_err(|e| IngestError::io(data_dir, e))?;
+        std::fs::create_dir_all(data_dir.join(schema::FACTS.path)).map_err(|e| IngestError::io(data_dir, e))?;
         std::fs::create_dir_all(&staging).map_err(|e| IngestError::io(&staging, e))?;
         Ok(Store { data_dir: data_dir.to_path_buf(), staging })
     }
@@ -275,7 +275,7 @@ impl Store {
     }
 
     pub fn partition_dir(&self, period: Period) -> PathBuf {
-        self.data_dir.join(FACT_TABLE).join(format!("year={}", period.year)).join(format!("half={}", period.half))
+        partition_dir(&self.data_dir, period)
     }
 
     /// Facts now stored for the partition of `period`.
@@ -297,14 +297,16 @@ impl Store {
         }
         std::fs::create_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
         let batch = facts_to_batch(&facts).map_err(|e| IngestError::store(&dir, e))?;
-        write_facts_parquet(&dir.join("part-0.parquet"), &batch)?;
+        let mut writer = FactFileWriter::create(&dir.join("part-0.parquet"))?;
+        writer.write(&batch)?;
+        writer.finish()?;
         Ok(dir)
     }
 
     /// Stages a dimension table; returns the staged file.
-    pub fn stage_table(&self, file_name: &str, batch: &RecordBatch, sorted_by: &[&str]) -> Result<PathBuf> {
-        let path = self.scratch(file_name);
-        write_parquet(&path, batch, sorted_by)?;
+    pub fn stage_table(&self, table: &schema::Table, batch: &RecordBatch) -> Result<PathBuf> {
+        let path = self.scratch(table.path);
+        write_table(&path, table, batch)?;
         Ok(path)
     }
 
@@ -331,8 +333,8 @@ impl Store {
     }
 
     /// Puts a staged file in place of a dimension table (rename replaces atomically).
-    pub fn commit_table(&self, staged: &Path, file_name: &str) -> Result<()> {
-        let target = self.data_dir.join(file_name);
+    pub fn commit_table(&self, staged: &Path, table: &schema::Table) -> Result<()> {
+        let target = self.data_dir.join(table.path);
         std::fs::rename(staged, &target).map_err(|e| IngestError::io(&target, e))
     }
 
@@ -366,17 +368,9 @@ fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
     Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
 }
 
-pub fn population_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("region_code", DataType::Utf8, false),
-        Field::new("year", DataType::Int32, false),
-        Field::new("population", DataType::Int64, false),
-    ]))
-}
-
 pub fn population_to_batch(rows: &[Population]) -> arrow::error::Result<RecordBatch> {
     RecordBatch::try_new(
-        population_schema(),
+        schema::POPULATION.schema(),
         vec![
             Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.region_code.as_str()))),
             Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.year))),
@@ -403,48 +397,26 @@ pub fn population_from_batches(batches: &[RecordBatch], path: &Path) -> Result<V
     Ok(rows)
 }
 
-pub fn categories_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("category", DataType::Utf8, false),
-        Field::new("category_group", DataType::Utf8, false),
-        Field::new("parent", DataType::Utf8, true),
-        Field::new("category_kind", DataType::Utf8, false),
-        Field::new("sort_order", DataType::Int32, false),
-    ]))
-}
-
-/// The table `categories`, from the one mapping in [`super::categories`].
-pub fn categories_batch() -> RecordBatch {
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(CATEGORIES.iter().map(|c| c.name))),
-        Arc::new(StringArray::from_iter_values(CATEGORIES.iter().map(|c| c.group))),
-        Arc::new(CATEGORIES.iter().map(|c| c.parent).collect::<StringArray>()),
-        Arc::new(StringArray::from_iter_values(CATEGORIES.iter().map(|c| c.kind.as_str()))),
-        Arc::new(Int32Array::from_iter_values(0..CATEGORIES.len() as i32)),
-    ];
-    RecordBatch::try_new(categories_schema(), columns).expect("categories columns match their schema")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::datatypes::{DataType, Field};
 
     /// The files hold no embedded Arrow schema, so each table's schema must follow from the Parquet types
     /// alone: same names, types and nullability as written.
     #[test]
     fn files_read_back_with_their_schema_without_an_embedded_one() {
         let dir = tempfile::tempdir().unwrap();
-        let schemas = [
-            ("facts", fact_file_schema()),
-            ("population", population_schema()),
-            ("categories", categories_schema()),
-            ("regions", super::super::regions::Regions::schema()),
-        ];
-        for (name, schema) in schemas {
+        for table in [&schema::FACTS].into_iter().chain(schema::DIMENSIONS) {
+            let (name, schema) = (table.name, table.schema());
             let path = dir.path().join(format!("{name}.parquet"));
             let empty = RecordBatch::new_empty(schema.clone());
-            if name == "facts" { write_facts_parquet(&path, &empty) } else { write_parquet(&path, &empty, &[]) }
-                .unwrap();
+            if name == schema::FACTS.name {
+                FactFileWriter::create(&path).unwrap().finish()
+            } else {
+                write_table(&path, table, &empty)
+            }
+            .unwrap();
             let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
             let key_values = reader.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
             assert!(key_values.iter().all(|kv| kv.key != "ARROW:schema"), "{name}: {key_values:?}");
@@ -465,7 +437,8 @@ mod tests {
         let columns =
             vec![Arc::new(Int64Array::from(vec![Some(5), None])) as ArrayRef, text("GM0363"), text("Amsterdam")];
         let batch = RecordBatch::try_new(schema, columns).unwrap();
-        write_parquet(&path, &batch, &["region_code"]).unwrap();
+        let table = schema::Table { sort: &["region_code"], ..schema::REGIONS };
+        write_table(&path, &table, &batch).unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
         let chunks: Vec<_> = reader.metadata().row_groups().iter().flat_map(|group| group.columns()).collect();
         let compressions: Vec<_> = chunks.iter().map(|c| c.compression()).collect();

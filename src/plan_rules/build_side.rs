@@ -37,18 +37,6 @@ use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Statisti
 #[derive(Debug, Default)]
 pub struct BuildOnGroups;
 
-impl BuildOnGroups {
-    /// `rules` with this rule right after DataFusion's `JoinSelection` (first if there is none): it must
-    /// see the chosen build side before distribution is planned around it and dynamic filters are made.
-    pub fn placed_in(
-        mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
-    ) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
-        let at = rules.iter().position(|rule| rule.name() == "join_selection").map_or(0, |i| i + 1);
-        rules.insert(at, Arc::new(BuildOnGroups));
-        rules
-    }
-}
-
 impl PhysicalOptimizerRule for BuildOnGroups {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_up(|node| {
@@ -140,39 +128,22 @@ fn same_set(a: &[usize], b: &[usize]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog;
-    use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
-    use datafusion::physical_plan::displayable;
+    use crate::plan_rules::testing;
     use datafusion::prelude::SessionContext;
 
-    /// A session on `dir` with DataFusion's physical rules, and `BuildOnGroups` after `JoinSelection` if asked.
-    async fn session(dir: &std::path::Path, with_rule: bool) -> SessionContext {
-        let defaults = PhysicalOptimizer::new().rules;
-        let rules = if with_rule { BuildOnGroups::placed_in(defaults) } else { defaults };
-        let state =
-            catalog::session_builder(catalog::session_config()).unwrap().with_physical_optimizer_rules(rules).build();
-        let ctx = SessionContext::new_with_state(state);
-        catalog::register_tables(&ctx, dir).await.unwrap();
+    /// A session on `dir`, with vtsql's rules or without.
+    async fn session(dir: &std::path::Path, rules: bool) -> SessionContext {
+        let ctx = testing::session(crate::session::config(), rules);
+        crate::catalog::register_tables(&ctx, dir).await.unwrap();
         ctx
     }
 
-    async fn plan_and_rows(ctx: &SessionContext, sql: &str) -> (String, Vec<String>) {
-        let frame = ctx.sql(sql).await.unwrap();
-        let plan = frame.clone().create_physical_plan().await.unwrap();
-        let text = displayable(plan.as_ref()).indent(false).to_string();
-        let batches = frame.collect().await.unwrap();
-        (text, crate::plan_rules::sorted_lines(&batches))
-    }
-
-    /// The build side of the first hash join: the lines indented below it up to its second child.
-    fn build_side(plan: &str) -> String {
-        let lines: Vec<&str> = plan.lines().collect();
-        let at = lines.iter().position(|l| l.contains("HashJoinExec")).expect(plan);
-        let indent = |l: &str| l.len() - l.trim_start().len();
-        let child = indent(lines[at]) + 2;
-        let children: Vec<usize> = (at + 1..lines.len()).filter(|&i| indent(lines[i]) == child).collect();
-        let end = children.get(1).copied().unwrap_or(lines.len());
-        lines[at + 1..end].join("\n")
+    /// Whether the build side (first child) of the first hash join of `plan` holds an aggregate.
+    fn builds_on_groups(plan: &Arc<dyn ExecutionPlan>) -> bool {
+        let joins = testing::nodes(plan, "HashJoinExec");
+        let join = joins.first().expect("a hash join");
+        !testing::nodes(join.children()[0], "AggregateExec").is_empty()
+            || !testing::nodes(join.children()[0], "RunPartialAggregateExec").is_empty()
     }
 
     #[tokio::test]
@@ -182,19 +153,15 @@ mod tests {
                    FROM (SELECT region_code, year, sum(ontvangen_meldingen) AS meldingen FROM veilig_thuis
                          WHERE region_level = 'gemeente' AND category = 'Totaal' GROUP BY region_code, year) g
                    JOIN population p ON p.region_code = g.region_code AND p.year = g.year";
-        let (with, answer) = plan_and_rows(&session(dir.path(), true).await, sql).await;
-        let (without, expected) = plan_and_rows(&session(dir.path(), false).await, sql).await;
-        assert!(build_side(&with).contains("AggregateExec"), "{with}");
-        assert!(!build_side(&without).contains("AggregateExec"), "{without}");
-        assert_eq!(answer, expected);
-        assert!(answer.len() > 100, "{} rows", answer.len());
+        let compared = testing::off_and_on(async |rules| session(dir.path(), rules).await, sql).await;
+        assert!(builds_on_groups(&compared.plan));
+        assert!(!builds_on_groups(&compared.plan_without));
+        assert!(compared.rows.len() > 100, "{} rows", compared.rows.len());
     }
 
     #[tokio::test]
     async fn leaves_other_joins_alone() {
         let dir = crate::generate::generated_dir(400, 2);
-        let with = session(dir.path(), true).await;
-        let without = session(dir.path(), false).await;
         let groups = "SELECT region_code, year, category, sum(ontvangen_meldingen) AS meldingen FROM veilig_thuis
                       GROUP BY region_code, year, category";
         for sql in [
@@ -216,10 +183,9 @@ mod tests {
              JOIN population p ON p.region_code = g.region_code AND p.year = g.year AND p.population > g.m"
                 .to_string(),
         ] {
-            let (plan_with, rows_with) = plan_and_rows(&with, &sql).await;
-            let (plan_without, rows_without) = plan_and_rows(&without, &sql).await;
-            assert_eq!(plan_with, plan_without, "{sql}");
-            assert_eq!(rows_with, rows_without, "{sql}");
+            let compared = testing::off_and_on(async |rules| session(dir.path(), rules).await, &sql).await;
+            assert_eq!(builds_on_groups(&compared.plan), builds_on_groups(&compared.plan_without), "{sql}");
+            assert!(!compared.rows.is_empty(), "{sql}");
         }
     }
 }

@@ -158,15 +158,13 @@ fn reads_a_constant(parquet: &ParquetSource, statistics: &[Arc<Statistics>]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog;
     use datafusion::common::tree_node::TreeNodeRecursion;
     use datafusion::prelude::SessionContext;
 
-    async fn session(dir: &std::path::Path, with_rule: bool) -> SessionContext {
-        let builder = catalog::session_builder(catalog::session_config()).unwrap();
-        let builder = if with_rule { builder.with_physical_optimizer_rule(Arc::new(PruneFilesOnce)) } else { builder };
-        let ctx = SessionContext::new_with_state(builder.build());
-        catalog::register_tables(&ctx, dir).await.unwrap();
+    /// A session on `dir`, with vtsql's rules or without.
+    async fn session(dir: &std::path::Path, rules: bool) -> SessionContext {
+        let ctx = crate::plan_rules::testing::session(crate::session::config(), rules);
+        crate::catalog::register_tables(&ctx, dir).await.unwrap();
         ctx
     }
 

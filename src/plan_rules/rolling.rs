@@ -83,9 +83,9 @@ impl Additive {
         } else {
             return Ok(None);
         };
-        // DataFusion 55 does not export the trait that tells a window's FILTER; its (derived) Debug
-        // output ends with the filter field. A test keeps this honest.
-        if aggregate.is_distinct() || !format!("{expr:?}").ends_with("filter: None }") {
+        // A window aggregate with FILTER never gets here: the physical expression does not tell its filter,
+        // so `plan_rules::install` plans such queries without this rule.
+        if aggregate.is_distinct() {
             return Ok(None);
         }
         let args = aggregate.expressions();
@@ -430,13 +430,11 @@ impl RecordBatchStream for RollingStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan_rules::testing;
     use datafusion::arrow::array::{Int32Array, StringArray};
     use datafusion::arrow::datatypes::{Field, Schema};
-    use datafusion::arrow::util::pretty::pretty_format_batches;
     use datafusion::catalog::MemTable;
-    use datafusion::execution::session_state::SessionStateBuilder;
-    use datafusion::physical_plan::displayable;
-    use datafusion::prelude::{SessionConfig, SessionContext};
+    use datafusion::prelude::SessionConfig;
 
     /// region, kind, period, x, y
     type Row = (String, i32, i32, Option<i64>, Option<i32>);
@@ -485,35 +483,17 @@ mod tests {
         MemTable::try_new(schema, partitions).unwrap()
     }
 
-    /// A session with or without the rule; batches of 5 rows, so partitions span batches.
-    fn session(rolling: bool) -> SessionContext {
-        let config = SessionConfig::new().with_batch_size(5).with_target_partitions(3);
-        let mut builder = SessionStateBuilder::new().with_default_features().with_config(config);
-        if rolling {
-            builder = builder.with_physical_optimizer_rule(Arc::new(RollingFrames));
-        }
-        let ctx = SessionContext::new_with_state(builder.build());
-        vtsql_udfs::register_all(&ctx).unwrap();
-        ctx.register_table("t", Arc::new(table())).unwrap();
-        ctx
-    }
-
-    /// The query's rows with and without the rule, and whether the rule replaced the window.
-    async fn both(sql: &str) -> (String, String, bool) {
-        let mut answers = Vec::new();
-        let mut replaced = false;
-        for rolling in [false, true] {
-            let ctx = session(rolling);
-            let df = ctx.sql(sql).await.unwrap();
-            let plan = df.clone().create_physical_plan().await.unwrap();
-            if rolling {
-                replaced = displayable(plan.as_ref()).indent(false).to_string().contains("RollingWindowExec");
-            }
-            let batches = df.collect().await.unwrap();
-            answers.push(pretty_format_batches(&batches).unwrap().to_string());
-        }
-        let with = answers.pop().unwrap();
-        (answers.pop().unwrap(), with, replaced)
+    /// The query's rows (the same with vtsql's rules as without) and whether a window became
+    /// [`RollingWindowExec`]. Batches of 5 rows, so partitions span batches.
+    async fn both(sql: &str) -> (Vec<String>, bool) {
+        let table = Arc::new(table());
+        let sessions = async |rules| {
+            let ctx = testing::session(SessionConfig::new().with_batch_size(5).with_target_partitions(3), rules);
+            ctx.register_table("t", Arc::clone(&table) as _).unwrap();
+            ctx
+        };
+        let compared = testing::off_and_on(sessions, sql).await;
+        (compared.rows, !testing::nodes(&compared.plan, "RollingWindowExec").is_empty())
     }
 
     #[tokio::test]
@@ -534,9 +514,8 @@ mod tests {
                      count(*) OVER {w}, ssum(x) OVER {w}, ssum(x, 10, 20) OVER {w}, sum(x - 2) OVER {w} \
                      FROM t ORDER BY region, kind, period"
                 );
-                let (without, with, replaced) = both(&sql).await;
+                let (_, replaced) = both(&sql).await;
                 assert!(replaced, "not replaced: {sql}");
-                assert_eq!(without, with, "{sql}");
             }
         }
     }
@@ -545,9 +524,9 @@ mod tests {
     async fn a_constant_partition_column_and_a_filter_before_the_window() {
         let sql = "SELECT region, period, ssum(x) OVER (PARTITION BY region, kind ORDER BY period ROWS 2 PRECEDING) \
                    FROM t WHERE kind = 2 AND period > 1 ORDER BY region, period";
-        let (without, with, replaced) = both(sql).await;
+        let (rows, replaced) = both(sql).await;
         assert!(replaced);
-        assert_eq!(without, with);
+        assert!(rows.len() > 10, "{rows:?}");
     }
 
     #[tokio::test]
@@ -562,9 +541,8 @@ mod tests {
              lag(x) OVER (PARTITION BY region, kind ORDER BY period)",
         ] {
             let sql = format!("SELECT region, kind, period, {sql} FROM t ORDER BY region, kind, period");
-            let (without, with, replaced) = both(&sql).await;
+            let (_, replaced) = both(&sql).await;
             assert!(!replaced, "replaced: {sql}");
-            assert_eq!(without, with, "{sql}");
         }
     }
 }

@@ -14,6 +14,8 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use plotters::prelude::*;
 use vtsql_udfs::period::Period;
 
+use super::print_format::SUPPRESSED;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Bar,
@@ -45,7 +47,7 @@ impl Chart {
         if numeric.is_empty() {
             return Err("no numeric column after the first (label) column to chart".into());
         }
-        let options = FormatOptions::default().with_null(".");
+        let options = FormatOptions::default().with_null(SUPPRESSED);
         let mut labels = Vec::new();
         let mut series: Vec<(String, Vec<Option<f64>>)> =
             numeric.iter().map(|&i| (schema.field(i).name().clone(), Vec::new())).collect();
@@ -95,7 +97,7 @@ impl Chart {
             let (bar, text) = match value {
                 Some(v) if max > 0.0 => ("█".repeat(((v / max) * room as f64).round().max(0.0) as usize), fmt(*v)),
                 Some(v) => (String::new(), fmt(*v)),
-                None => (String::new(), ".".to_string()),
+                None => (String::new(), SUPPRESSED.to_string()),
             };
             out.push_str(&format!("{label:>label_width$} │{bar} {text}\n"));
         }

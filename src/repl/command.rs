@@ -1,6 +1,14 @@
-//! Meta commands: lines starting with `.` (or `\` as in psql) that steer the REPL itself.
+//! Meta commands: lines starting with `.` (or `\` as in psql) that steer the REPL itself: what they
+//! are ([`Command`]), how they are read ([`Command::parse`]) and what they do ([`run`]).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use datafusion::error::DataFusionError;
 
 use super::print_format::PrintFormat;
+use super::{Repl, ReplError, chart, create, exec, functions};
+use crate::session::Session;
 
 /// One meta command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +113,78 @@ impl Command {
         text.push_str("SQL statements end with ';' and may span lines. Ctrl-C cancels a running query.\n");
         text
     }
+}
+
+/// Does what `command` says. Returns false when the user asked to quit.
+pub(super) async fn run(repl: &mut Repl, command: Command) -> Result<bool, ReplError> {
+    let mut stdout = std::io::stdout();
+    let io = DataFusionError::IoError;
+    match command {
+        Command::Help => write!(stdout, "{}", Command::help()).map_err(io)?,
+        Command::Tables => {
+            let sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' \
+                       ORDER BY table_name";
+            repl.run_query(sql).await?
+        }
+        Command::Schema(table) => {
+            let filter = table.map(|t| format!("AND table_name = '{}'", t.replace('\'', "''"))).unwrap_or_default();
+            let sql = format!(
+                "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns \
+                 WHERE table_schema = 'public' {filter} ORDER BY table_name, ordinal_position"
+            );
+            repl.run_query(&sql).await?
+        }
+        Command::Functions(pattern) => {
+            write!(stdout, "{}", functions::describe(repl.session.context(), pattern.as_deref())).map_err(io)?
+        }
+        Command::Mode(None) => println!("mode: {}", repl.print.format.name()),
+        Command::Mode(Some(format)) => repl.print.format = format,
+        Command::Output(None) => repl.output.file = None,
+        Command::Output(Some(path)) => repl.output.file = Some(create(&path)?),
+        Command::Once(path) => repl.output.once = Some(create(&path)?),
+        Command::Timer(None) => println!("timer: {}", if repl.print.timer { "on" } else { "off" }),
+        Command::Timer(Some(on)) => repl.print.timer = on,
+        Command::MaxRows(None) => match repl.print.max_rows {
+            Some(n) => println!("maxrows: {n}"),
+            None => println!("maxrows: all"),
+        },
+        Command::MaxRows(Some(n)) => repl.print.max_rows = (n > 0).then_some(n),
+        Command::NullValue(None) => println!("nullvalue: {:?}", repl.print.null),
+        Command::NullValue(Some(text)) => repl.print.null = text,
+        Command::Read(file) => {
+            let script = exec::read_script(Path::new(&file))?;
+            repl.run_script(&script).await?;
+        }
+        Command::Open(dir) => {
+            let dir = PathBuf::from(dir);
+            crate::ingest::build_if_missing(&dir, &mut |line| eprintln!("{line}"))
+                .map_err(|e| ReplError::Command(e.to_string()))?;
+            repl.session = Session::open(&dir, repl.session.placement().clone()).await?;
+            println!("opened {}", dir.display());
+        }
+        Command::Chart(file) => {
+            let last = repl
+                .last
+                .as_ref()
+                .ok_or_else(|| ReplError::Command("no result to chart yet: run a query first".into()))?;
+            if last.cut {
+                return Err(ReplError::Command(
+                    "the last result is too large to chart; chart a query with fewer rows".into(),
+                ));
+            }
+            let schema = last.schema.as_ref().ok_or_else(|| ReplError::Command("no result to chart yet".into()))?;
+            let chart = chart::Chart::from_result(schema, &last.batches).map_err(ReplError::Command)?;
+            match file {
+                Some(path) => {
+                    chart.write_svg(Path::new(&path)).map_err(ReplError::Command)?;
+                    println!("wrote {path}");
+                }
+                None => write!(stdout, "{}", chart.render_text(100)).map_err(io)?,
+            }
+        }
+        Command::Quit => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// `'file name.csv'` → `file name.csv`.

@@ -1,93 +1,138 @@
-//! Running SQL text: one or more statements, each planned and executed in turn, with a live
-//! progress line for long queries on a terminal.
+//! Running SQL text at the prompt and in scripts: each statement through the session's runner, its
+//! batches printed as they arrive, with a live progress line for long queries on a terminal.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::physical_plan::{ExecutionPlan, collect};
-use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::DFParser;
+use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
+use datafusion::physical_plan::ExecutionPlan;
+use futures::{Stream, StreamExt};
 
-use crate::catalog;
+use super::Output;
+use super::print_format::PrintOptions;
+use crate::session::{Options, Session};
 
-/// A finished statement: its schema, batches and how long it took.
-pub struct QueryResult {
-    pub schema: SchemaRef,
+/// The last result, kept for `.chart` while it is small: a result too big to chart is not held in
+/// memory only in case it is charted.
+#[derive(Default)]
+pub struct Kept {
+    pub schema: Option<SchemaRef>,
     pub batches: Vec<RecordBatch>,
-    pub elapsed: Duration,
+    /// More rows came than are kept.
+    pub cut: bool,
+    bytes: usize,
 }
 
-impl QueryResult {
-    pub fn rows(&self) -> usize {
-        self.batches.iter().map(|b| b.num_rows()).sum()
+/// At most this many rows (and bytes) of the last result are kept for `.chart`.
+const KEEP_ROWS: usize = 100_000;
+const KEEP_BYTES: usize = 64 << 20;
+
+impl Kept {
+    fn new(schema: SchemaRef) -> Self {
+        Kept { schema: Some(schema), ..Kept::default() }
+    }
+
+    fn add(&mut self, batch: &RecordBatch) {
+        if self.cut {
+            return;
+        }
+        let rows: usize = self.batches.iter().map(|b| b.num_rows()).sum::<usize>() + batch.num_rows();
+        self.bytes += batch.get_array_memory_size();
+        if rows > KEEP_ROWS || self.bytes > KEEP_BYTES {
+            self.cut = true;
+            self.batches.clear();
+        } else {
+            self.batches.push(batch.clone());
+        }
     }
 }
 
-/// The statements in `sql`, split by the SQL parser (so `;` inside strings does not split).
-pub fn split_statements(sql: &str) -> Result<Vec<datafusion::sql::parser::Statement>> {
-    let dialect = datafusion::sql::sqlparser::dialect::GenericDialect {};
-    Ok(DFParser::parse_sql_with_dialect(sql, &dialect)?.into_iter().collect())
-}
-
-/// Runs every statement in `sql` on the tables of `data_dir`, handing each result to `on_result` as soon
-/// as it is complete. Stops at the first error. With `progress`, a query still running after a second
+/// Runs every statement in `sql`, printing each result to `out` as its batches arrive; returns the last
+/// result (for `.chart`). Stops at the first error. With `progress`, a query still running after a second
 /// shows the elapsed time and the rows and bytes scanned so far on standard error, if that is a terminal.
-/// A statement that changes `datafusion.execution.parquet.*` makes the tables again, so the statements
-/// after it read with the new settings.
 pub async fn run_sql(
-    ctx: &SessionContext,
-    data_dir: &Path,
+    session: &Session,
     sql: &str,
+    print: &PrintOptions,
     progress: bool,
-    on_result: &mut dyn FnMut(QueryResult) -> Result<()>,
-) -> Result<()> {
-    for statement in split_statements(sql)? {
-        let started = Instant::now();
-        let parquet_settings = ctx.copied_config().options().execution.parquet.clone();
-        let plan = ctx.state().statement_to_plan(statement).await?;
-        let df = ctx.execute_logical_plan(plan).await?;
-        let schema = df.schema().inner().clone();
-        let physical = df.create_physical_plan().await?;
-        let batches =
-            collect_with_progress(physical, ctx, progress && std::io::stderr().is_terminal(), started).await?;
-        catalog::parquet_settings_changed(ctx, data_dir, &parquet_settings).await?;
-        on_result(QueryResult { schema, batches, elapsed: started.elapsed() })?;
+    output: &mut Output,
+) -> Result<Option<Kept>> {
+    let mut execution = session.execute(sql, &Options::default())?;
+    let mut last = None;
+    while let Some(running) = execution.next().await? {
+        let mut batches = running.stream()?;
+        if progress && std::io::stderr().is_terminal() {
+            batches = Box::pin(Progress::new(batches, Arc::clone(&running.plan), running.started));
+        }
+        let mut kept = Kept::new(batches.schema());
+        let rows = print.print_stream(&mut *output.for_next_result(), batches, &mut |batch| kept.add(batch)).await?;
+        if print.timer {
+            eprintln!("{} rows in {:.3} s", group_digits(rows), running.started.elapsed().as_secs_f64());
+        }
+        last = Some(kept);
     }
-    Ok(())
+    Ok(last)
 }
 
-async fn collect_with_progress(
+/// A statement's batches, with a progress line on standard error while it runs longer than a second.
+struct Progress {
+    inner: SendableRecordBatchStream,
     plan: Arc<dyn ExecutionPlan>,
-    ctx: &SessionContext,
-    progress: bool,
     started: Instant,
-) -> Result<Vec<RecordBatch>> {
-    let work = collect(plan.clone(), ctx.task_ctx());
-    tokio::pin!(work);
-    let mut ticker = tokio::time::interval(Duration::from_millis(250));
-    let mut shown = false;
-    let result = loop {
-        tokio::select! {
-            result = &mut work => break result,
-            _ = ticker.tick(), if progress => {
-                if started.elapsed() >= Duration::from_secs(1) {
-                    let (rows, bytes) = scanned(plan.as_ref());
-                    eprint!("\r\x1b[2K{:.1} s, {} rows, {} scanned", started.elapsed().as_secs_f64(), group_digits(rows), human_bytes(bytes));
-                    let _ = std::io::stderr().flush();
-                    shown = true;
-                }
+    ticker: tokio::time::Interval,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(inner: SendableRecordBatchStream, plan: Arc<dyn ExecutionPlan>, started: Instant) -> Self {
+        let ticker = tokio::time::interval(Duration::from_millis(250));
+        Progress { inner, plan, started, ticker, shown: false }
+    }
+
+    fn clear(&mut self) {
+        if std::mem::take(&mut self.shown) {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+impl Stream for Progress {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Poll::Ready(item) = self.inner.poll_next_unpin(cx) {
+            self.clear();
+            return Poll::Ready(item);
+        }
+        while self.ticker.poll_tick(cx).is_ready() {
+            if self.started.elapsed() >= Duration::from_secs(1) {
+                let (rows, bytes) = scanned(self.plan.as_ref());
+                let seconds = self.started.elapsed().as_secs_f64();
+                eprint!("\r\x1b[2K{seconds:.1} s, {} rows, {} scanned", group_digits(rows), human_bytes(bytes));
+                let _ = std::io::stderr().flush();
+                self.shown = true;
             }
         }
-    };
-    if shown {
-        eprint!("\r\x1b[2K");
+        Poll::Pending
     }
-    result
+}
+
+impl RecordBatchStream for Progress {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.clear();
+    }
 }
 
 /// Rows and bytes read so far by the plan's leaves (its scans).

@@ -7,20 +7,21 @@ pub mod functions;
 mod helper;
 pub mod print_format;
 
-use std::io::Write;
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::error::Result;
-use datafusion::prelude::SessionContext;
 use rustyline::error::ReadlineError;
 use rustyline::{Editor, history::DefaultHistory};
 use tokio::sync::Notify;
 
 use command::Command;
 use datafusion::error::DataFusionError;
-pub use exec::{QueryResult, run_sql};
-use print_format::{Display, PrintFormat};
+use exec::Kept;
+use print_format::{PrintFormat, PrintOptions};
+
+use crate::session::Session;
 
 /// Whether `input` is a complete entry: a meta command, or SQL whose last significant character,
 /// outside strings, identifiers and comments, is `;`.
@@ -77,70 +78,48 @@ pub enum ReplError {
     File { path: String, source: std::io::Error },
 }
 
-/// Where results go: the terminal (standard output) or a file chosen with `.output`.
-enum Sink {
-    Stdout,
-    File(std::fs::File),
+/// Where results go: standard output, or a file chosen with `.output`; `.once` sends one result elsewhere.
+#[derive(Default)]
+pub struct Output {
+    file: Option<std::fs::File>,
+    once: Option<std::fs::File>,
 }
 
-/// The REPL state that meta commands change.
-pub struct Session {
-    pub ctx: SessionContext,
-    pub data_dir: PathBuf,
-    pub format: PrintFormat,
-    pub display: Display,
-    pub timer: bool,
+impl Output {
+    /// Where the next result goes.
+    pub fn for_next_result(&mut self) -> Box<dyn Write + '_> {
+        if let Some(file) = self.once.take() {
+            return Box::new(file);
+        }
+        match &mut self.file {
+            Some(file) => Box::new(file),
+            None => Box::new(std::io::stdout().lock()),
+        }
+    }
+}
+
+/// The prompt's state: the session, how results print and where they go, and the last result.
+pub struct Repl {
+    pub session: Session,
+    pub print: PrintOptions,
     /// Show a progress line for long queries (interactive use on a terminal).
     pub progress: bool,
-    /// Where queries run; `.open` keeps it.
-    pub placement: crate::catalog::Placement,
-    output: Sink,
-    once: Option<std::fs::File>,
-    last: Option<QueryResult>,
+    output: Output,
+    last: Option<Kept>,
 }
 
 fn create(path: &str) -> Result<std::fs::File, ReplError> {
     std::fs::File::create(path).map_err(|source| ReplError::File { path: path.to_string(), source })
 }
 
-impl Session {
-    pub fn new(ctx: SessionContext, data_dir: PathBuf, format: PrintFormat, display: Display) -> Self {
-        Session {
-            ctx,
-            data_dir,
-            format,
-            display,
-            timer: false,
-            progress: false,
-            placement: crate::catalog::Placement::Local,
-            output: Sink::Stdout,
-            once: None,
-            last: None,
-        }
+impl Repl {
+    pub fn new(session: Session, print: PrintOptions) -> Self {
+        Repl { session, print, progress: false, output: Output::default(), last: None }
     }
 
     /// Runs SQL, printing each result where `.output`/`.once` say; remembers the last for `.chart`.
     async fn run_query(&mut self, sql: &str) -> Result<(), ReplError> {
-        let (format, display, timer) = (self.format, self.display.clone(), self.timer);
-        let mut once = self.once.take();
-        let output = &mut self.output;
-        let mut last = None;
-        run_sql(&self.ctx, &self.data_dir, sql, self.progress, &mut |result| {
-            let mut stdout = std::io::stdout().lock();
-            let out: &mut dyn Write = match (&mut once, &mut *output) {
-                (Some(file), _) => file,
-                (None, Sink::File(file)) => file,
-                (None, Sink::Stdout) => &mut stdout,
-            };
-            format.print(out, &result.schema, &result.batches, &display)?;
-            once = None;
-            if timer {
-                eprintln!("{} rows in {:.3} s", exec::group_digits(result.rows()), result.elapsed.as_secs_f64());
-            }
-            last = Some(result);
-            Ok(())
-        })
-        .await?;
+        let last = exec::run_sql(&self.session, sql, &self.print, self.progress, &mut self.output).await?;
         if last.is_some() {
             self.last = last;
         }
@@ -154,63 +133,8 @@ impl Session {
             self.run_query(entry).await?;
             return Ok(true);
         }
-        let mut stdout = std::io::stdout();
-        match Command::parse(trimmed).map_err(ReplError::Command)? {
-            Command::Help => write!(stdout, "{}", Command::help()).map_err(DataFusionError::IoError)?,
-            Command::Tables => {
-                self.run_query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name").await?
-            }
-            Command::Schema(table) => {
-                let filter = table.map(|t| format!("AND table_name = '{}'", t.replace('\'', "''"))).unwrap_or_default();
-                let sql = format!(
-                    "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns \
-                     WHERE table_schema = 'public' {filter} ORDER BY table_name, ordinal_position"
-                );
-                self.run_query(&sql).await?
-            }
-            Command::Functions(pattern) => {
-                write!(stdout, "{}", functions::describe(&self.ctx, pattern.as_deref())).map_err(DataFusionError::IoError)?
-            }
-            Command::Mode(None) => println!("mode: {}", self.format.name()),
-            Command::Mode(Some(format)) => self.format = format,
-            Command::Output(None) => self.output = Sink::Stdout,
-            Command::Output(Some(path)) => self.output = Sink::File(create(&path)?),
-            Command::Once(path) => self.once = Some(create(&path)?),
-            Command::Timer(None) => println!("timer: {}", if self.timer { "on" } else { "off" }),
-            Command::Timer(Some(on)) => self.timer = on,
-            Command::MaxRows(None) => match self.display.max_rows {
-                Some(n) => println!("maxrows: {n}"),
-                None => println!("maxrows: all"),
-            },
-            Command::MaxRows(Some(n)) => self.display.max_rows = (n > 0).then_some(n),
-            Command::NullValue(None) => println!("nullvalue: {:?}", self.display.null),
-            Command::NullValue(Some(text)) => self.display.null = text,
-            Command::Read(file) => {
-                let script = exec::read_script(std::path::Path::new(&file))?;
-                self.run_script(&script).await?;
-            }
-            Command::Open(dir) => {
-                let dir = PathBuf::from(dir);
-                crate::catalog::build_if_missing(&dir, &mut |line| eprintln!("{line}"))
-                    .map_err(|e| ReplError::Command(e.to_string()))?;
-                self.ctx = crate::catalog::open_at(&dir, &self.placement).await?;
-                println!("opened {}", dir.display());
-                self.data_dir = dir;
-            }
-            Command::Chart(file) => {
-                let last = self.last.as_ref().ok_or_else(|| ReplError::Command("no result to chart yet: run a query first".into()))?;
-                let chart = chart::Chart::from_result(&last.schema, &last.batches).map_err(ReplError::Command)?;
-                match file {
-                    Some(path) => {
-                        chart.write_svg(std::path::Path::new(&path)).map_err(ReplError::Command)?;
-                        println!("wrote {path}");
-                    }
-                    None => write!(stdout, "{}", chart.render_text(100)).map_err(DataFusionError::IoError)?,
-                }
-            }
-            Command::Quit => return Ok(false),
-        }
-        Ok(true)
+        let command = Command::parse(trimmed).map_err(ReplError::Command)?;
+        command::run(self, command).await
     }
 
     /// Runs a script: SQL statements and meta commands (a meta command is one line).
@@ -238,6 +162,53 @@ impl Session {
     }
 }
 
+/// What `vtsql` without a subcommand was told: statements to run, or none for the prompt.
+pub struct Invocation {
+    /// `-c SQL`, in order.
+    pub commands: Vec<String>,
+    /// `-f FILE`, after the commands.
+    pub files: Vec<PathBuf>,
+    pub format: PrintFormat,
+    pub timer: bool,
+    /// `--nullvalue`; the default depends on whether a person reads the output ([`PrintOptions::new`]).
+    pub null: Option<String>,
+    pub max_rows: Option<usize>,
+}
+
+/// Runs the `-c` commands and `-f` files, else SQL from standard input when it is not a terminal, else the
+/// prompt.
+pub async fn main(session: Session, invocation: Invocation) -> Result<(), ReplError> {
+    let mut scripts = invocation.commands;
+    for file in &invocation.files {
+        scripts.push(exec::read_script(file)?);
+    }
+    if scripts.is_empty() && !std::io::stdin().is_terminal() {
+        let mut sql = String::new();
+        std::io::stdin()
+            .read_to_string(&mut sql)
+            .map_err(|source| ReplError::File { path: "standard input".into(), source })?;
+        scripts.push(sql);
+    }
+    let interactive = scripts.is_empty();
+    let mut print = PrintOptions::new(invocation.format, interactive);
+    print.timer = invocation.timer;
+    print.max_rows = invocation.max_rows.filter(|n| *n > 0);
+    if let Some(null) = invocation.null {
+        print.null = null;
+    }
+    let mut repl = Repl::new(session, print);
+    if interactive {
+        repl.progress = true;
+        return Ok(run_interactive(repl).await?);
+    }
+    for script in scripts {
+        if !repl.run_script(&script).await? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Ctrl-C as a notification. A thread with its own small runtime listens for SIGINT: a query
 /// that keeps every worker of the main runtime busy would otherwise delay noticing the signal.
 /// The handler is installed here, before the first prompt, because rustyline saves and restores
@@ -262,10 +233,10 @@ fn interrupt_listener() -> std::io::Result<Arc<Notify>> {
 
 /// The interactive loop. Errors are printed and the session goes on; Ctrl-C cancels a running
 /// query or clears the line; Ctrl-D or `.quit` ends it.
-pub async fn run_interactive(mut session: Session) -> Result<()> {
+pub async fn run_interactive(mut repl: Repl) -> Result<()> {
     let mut editor: Editor<helper::SqlHelper, DefaultHistory> =
         Editor::new().map_err(|e| DataFusionError::External(Box::new(e)))?;
-    editor.set_helper(Some(helper::SqlHelper::new(&session.ctx).await));
+    editor.set_helper(Some(helper::SqlHelper::new(repl.session.context()).await));
     let interrupts = interrupt_listener().map_err(DataFusionError::IoError)?;
     let history = history_path();
     if let Some(path) = &history {
@@ -286,7 +257,7 @@ pub async fn run_interactive(mut session: Session) -> Result<()> {
                     save_history(&mut editor, path);
                 }
                 let result = tokio::select! {
-                    result = session.run_entry(&line) => result,
+                    result = repl.run_entry(&line) => result,
                     _ = interrupts.notified() => {
                         eprintln!("\rquery cancelled");
                         Ok(true)
@@ -298,7 +269,7 @@ pub async fn run_interactive(mut session: Session) -> Result<()> {
                     Err(e) => eprintln!("Error: {e}"),
                 }
                 if line.trim_start().starts_with(".open") || line.trim_start().starts_with("\\c") {
-                    editor.set_helper(Some(helper::SqlHelper::new(&session.ctx).await));
+                    editor.set_helper(Some(helper::SqlHelper::new(repl.session.context()).await));
                 }
             }
             Err(ReadlineError::Interrupted) => continue,

@@ -1,15 +1,24 @@
 //! How results are printed: aligned tables and markdown for people, CSV, TSV, JSON and JSON lines
-//! for programs, `line` (one `column = value` per line) for wide rows.
+//! for programs, `line` (one `column = value` per line) for wide rows. Every format but `table` (which
+//! needs the widths of all rows) writes each batch as it arrives, so a result of any size streams
+//! through in bounded memory.
 
 use std::io::Write;
+use std::sync::Arc;
 
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::compute::{is_null, nullif};
 use datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::json::{ArrayWriter, LineDelimitedWriter, WriterBuilder as JsonWriterBuilder};
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::arrow::util::display::FormatOptions;
 use datafusion::arrow::util::pretty::pretty_format_batches_with_options;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::SendableRecordBatchStream;
+use futures::StreamExt;
+
+/// How CBS shows a suppressed cell, and how NULL shows at the prompt.
+pub const SUPPRESSED: &str = ".";
 
 /// An output format, chosen with `--format` or `.mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,139 +39,202 @@ pub enum PrintFormat {
     Line,
 }
 
-/// What to print besides the format: the text for NULL and the most rows to show.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Display {
-    /// Shown for NULL in table, markdown, line and TSV output (CSV and JSON keep their own).
-    pub null: String,
-    /// At most this many rows in table, markdown and line output; `None`: all.
-    pub max_rows: Option<usize>,
-}
-
-impl Default for Display {
-    fn default() -> Self {
-        Display { null: "NULL".into(), max_rows: None }
-    }
-}
-
 impl PrintFormat {
     pub const NAMES: &[&str] = &["table", "csv", "tsv", "json", "jsonl", "markdown", "line"];
+    const ALL: [PrintFormat; 7] = [
+        PrintFormat::Table,
+        PrintFormat::Csv,
+        PrintFormat::Tsv,
+        PrintFormat::Json,
+        PrintFormat::Jsonl,
+        PrintFormat::Markdown,
+        PrintFormat::Line,
+    ];
 
     pub fn parse(name: &str) -> Option<Self> {
         let name = name.trim().to_ascii_lowercase();
         let i = Self::NAMES.iter().position(|n| *n == name || (name == "md" && *n == "markdown"))?;
-        Some(
-            [
-                PrintFormat::Table,
-                PrintFormat::Csv,
-                PrintFormat::Tsv,
-                PrintFormat::Json,
-                PrintFormat::Jsonl,
-                PrintFormat::Markdown,
-                PrintFormat::Line,
-            ][i],
-        )
+        Some(Self::ALL[i])
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            PrintFormat::Table => "table",
-            PrintFormat::Csv => "csv",
-            PrintFormat::Tsv => "tsv",
-            PrintFormat::Json => "json",
-            PrintFormat::Jsonl => "jsonl",
-            PrintFormat::Markdown => "markdown",
-            PrintFormat::Line => "line",
-        }
+        Self::NAMES[Self::ALL.iter().position(|f| *f == self).unwrap_or(0)]
     }
 
-    /// Writes a whole result. An empty result still prints its header (table, CSV, TSV, markdown)
-    /// or `[]` (JSON).
-    pub fn print(
-        self,
+    /// Whether `.maxrows` cuts this format (the ones people read; programs get every row).
+    fn is_cut(self) -> bool {
+        matches!(self, PrintFormat::Table | PrintFormat::Markdown | PrintFormat::Line)
+    }
+}
+
+/// Everything that decides how a result looks: the format, the text for NULL, the most rows to show,
+/// and whether to say how long a statement took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrintOptions {
+    pub format: PrintFormat,
+    /// Shown for NULL in table, markdown, line and TSV output (CSV and JSON keep their own).
+    pub null: String,
+    /// At most this many rows in table, markdown and line output; `None`: all.
+    pub max_rows: Option<usize>,
+    pub timer: bool,
+}
+
+impl PrintOptions {
+    /// The defaults: NULL shows as `.` at the prompt, as in CBS tables, and as `NULL` in scripts.
+    pub fn new(format: PrintFormat, interactive: bool) -> Self {
+        let null = if interactive { SUPPRESSED } else { "NULL" };
+        PrintOptions { format, null: null.into(), max_rows: None, timer: false }
+    }
+
+    /// Prints a result as its batches arrive; returns the number of rows. `keep` sees every batch.
+    /// An empty result still prints its header (table, CSV, TSV, markdown) or `[]` (JSON).
+    pub async fn print_stream(
+        &self,
         out: &mut dyn Write,
-        schema: &SchemaRef,
-        batches: &[RecordBatch],
-        display: &Display,
-    ) -> Result<()> {
-        let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-        let limited = |n: Option<usize>| -> Vec<RecordBatch> {
-            let mut left = n.unwrap_or(usize::MAX);
-            let mut out = Vec::new();
-            for b in batches {
-                if left == 0 {
-                    break;
-                }
-                let take = left.min(b.num_rows());
-                out.push(b.slice(0, take));
-                left -= take;
-            }
-            if out.is_empty() {
-                out.push(RecordBatch::new_empty(schema.clone()));
-            }
-            out
-        };
-        let options = FormatOptions::default().with_null(&display.null);
-        match self {
-            PrintFormat::Table => {
-                let shown = limited(display.max_rows);
-                writeln!(out, "{}", pretty_format_batches_with_options(&shown, &options)?)?;
-            }
+        mut batches: SendableRecordBatchStream,
+        keep: &mut dyn FnMut(&RecordBatch),
+    ) -> Result<usize> {
+        let schema = batches.schema();
+        let mut printer = Printer::new(self, &schema, out)?;
+        while let Some(batch) = batches.next().await {
+            let batch = batch?;
+            keep(&batch);
+            printer.write(&batch, out)?;
+        }
+        printer.finish(out)
+    }
+
+    /// Prints a whole result held in memory.
+    pub fn print(&self, out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<usize> {
+        let mut printer = Printer::new(self, schema, out)?;
+        for batch in batches {
+            printer.write(batch, out)?;
+        }
+        printer.finish(out)
+    }
+}
+
+/// The state of one result being printed.
+struct Printer<'o> {
+    options: &'o PrintOptions,
+    schema: SchemaRef,
+    format: FormatOptions<'o>,
+    /// Rows seen so far, shown or not.
+    rows: usize,
+    /// Table output: the rows to show, printed at the end.
+    held: Vec<RecordBatch>,
+    json_open: bool,
+}
+
+impl<'o> Printer<'o> {
+    fn new(options: &'o PrintOptions, schema: &SchemaRef, out: &mut dyn Write) -> Result<Self> {
+        let format = FormatOptions::default().with_null(&options.null);
+        let printer =
+            Printer { options, schema: Arc::clone(schema), format, rows: 0, held: Vec::new(), json_open: false };
+        match options.format {
             PrintFormat::Csv | PrintFormat::Tsv => {
-                let delimiter = if self == PrintFormat::Csv { b',' } else { b'\t' };
-                let mut builder = CsvWriterBuilder::new().with_header(true).with_delimiter(delimiter);
-                if self == PrintFormat::Tsv {
-                    builder = builder.with_null(display.null.clone()).with_quote(b'\0');
-                }
-                let mut writer = builder.build(&mut *out);
-                for batch in limited(None) {
-                    writer.write(&batch)?;
-                }
-            }
-            PrintFormat::Json => {
-                let mut writer: ArrayWriter<_> = JsonWriterBuilder::new().with_explicit_nulls(true).build(&mut *out);
-                for batch in batches {
-                    writer.write(batch)?;
-                }
-                writer.finish()?;
-                drop(writer);
-                writeln!(out)?;
-            }
-            PrintFormat::Jsonl => {
-                let mut writer: LineDelimitedWriter<_> =
-                    JsonWriterBuilder::new().with_explicit_nulls(true).build(&mut *out);
-                for batch in batches {
-                    writer.write(batch)?;
-                }
-                writer.finish()?;
+                // the header, even for an empty result
+                printer.write_csv(&RecordBatch::new_empty(Arc::clone(schema)), true, out)?;
             }
             PrintFormat::Markdown => {
                 let names: Vec<String> = schema.fields().iter().map(|f| escape_markdown(f.name())).collect();
                 writeln!(out, "| {} |", names.join(" | "))?;
                 writeln!(out, "|{}", names.iter().map(|_| "---|").collect::<String>())?;
-                for row in rows(&limited(display.max_rows), &options)? {
+            }
+            _ => {}
+        }
+        Ok(printer)
+    }
+
+    /// The part of `batch` still to show under `.maxrows`.
+    fn shown(&self, batch: &RecordBatch) -> Option<RecordBatch> {
+        let before = self.rows - batch.num_rows();
+        let left = match self.options.max_rows.filter(|_| self.options.format.is_cut()) {
+            Some(max) => max.saturating_sub(before),
+            None => usize::MAX,
+        };
+        (left > 0 && batch.num_rows() > 0).then(|| batch.slice(0, left.min(batch.num_rows())))
+    }
+
+    /// Writes `batch` as CSV or TSV rows, after the header line if `header`.
+    fn write_csv(&self, batch: &RecordBatch, header: bool, out: &mut dyn Write) -> Result<()> {
+        let delimiter = if self.options.format == PrintFormat::Csv { b',' } else { b'\t' };
+        let mut builder = CsvWriterBuilder::new().with_header(header).with_delimiter(delimiter);
+        if self.options.format == PrintFormat::Tsv {
+            builder = builder.with_null(self.options.null.clone()).with_quote(b'\0');
+        }
+        builder.build(out).write(&flatten(batch)?)?;
+        Ok(())
+    }
+
+    fn write(&mut self, batch: &RecordBatch, out: &mut dyn Write) -> Result<()> {
+        self.rows += batch.num_rows();
+        let Some(batch) = self.shown(batch) else {
+            return Ok(());
+        };
+        match self.options.format {
+            PrintFormat::Table => self.held.push(batch),
+            PrintFormat::Csv | PrintFormat::Tsv => self.write_csv(&batch, false, out)?,
+            PrintFormat::Json => {
+                // each batch as an array of its own, joined into one
+                let mut text = Vec::new();
+                let mut writer: ArrayWriter<_> = JsonWriterBuilder::new().with_explicit_nulls(true).build(&mut text);
+                writer.write(&batch)?;
+                writer.finish()?;
+                drop(writer);
+                let inner = text.strip_prefix(b"[").and_then(|t| t.strip_suffix(b"]")).unwrap_or(&text);
+                out.write_all(if self.json_open { b"," } else { b"[" })?;
+                out.write_all(inner)?;
+                self.json_open = true;
+            }
+            PrintFormat::Jsonl => {
+                let mut writer: LineDelimitedWriter<_> =
+                    JsonWriterBuilder::new().with_explicit_nulls(true).build(&mut *out);
+                writer.write(&batch)?;
+                writer.finish()?;
+            }
+            PrintFormat::Markdown => {
+                for row in crate::rows::rows(std::slice::from_ref(&batch), &self.options.null)? {
                     let cells: Vec<String> = row.iter().map(|c| escape_markdown(c)).collect();
                     writeln!(out, "| {} |", cells.join(" | "))?;
                 }
             }
             PrintFormat::Line => {
-                let width = schema.fields().iter().map(|f| f.name().chars().count()).max().unwrap_or(0);
-                for (i, row) in rows(&limited(display.max_rows), &options)?.iter().enumerate() {
-                    if i > 0 {
+                let width = self.schema.fields().iter().map(|f| f.name().chars().count()).max().unwrap_or(0);
+                let before = self.rows - batch.num_rows();
+                for (i, row) in crate::rows::rows(std::slice::from_ref(&batch), &self.options.null)?.iter().enumerate()
+                {
+                    if before + i > 0 {
                         writeln!(out)?;
                     }
-                    for (field, value) in schema.fields().iter().zip(row) {
+                    for (field, value) in self.schema.fields().iter().zip(row) {
                         writeln!(out, "{:>width$} = {value}", field.name())?;
                     }
                 }
             }
         }
-        let shown =
-            display.max_rows.filter(|_| matches!(self, PrintFormat::Table | PrintFormat::Markdown | PrintFormat::Line));
-        if let Some(max) = shown.filter(|m| total > *m) {
-            writeln!(out, "({} of {total} rows shown; .maxrows changes this)", max)?;
-        }
         out.flush().map_err(DataFusionError::IoError)
+    }
+
+    fn finish(mut self, out: &mut dyn Write) -> Result<usize> {
+        match self.options.format {
+            PrintFormat::Table => {
+                if self.held.is_empty() {
+                    self.held.push(RecordBatch::new_empty(Arc::clone(&self.schema)));
+                }
+                writeln!(out, "{}", pretty_format_batches_with_options(&self.held, &self.format)?)?;
+            }
+            PrintFormat::Json => {
+                out.write_all(if self.json_open { b"]\n" } else { b"[]\n" })?;
+            }
+            _ => {}
+        }
+        let cut = self.options.max_rows.filter(|_| self.options.format.is_cut());
+        if let Some(max) = cut.filter(|max| self.rows > *max) {
+            writeln!(out, "({max} of {} rows shown; .maxrows changes this)", self.rows)?;
+        }
+        out.flush().map_err(DataFusionError::IoError)?;
+        Ok(self.rows)
     }
 }
 
@@ -170,28 +242,51 @@ fn escape_markdown(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
-/// Every row as display text.
-pub fn rows(batches: &[RecordBatch], options: &FormatOptions) -> Result<Vec<Vec<String>>> {
-    let mut rows = Vec::new();
-    for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), options))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        for i in 0..batch.num_rows() {
-            rows.push(formatters.iter().map(|f| f.value(i).to_string()).collect());
-        }
+/// `batch` with every struct column (an `ssum` result, say) spread over one column per field, named
+/// `column.field`: CSV and TSV have no nested values.
+pub fn flatten(batch: &RecordBatch) -> Result<RecordBatch> {
+    if !batch.schema().fields().iter().any(|f| matches!(f.data_type(), DataType::Struct(_))) {
+        return Ok(batch.clone());
     }
-    Ok(rows)
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        spread(field.name(), field, column, &mut fields, &mut columns)?;
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)?)
+}
+
+fn spread(
+    name: &str,
+    field: &Field,
+    column: &ArrayRef,
+    fields: &mut Vec<Field>,
+    columns: &mut Vec<ArrayRef>,
+) -> Result<()> {
+    let DataType::Struct(children) = field.data_type() else {
+        fields.push(field.clone().with_name(name));
+        columns.push(Arc::clone(column));
+        return Ok(());
+    };
+    let parts = column.as_struct();
+    // a NULL struct makes each of its fields NULL
+    let missing = (parts.null_count() > 0).then(|| is_null(column)).transpose()?;
+    for (i, child) in children.iter().enumerate() {
+        let values = match &missing {
+            Some(missing) => nullif(parts.column(i), missing)?,
+            None => Arc::clone(parts.column(i)),
+        };
+        let child = child.as_ref().clone().with_nullable(true);
+        spread(&format!("{name}.{}", child.name()), &child, &values, fields, columns)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Int64Array, StringArray};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use std::sync::Arc;
+    use datafusion::arrow::array::{Int64Array, StringArray, StructArray};
 
     fn sample() -> (SchemaRef, Vec<RecordBatch>) {
         let schema = Arc::new(Schema::new(vec![
@@ -203,41 +298,79 @@ mod tests {
             vec![Arc::new(StringArray::from(vec!["Almelo", "a|b"])), Arc::new(Int64Array::from(vec![Some(245), None]))],
         )
         .unwrap();
-        (schema, vec![batch])
+        // two batches, so every format joins batches
+        (schema, vec![batch.slice(0, 1), batch.slice(1, 1)])
     }
 
-    fn render(format: PrintFormat, display: &Display) -> String {
+    fn render(options: &PrintOptions) -> String {
         let (schema, batches) = sample();
         let mut out = Vec::new();
-        format.print(&mut out, &schema, &batches, display).unwrap();
+        assert_eq!(options.print(&mut out, &schema, &batches).unwrap(), 2);
         String::from_utf8(out).unwrap()
+    }
+
+    fn cbs(format: PrintFormat) -> PrintOptions {
+        PrintOptions::new(format, true)
     }
 
     #[test]
     fn every_format() {
-        let cbs = Display { null: ".".into(), max_rows: None };
         assert_eq!(
-            render(PrintFormat::Markdown, &cbs),
+            render(&cbs(PrintFormat::Markdown)),
             "| region | meldingen |\n|---|---|\n| Almelo | 245 |\n| a\\|b | . |\n"
         );
-        assert_eq!(render(PrintFormat::Tsv, &cbs), "region\tmeldingen\nAlmelo\t245\na|b\t.\n");
-        assert_eq!(render(PrintFormat::Csv, &cbs), "region,meldingen\nAlmelo,245\na|b,\n");
+        assert_eq!(render(&cbs(PrintFormat::Tsv)), "region\tmeldingen\nAlmelo\t245\na|b\t.\n");
+        assert_eq!(render(&cbs(PrintFormat::Csv)), "region,meldingen\nAlmelo,245\na|b,\n");
         assert_eq!(
-            render(PrintFormat::Jsonl, &cbs),
+            render(&cbs(PrintFormat::Jsonl)),
             "{\"region\":\"Almelo\",\"meldingen\":245}\n{\"region\":\"a|b\",\"meldingen\":null}\n"
         );
         assert_eq!(
-            render(PrintFormat::Line, &cbs),
+            render(&cbs(PrintFormat::Json)),
+            "[{\"region\":\"Almelo\",\"meldingen\":245},{\"region\":\"a|b\",\"meldingen\":null}]\n"
+        );
+        assert_eq!(
+            render(&cbs(PrintFormat::Line)),
             "   region = Almelo\nmeldingen = 245\n\n   region = a|b\nmeldingen = .\n"
         );
+        assert!(render(&cbs(PrintFormat::Table)).contains("| a|b    | .         |"));
+    }
+
+    #[test]
+    fn empty_results_keep_their_header() {
+        let (schema, _) = sample();
+        let print = |format| {
+            let mut out = Vec::new();
+            cbs(format).print(&mut out, &schema, &[]).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(print(PrintFormat::Csv), "region,meldingen\n");
+        assert_eq!(print(PrintFormat::Json), "[]\n");
+        assert!(print(PrintFormat::Table).contains("| region | meldingen |"));
     }
 
     #[test]
     fn max_rows_cuts_and_says_so() {
-        let one = Display { null: "NULL".into(), max_rows: Some(1) };
-        let text = render(PrintFormat::Markdown, &one);
+        let one = PrintOptions { max_rows: Some(1), ..PrintOptions::new(PrintFormat::Markdown, false) };
+        let text = render(&one);
         assert!(text.ends_with("| Almelo | 245 |\n(1 of 2 rows shown; .maxrows changes this)\n"), "{text}");
-        assert_eq!(render(PrintFormat::Csv, &one).lines().count(), 3);
+        let csv = PrintOptions { format: PrintFormat::Csv, ..one };
+        assert_eq!(render(&csv).lines().count(), 3);
+    }
+
+    #[test]
+    fn structs_spread_over_columns_in_csv() {
+        let value = Arc::new(Int64Array::from(vec![Some(10), None])) as ArrayRef;
+        let low = Arc::new(Int64Array::from(vec![Some(8), Some(0)])) as ArrayRef;
+        let ssum = StructArray::from(vec![
+            (Arc::new(Field::new("value", DataType::Int64, true)), value),
+            (Arc::new(Field::new("low", DataType::Int64, true)), low),
+        ]);
+        let schema = Arc::new(Schema::new(vec![Field::new("s", ssum.data_type().clone(), true)]));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(ssum)]).unwrap();
+        let mut out = Vec::new();
+        PrintOptions::new(PrintFormat::Csv, false).print(&mut out, &schema, &[batch]).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "s.value,s.low\n10,8\n,0\n");
     }
 
     #[test]

@@ -17,26 +17,20 @@ use std::time::Duration;
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use ballista_core::registry::BallistaFunctionRegistry;
-use ballista_core::serde::BallistaLogicalExtensionCodec;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::ipc::reader::StreamReader;
-use datafusion::arrow::ipc::writer::StreamWriter;
-use datafusion::catalog::{MemTable, TableProvider};
-use datafusion::common::TableReference;
-use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionState;
-use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, WindowUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
-use crate::{catalog, plan_rules};
+use crate::plan_rules;
+use crate::session::{self, Remote};
+
+mod codec;
+pub use codec::PlanCodec;
 
 /// Ballista's conventional scheduler port.
 pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
@@ -58,9 +52,8 @@ pub enum ClusterError {
 
 /// A session with every DataFusion and vtsql function, for the scheduler's planning.
 pub fn session_state(config: SessionConfig) -> Result<SessionState> {
-    let state = catalog::session_builder(config)?
-        .with_physical_optimizer_rule(Arc::new(plan_rules::SortWindowPartitionsFully))
-        .build();
+    let state =
+        session::builder(config)?.with_physical_optimizer_rule(Arc::new(plan_rules::SortWindowPartitionsFully)).build();
     let ctx = SessionContext::new_with_state(state);
     vtsql_udfs::register_all(&ctx)?;
     Ok(ctx.state())
@@ -69,113 +62,6 @@ pub fn session_state(config: SessionConfig) -> Result<SessionState> {
 /// The functions an executor resolves plans against: DataFusion's and vtsql's.
 pub fn function_registry() -> Result<BallistaFunctionRegistry> {
     Ok(BallistaFunctionRegistry::from(&session_state(SessionConfig::new_with_ballista())?))
-}
-
-/// Ballista's logical codec plus in-memory tables, which DataFusion's protobuf format has no node for: a
-/// `MemTable` is sent as an Arrow IPC stream behind a marker byte. Clients and the scheduler both use it.
-#[derive(Debug, Default)]
-pub struct PlanCodec {
-    ballista: BallistaLogicalExtensionCodec,
-}
-
-const MEMORY_TABLE: u8 = b'M';
-const OTHER_TABLE: u8 = b'B';
-
-impl PlanCodec {
-    fn encode_memory(table: &MemTable, buf: &mut Vec<u8>) -> Result<()> {
-        buf.push(MEMORY_TABLE);
-        let mut writer = StreamWriter::try_new(&mut *buf, &table.schema())?;
-        for partition in &table.batches {
-            let batches = partition
-                .try_read()
-                .map_err(|_| DataFusionError::Internal("an in-memory table is being written while planned".into()))?;
-            for batch in batches.iter() {
-                writer.write(batch)?;
-            }
-        }
-        writer.finish()?;
-        Ok(())
-    }
-
-    fn decode_memory(bytes: &[u8], schema: SchemaRef) -> Result<Arc<dyn TableProvider>> {
-        let reader = StreamReader::try_new(bytes, None)?;
-        let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
-    }
-}
-
-impl LogicalExtensionCodec for PlanCodec {
-    fn try_decode(&self, buf: &[u8], inputs: &[LogicalPlan], ctx: &TaskContext) -> Result<Extension> {
-        self.ballista.try_decode(buf, inputs, ctx)
-    }
-
-    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
-        self.ballista.try_encode(node, buf)
-    }
-
-    fn try_decode_table_provider(
-        &self,
-        buf: &[u8],
-        table_ref: &TableReference,
-        schema: SchemaRef,
-        ctx: &TaskContext,
-    ) -> Result<Arc<dyn TableProvider>> {
-        match buf.split_first() {
-            Some((&MEMORY_TABLE, bytes)) => Self::decode_memory(bytes, schema),
-            Some((&OTHER_TABLE, bytes)) => self.ballista.try_decode_table_provider(bytes, table_ref, schema, ctx),
-            _ => Err(DataFusionError::Internal(format!("table {table_ref} came without vtsql's table marker"))),
-        }
-    }
-
-    fn try_encode_table_provider(
-        &self,
-        table_ref: &TableReference,
-        node: Arc<dyn TableProvider>,
-        buf: &mut Vec<u8>,
-    ) -> Result<()> {
-        if let Some(table) = (node.as_ref() as &dyn std::any::Any).downcast_ref::<MemTable>() {
-            return Self::encode_memory(table, buf);
-        }
-        buf.push(OTHER_TABLE);
-        self.ballista.try_encode_table_provider(table_ref, node, buf).map_err(|e| match e {
-            DataFusionError::NotImplemented(_) => DataFusionError::NotImplemented(format!(
-                "table {table_ref} cannot run on a cluster: only Parquet tables and in-memory tables travel to it"
-            )),
-            e => e,
-        })
-    }
-
-    fn try_decode_file_format(&self, buf: &[u8], ctx: &TaskContext) -> Result<Arc<dyn FileFormatFactory>> {
-        self.ballista.try_decode_file_format(buf, ctx)
-    }
-
-    fn try_encode_file_format(&self, buf: &mut Vec<u8>, node: Arc<dyn FileFormatFactory>) -> Result<()> {
-        self.ballista.try_encode_file_format(buf, node)
-    }
-
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        self.ballista.try_decode_udf(name, buf)
-    }
-
-    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.ballista.try_encode_udf(node, buf)
-    }
-
-    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        self.ballista.try_decode_udaf(name, buf)
-    }
-
-    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.ballista.try_encode_udaf(node, buf)
-    }
-
-    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
-        self.ballista.try_decode_udwf(name, buf)
-    }
-
-    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.ballista.try_encode_udwf(node, buf)
-    }
 }
 
 /// `HOST:PORT` (or `df://HOST:PORT`, or `HOST` for port 50050) as host and port.
@@ -192,10 +78,31 @@ pub fn parse_scheduler(text: &str) -> Result<(String, u16), ClusterError> {
     Ok((host.to_string(), port))
 }
 
-/// A client session whose queries Ballista plans and runs on the cluster behind `scheduler`.
+/// The cluster behind a Ballista scheduler, as a place a session's queries run (`--cluster HOST:PORT`).
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    host: String,
+    port: u16,
+}
+
+impl Scheduler {
+    /// `HOST:PORT`, `df://HOST:PORT` or `HOST` (port 50050).
+    pub fn new(address: &str) -> Result<Scheduler, ClusterError> {
+        let (host, port) = parse_scheduler(address)?;
+        Ok(Scheduler { host, port })
+    }
+}
+
+#[async_trait::async_trait]
+impl Remote for Scheduler {
+    async fn context(&self) -> Result<SessionContext> {
+        connect(&self.host, self.port).await.map_err(|e| DataFusionError::External(Box::new(e)))
+    }
+}
+
+/// A client session whose queries Ballista plans and runs on the cluster behind `host:port`.
 /// Tables are registered by the catalog as in-process; only `information_schema` queries run locally.
-pub async fn connect(scheduler: &str) -> Result<SessionContext, ClusterError> {
-    let (host, port) = parse_scheduler(scheduler)?;
+async fn connect(host: &str, port: u16) -> Result<SessionContext, ClusterError> {
     let addr = format!("{host}:{port}");
     // Ballista only dials at the first query; fail here with the address instead.
     tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr.as_str()))
@@ -205,16 +112,46 @@ pub async fn connect(scheduler: &str) -> Result<SessionContext, ClusterError> {
 
     // Ballista's adaptive planner (its default) plans with a fixed rule list of its own, which would drop
     // vtsql's window fix; the static planner uses the scheduler session's rules.
-    let config = catalog::session_config()
+    let config = session::config()
         .upgrade_for_ballista()
         .with_ballista_adaptive_query_planner(false)
         .with_ballista_logical_extension_codec(Arc::new(PlanCodec::default()));
-    let state = catalog::session_builder(config)?.build();
+    let state = session::builder(config)?.build();
     let state = state.upgrade_for_ballista(format!("http://{host}:{port}"))?;
     let ctx = SessionContext::new_with_state(state);
     // upgrade_for_ballista replaced the function lists with Ballista's; add ours back.
     vtsql_udfs::register_all(&ctx)?;
     Ok(ctx)
+}
+
+/// Ballista logs through `log`: warnings by default, RUST_LOG=info (or debug) for more.
+fn start_logging() {
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).try_init();
+}
+
+/// `vtsql cluster scheduler`: the first line on standard output is the address bound, so scripts and tests
+/// can start on port 0.
+pub async fn scheduler_command(options: SchedulerOptions) -> Result<(), ClusterError> {
+    start_logging();
+    run_scheduler(options, |addr| {
+        println!("{addr}");
+        eprintln!("vtsql cluster scheduler: listening on {addr}; Ctrl-C or SIGTERM stops");
+    })
+    .await
+}
+
+/// `vtsql cluster executor`: a line on standard output once the scheduler has accepted it.
+pub async fn executor_command(options: ExecutorOptions) -> Result<(), ClusterError> {
+    start_logging();
+    let announce = format!(
+        "executor {}:{} (tasks on {}:{}) joined {}",
+        options.host, options.port, options.host, options.grpc_port, options.scheduler
+    );
+    run_executor(options, move || {
+        println!("{announce}");
+        eprintln!("vtsql cluster {announce}; Ctrl-C or SIGTERM leaves the cluster");
+    })
+    .await
 }
 
 /// `vtsql cluster scheduler`.
@@ -323,30 +260,10 @@ mod tests {
     }
 
     #[test]
-    fn in_memory_tables_travel_in_the_plan() {
-        let ctx = SessionContext::new();
-        vtsql_udfs::register_all(&ctx).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let plan = rt.block_on(async {
-            ctx.sql("SELECT * FROM halfyears('2019H2', '2021H1')").await.unwrap().into_optimized_plan()
-        });
-        let plan = plan.unwrap();
-        let codec = PlanCodec::default();
-        let bytes = datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec(&plan, &codec).unwrap();
-        let back =
-            datafusion_proto::bytes::logical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec)
-                .unwrap();
-        let rows = rt.block_on(async {
-            let batches = datafusion::prelude::DataFrame::new(ctx.state(), back).collect().await.unwrap();
-            batches.iter().map(|b| b.num_rows()).sum::<usize>()
-        });
-        assert_eq!(rows, 4, "2019H2, 2020H1, 2020H2, 2021H1");
-    }
-
-    #[test]
     fn window_sorts_by_a_partition_column_made_constant() {
         use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
         use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::catalog::MemTable;
         let schema = Arc::new(Schema::new(vec![
             Field::new("region_code", DataType::Utf8, false),
             Field::new("category", DataType::Utf8, false),

@@ -1,0 +1,149 @@
+//! The tables of a data directory: their names, where they live, their Arrow schemas, the order their
+//! rows are stored in and their keys. Ingest and the generator write them, the catalog reads them; both
+//! take the shape from here, so a reader never borrows it from a writer.
+//!
+//! ```text
+//! DATA/veilig_thuis/year=2020/half=1/part-0.parquet   facts, hive-partitioned (half 0 = whole year)
+//! DATA/regions.parquet  DATA/population.parquet  DATA/categories.parquet
+//! ```
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+/// One table of a data directory.
+#[derive(Debug)]
+pub struct Table {
+    /// The SQL name.
+    pub name: &'static str,
+    /// Where it lives, relative to the data directory: a file, or the directory of a partitioned table.
+    pub path: &'static str,
+    /// The order of its rows in every file (declared in the Parquet metadata).
+    pub sort: &'static [&'static str],
+    /// Columns that identify a row, if any: ingest and the generator keep one row per key, and the catalog
+    /// declares the key after checking it.
+    pub primary_key: &'static [&'static str],
+    pub columns: fn() -> Vec<Field>,
+}
+
+impl Table {
+    /// The columns stored in its files (partition columns live in directory names, see [`PARTITIONS`]).
+    pub fn schema(&self) -> SchemaRef {
+        Arc::new(Schema::new((self.columns)()))
+    }
+}
+
+/// The five counts of the Veilig Thuis core tables, in column order.
+pub const MEASURES: [&str; 5] = [
+    "gestarte_adviezen",
+    "ontvangen_meldingen",
+    "casussen_met_melding",
+    "afgeronde_onderzoeken",
+    "afgeronde_voorwaarden_vervolg",
+];
+
+/// `veilig_thuis`: one row per source table × region × category × period.
+pub const FACTS: Table = Table {
+    name: "veilig_thuis",
+    path: "veilig_thuis",
+    // By region level (each level in row groups of its own), then kind of violence, then region: a filter
+    // on a level and a kind is one run of small pages that the page index finds.
+    sort: &["region_level", "category", "region_code", "period"],
+    primary_key: &[],
+    columns: fact_columns,
+};
+
+/// The partition columns of [`FACTS`], read from its directory names (`year=2020/half=1`).
+pub const PARTITIONS: [(&str, DataType); 2] = [("year", DataType::Int32), ("half", DataType::Int32)];
+
+pub const REGIONS: Table = Table {
+    name: "regions",
+    path: "regions.parquet",
+    sort: &["region_level", "region_code"],
+    primary_key: &["region_code"],
+    columns: region_columns,
+};
+
+pub const POPULATION: Table = Table {
+    name: "population",
+    path: "population.parquet",
+    sort: &["region_code", "year"],
+    primary_key: &["region_code", "year"],
+    columns: population_columns,
+};
+
+pub const CATEGORIES: Table = Table {
+    name: "categories",
+    path: "categories.parquet",
+    sort: &[],
+    primary_key: &["category"],
+    columns: category_columns,
+};
+
+/// The tables besides the facts, each one Parquet file.
+pub const DIMENSIONS: [&Table; 3] = [&REGIONS, &POPULATION, &CATEGORIES];
+
+fn text(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+
+fn fact_columns() -> Vec<Field> {
+    let mut fields = vec![
+        text("source_table", false),
+        text("period", false),
+        Field::new("provisional", DataType::Boolean, false),
+        text("region_level", false),
+        text("region_code", false),
+        text("region_name", false),
+        text("category", false),
+        text("category_group", false),
+    ];
+    fields.extend(MEASURES.iter().map(|m| Field::new(*m, DataType::Int64, true)));
+    fields.push(Field::new("suppressed_cells", DataType::Int32, false));
+    fields
+}
+
+fn region_columns() -> Vec<Field> {
+    vec![
+        text("region_code", false),
+        text("region_name", false),
+        text("region_level", false),
+        text("provincie_code", true),
+        text("landsdeel_code", true),
+        text("vt_regio_code", true),
+        text("former_names", true),
+    ]
+}
+
+fn population_columns() -> Vec<Field> {
+    vec![
+        text("region_code", false),
+        Field::new("year", DataType::Int32, false),
+        Field::new("population", DataType::Int64, false),
+    ]
+}
+
+fn category_columns() -> Vec<Field> {
+    vec![
+        text("category", false),
+        text("category_group", false),
+        text("parent", true),
+        text("category_kind", false),
+        Field::new("sort_order", DataType::Int32, false),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_orders_and_keys_name_columns_of_their_table() {
+        for table in [&FACTS].into_iter().chain(DIMENSIONS) {
+            let schema = table.schema();
+            for column in table.sort.iter().chain(table.primary_key) {
+                assert!(schema.index_of(column).is_ok(), "{}: no column {column}", table.name);
+            }
+        }
+    }
+}

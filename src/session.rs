@@ -1,0 +1,522 @@
+//! A data directory as a query session, and the one way every face runs SQL.
+//!
+//! [`Session::open`] makes a DataFusion context with vtsql's functions and plan rules (or a client of a
+//! cluster, through [`Remote`]) and registers the data directory's tables ([`crate::catalog`]). The REPL,
+//! `-c`/`-f`, `vtsql bench` and the Flight server all run statements through [`Session::execute`] (or
+//! [`Session::start`] for one statement): it plans each statement in turn, refuses what
+//! [`Options::read_only`] forbids, binds parameters, gives the statement a memory pool of its own where
+//! asked, turns a panic into an error, and makes the tables again after a `SET` that changed how they
+//! are read.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParser, Statement};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use futures::{FutureExt, Stream, StreamExt};
+
+use crate::catalog;
+use crate::local_files::InlineLocalFiles;
+use crate::plan_rules;
+
+/// Where a session's queries run.
+#[derive(Clone, Debug, Default)]
+pub enum Placement {
+    /// In this process.
+    #[default]
+    Local,
+    /// Elsewhere: on an Apache Ballista cluster (`crate::cluster::Scheduler`).
+    Remote(Arc<dyn Remote>),
+}
+
+/// A place queries can run other than this process. The cluster module implements it, so a session need
+/// not know how a cluster is reached.
+#[async_trait::async_trait]
+pub trait Remote: std::fmt::Debug + Send + Sync {
+    /// A context whose queries run there, with vtsql's functions registered and no tables yet.
+    async fn context(&self) -> Result<SessionContext>;
+}
+
+/// The session configuration every vtsql face shares.
+pub fn config() -> SessionConfig {
+    let mut config =
+        SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("vtsql", "public");
+    // vtsql writes no bloom filters (see `ingest::store::writer_properties`), yet DataFusion would
+    // evaluate each query's predicate against them in every row group of every file it opens.
+    config.options_mut().execution.parquet.bloom_filter_on_read = false;
+    config
+}
+
+/// Where every vtsql session (local, a cluster's client and its scheduler) starts: DataFusion's default
+/// features, `config`, and a runtime without a cache of directory listings whose local files are read
+/// through [`InlineLocalFiles`]. DataFusion keeps a listing for ever, so a server or REPL left open would
+/// not see a half-year ingested after it started; listing the partition directories costs well under a
+/// millisecond here.
+pub fn builder(config: SessionConfig) -> Result<SessionStateBuilder> {
+    let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
+    let runtime = RuntimeEnvBuilder::new().with_cache_manager(caches).build_arc()?;
+    runtime.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::new(InlineLocalFiles::new()));
+    Ok(SessionStateBuilder::new().with_default_features().with_config(config).with_runtime_env(runtime))
+}
+
+/// An in-process context with vtsql's functions and plan rules, without tables.
+pub fn local_context(config: SessionConfig) -> Result<SessionContext> {
+    let state = plan_rules::install(builder(config)?).build();
+    let ctx = SessionContext::new_with_state(state);
+    vtsql_udfs::register_all(&ctx)?;
+    Ok(ctx)
+}
+
+/// The data directory to use when none is given: `$VTSQL_DATA`, else `./data`, else the repository's.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("VTSQL_DATA") {
+        return PathBuf::from(dir);
+    }
+    let local = PathBuf::from("data");
+    if local.is_dir() {
+        return local;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
+/// How one statement may run.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Only queries: DDL, DML, `COPY`, `SET` and other statements are refused before anything runs.
+    pub read_only: bool,
+    /// Values for the statement's `$1`, `$2`, ... (`?` is numbered in order).
+    pub params: Vec<ScalarValue>,
+    /// Memory the statement's operators may reserve, in a pool of its own; `None`: the session's pool.
+    pub memory_limit: Option<usize>,
+}
+
+/// A statement [`Options::read_only`] refused; the reason says what it was.
+#[derive(Debug, thiserror::Error)]
+#[error("only queries (SELECT, WITH, VALUES, EXPLAIN, SHOW, DESCRIBE) are allowed; {0}")]
+pub struct ReadOnly(String);
+
+/// A data directory's tables with every vtsql function, where [`Placement`] says.
+pub struct Session {
+    ctx: SessionContext,
+    data_dir: PathBuf,
+    placement: Placement,
+}
+
+/// A planned statement, ready to run: [`Running::stream`] starts it.
+pub struct Running {
+    /// The result's schema as planned (what a client is told and receives).
+    pub schema: SchemaRef,
+    pub plan: Arc<dyn ExecutionPlan>,
+    task_ctx: Arc<TaskContext>,
+    /// When planning began.
+    pub started: Instant,
+    /// How long parsing, optimising and physical planning took.
+    pub planning: Duration,
+}
+
+/// The shape of a statement before values are bound: its result and its parameters (`$1`, `$2`, ...).
+pub struct Described {
+    pub schema: SchemaRef,
+    /// One type per parameter, `None` where DataFusion cannot infer it.
+    pub parameters: Vec<Option<DataType>>,
+}
+
+impl Session {
+    /// Opens `data_dir` (which must exist) with its tables and every vtsql function.
+    pub async fn open(data_dir: &Path, placement: Placement) -> Result<Session> {
+        if !data_dir.is_dir() {
+            return Err(DataFusionError::Plan(format!(
+                "no data directory {} (`vtsql ingest FILE --data DIR` or `vtsql fetch --data DIR` makes one)",
+                data_dir.display()
+            )));
+        }
+        let ctx = match &placement {
+            Placement::Local => local_context(config())?,
+            Placement::Remote(remote) => remote.context().await?,
+        };
+        catalog::register_tables(&ctx, data_dir).await?;
+        Ok(Session { ctx, data_dir: data_dir.to_path_buf(), placement })
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// Every statement of `sql`, each planned only once the one before has run: [`Execution::next`].
+    pub fn execute(&self, sql: &str, options: &Options) -> Result<Execution<'_>> {
+        Ok(Execution { session: self, statements: parse(sql)?.into(), options: options.clone() })
+    }
+
+    /// Plans the one statement of `sql`; more or fewer than one is an error.
+    pub async fn start(&self, sql: &str, options: &Options) -> Result<Running> {
+        let statement = single(sql)?;
+        self.plan(statement, options).await
+    }
+
+    /// The result schema and parameter types of the one statement of `sql`, before values are bound.
+    pub async fn describe(&self, sql: &str, options: &Options) -> Result<Described> {
+        let statement = single(sql)?;
+        let ctx = self.context_for(options);
+        let plan = caught(self.logical_plan(&ctx, statement, options)).await?;
+        Ok(Described { schema: Arc::clone(plan.schema().inner()), parameters: parameter_types(&plan)? })
+    }
+
+    /// The context one statement runs in: the session's, or a copy with a memory pool of its own.
+    fn context_for(&self, options: &Options) -> SessionContext {
+        let Some(limit) = options.memory_limit else {
+            return self.ctx.clone();
+        };
+        let state = self.ctx.state();
+        let pool =
+            TrackConsumersPool::new(GreedyMemoryPool::new(limit), std::num::NonZeroUsize::new(3).expect("3 is not 0"));
+        let runtime = RuntimeEnv { memory_pool: Arc::new(pool), ..RuntimeEnv::clone(state.runtime_env()) };
+        let state = SessionStateBuilder::new_from_existing(state).with_runtime_env(Arc::new(runtime)).build();
+        SessionContext::new_with_state(state)
+    }
+
+    async fn logical_plan(&self, ctx: &SessionContext, statement: Statement, options: &Options) -> Result<LogicalPlan> {
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        if options.read_only {
+            let only_queries =
+                SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+            only_queries.verify_plan(&plan).map_err(|e| {
+                let reason = e.strip_backtrace().trim_start_matches("Error during planning: ").to_string();
+                DataFusionError::External(Box::new(ReadOnly(reason)))
+            })?;
+        }
+        Ok(plan)
+    }
+
+    async fn plan(&self, statement: Statement, options: &Options) -> Result<Running> {
+        let started = Instant::now();
+        let ctx = self.context_for(options);
+        let parquet_before = ctx.copied_config().options().execution.parquet.clone();
+        let (schema, plan, task_ctx) = caught(async {
+            let mut plan = self.logical_plan(&ctx, statement, options).await?;
+            let types = parameter_types(&plan)?;
+            if types.len() != options.params.len() {
+                return Err(DataFusionError::Plan(format!(
+                    "the statement has {} parameter(s) but {} value(s) were bound",
+                    types.len(),
+                    options.params.len()
+                )));
+            }
+            if !types.is_empty() {
+                plan = plan.with_param_values(ParamValues::from(bind(&options.params, &types)?))?;
+            }
+            let frame = ctx.execute_logical_plan(plan).await?;
+            let schema = Arc::clone(frame.schema().inner());
+            let task_ctx = Arc::new(frame.task_ctx());
+            let plan = frame.create_physical_plan().await?;
+            Ok((schema, plan, task_ctx))
+        })
+        .await?;
+        // DataFusion copies the Parquet settings into a table when it is made: after a `SET` (or `RESET`)
+        // of one, the tables are made again so that the next statement reads with it.
+        if self.ctx.copied_config().options().execution.parquet != parquet_before {
+            catalog::register_tables(&self.ctx, &self.data_dir).await?;
+        }
+        Ok(Running { schema, plan, task_ctx, started, planning: started.elapsed() })
+    }
+}
+
+/// The statements of one text, planned and started one at a time.
+pub struct Execution<'s> {
+    session: &'s Session,
+    statements: VecDeque<Statement>,
+    options: Options,
+}
+
+impl Execution<'_> {
+    /// Plans the next statement, once the caller is done with the one before (a statement may depend on
+    /// what the one before did: `SET`, `CREATE VIEW`). `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Running>> {
+        let Some(statement) = self.statements.pop_front() else {
+            return Ok(None);
+        };
+        self.session.plan(statement, &self.options).await.map(Some)
+    }
+}
+
+impl Running {
+    /// Starts the statement: its batches as they are computed. A panic inside it ends the stream with
+    /// an error instead of ending it early as if the result were complete.
+    pub fn stream(&self) -> Result<SendableRecordBatchStream> {
+        let plan = Arc::clone(&self.plan);
+        let task_ctx = Arc::clone(&self.task_ctx);
+        let inner = std::panic::catch_unwind(AssertUnwindSafe(|| execute_stream(plan, task_ctx)))
+            .map_err(|panic| panicked(panic.as_ref()))??;
+        Ok(Box::pin(Caught { schema: inner.schema(), inner: Some(inner) }))
+    }
+
+    /// Runs the statement to the end and keeps every batch.
+    pub async fn collect(&self) -> Result<Vec<RecordBatch>> {
+        self.stream()?.collect::<Vec<_>>().await.into_iter().collect()
+    }
+}
+
+/// The statements of `sql`, split by the SQL parser (so a `;` inside a string does not split).
+pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    Ok(DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?.into_iter().collect())
+}
+
+fn single(sql: &str) -> Result<Statement> {
+    let mut statements = parse(sql)?;
+    match statements.len() {
+        1 => Ok(statements.remove(0)),
+        0 => Err(DataFusionError::Plan("no SQL statement was given".into())),
+        n => Err(DataFusionError::Plan(format!("one statement at a time, please: this text holds {n}"))),
+    }
+}
+
+/// Parameter types in `$1, $2, ...` order; `None` where DataFusion cannot infer one.
+fn parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>> {
+    let mut numbered = Vec::new();
+    for (id, t) in plan.get_parameter_types()? {
+        let n: usize = id
+            .strip_prefix('$')
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| DataFusionError::Plan(format!("parameter `{id}`: use `?` or `$1`, `$2`, ...")))?;
+        numbered.push((n, t));
+    }
+    numbered.sort_by_key(|(n, _)| *n);
+    if let Some((i, (n, _))) = numbered.iter().enumerate().find(|(i, (n, _))| *n != i + 1) {
+        return Err(DataFusionError::Plan(format!("parameter ${} is missing (found ${n})", i + 1)));
+    }
+    Ok(numbered.into_iter().map(|(_, t)| t).collect())
+}
+
+/// The bound values cast to the types the statement wants where those are known.
+fn bind(values: &[ScalarValue], types: &[Option<DataType>]) -> Result<Vec<ScalarValue>> {
+    values
+        .iter()
+        .zip(types)
+        .enumerate()
+        .map(|(i, (value, wanted))| match wanted {
+            Some(t) if value.data_type() != *t => value
+                .cast_to(t)
+                .map_err(|e| DataFusionError::Plan(format!("parameter {}: cannot use {value:?} as {t}: {e}", i + 1))),
+            _ => Ok(value.clone()),
+        })
+        .collect()
+}
+
+/// The error a panic becomes: a bug of vtsql or DataFusion met on this input, never a result.
+fn panicked(panic: &(dyn Any + Send)) -> DataFusionError {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("no message");
+    DataFusionError::Internal(format!("the statement stopped on an internal error ({message}); please report it"))
+}
+
+/// Awaits `work`, turning a panic into an error.
+async fn caught<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
+    AssertUnwindSafe(work).catch_unwind().await.unwrap_or_else(|panic| Err(panicked(panic.as_ref())))
+}
+
+/// A statement's batches, with a panic turned into a last error.
+struct Caught {
+    schema: SchemaRef,
+    inner: Option<SendableRecordBatchStream>,
+}
+
+impl Stream for Caught {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll_next_unpin(cx))) {
+            Ok(polled) => polled,
+            Err(panic) => {
+                self.inner = None;
+                Poll::Ready(Some(Err(panicked(panic.as_ref()))))
+            }
+        }
+    }
+}
+
+impl RecordBatchStream for Caught {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{AsArray, Int64Array};
+    use datafusion::arrow::datatypes::Int64Type;
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::ListingTable;
+
+    async fn single(session: &Session, sql: &str) -> i64 {
+        let batches = session.start(sql, &Options::default()).await.unwrap().collect().await.unwrap();
+        batches[0].column(0).as_primitive::<Int64Type>().value(0)
+    }
+
+    /// The declared keys reach the planner: a per-100,000 join to population groups the facts first.
+    #[tokio::test]
+    async fn joins_to_population_group_first() {
+        let dir = crate::generate::generated_dir(2, 1);
+        let session = Session::open(dir.path(), Placement::Local).await.unwrap();
+        let sql = "SELECT v.region_code, v.year, sum(v.ontvangen_meldingen), max(p.population)
+                   FROM veilig_thuis v JOIN population p ON p.region_code = v.region_code AND p.year = v.year
+                   GROUP BY v.region_code, v.year";
+        let plan = session.context().sql(sql).await.unwrap().into_optimized_plan().unwrap();
+        // the first join from the top has an aggregate below it and none above
+        let mut node = &plan;
+        while !matches!(node, LogicalPlan::Join(_)) {
+            assert!(!matches!(node, LogicalPlan::Aggregate(_)), "{}", plan.display_indent());
+            node = node.inputs()[0];
+        }
+        let mut below = false;
+        node.apply(|n| {
+            below |= matches!(n, LogicalPlan::Aggregate(_));
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        assert!(below, "{}", plan.display_indent());
+    }
+
+    /// A session that stays open (the Flight server, the REPL) sees half-years written after it opened,
+    /// and a rewritten file is read as it is now.
+    #[tokio::test]
+    async fn sees_files_written_after_it_opened() {
+        let dir = crate::generate::generated_dir(2, 1);
+        let session = Session::open(dir.path(), Placement::Local).await.unwrap();
+        let count = "SELECT count(*) AS n FROM veilig_thuis";
+        let before = single(&session, count).await;
+        let facts = dir.path().join(crate::schema::FACTS.path);
+        let year = std::fs::read_dir(&facts).unwrap().next().unwrap().unwrap().path();
+        let copy = facts.join("year=2099");
+        for entry in std::fs::read_dir(&year).unwrap() {
+            let from = entry.unwrap().path();
+            let to = copy.join(from.file_name().unwrap());
+            std::fs::create_dir_all(&to).unwrap();
+            for file in std::fs::read_dir(&from).unwrap() {
+                let file = file.unwrap().path();
+                std::fs::copy(&file, to.join(file.file_name().unwrap())).unwrap();
+            }
+        }
+        let after = single(&session, count).await;
+        assert_eq!(after, before * 2, "{before} rows in one year, then {after} with a copy of it");
+
+        // The copied first half-year rewritten with the second one's rows.
+        let file_of = |half: &Path| std::fs::read_dir(half).unwrap().next().unwrap().unwrap().path();
+        let first = file_of(&copy.join("half=1"));
+        let rewritten = first.with_extension("tmp");
+        std::fs::copy(file_of(&copy.join("half=2")), &rewritten).unwrap();
+        std::fs::rename(&rewritten, &first).unwrap();
+        let sum = |half: &str| format!("SELECT sum(ontvangen_meldingen) FROM veilig_thuis WHERE year = 2099 {half}");
+        let whole = single(&session, &sum("")).await;
+        let second_half = single(&session, &sum("AND half = 2")).await;
+        assert_eq!(whole, 2 * second_half);
+    }
+
+    /// Planning reads each file's statistics once per session, and a `SET` of a Parquet setting makes the
+    /// tables again, with the same answers.
+    #[tokio::test]
+    async fn file_statistics_are_cached_and_parquet_settings_reach_the_tables() {
+        let dir = crate::generate::generated_dir(2, 1);
+        let session = Session::open(dir.path(), Placement::Local).await.unwrap();
+        let cache = session.context().runtime_env().cache_manager.get_file_statistic_cache().expect("a cache");
+        assert_eq!(cache.len(), 0);
+        let count = "SELECT count(*) AS n FROM veilig_thuis WHERE region_level = 'gemeente'";
+        let first = single(&session, count).await;
+        let cached = cache.len();
+        // Two half-year files of facts; the dimension tables are files of their own.
+        assert!(cached >= 2, "{cached} files in the cache");
+        single(&session, count).await;
+        assert_eq!(cache.len(), cached);
+
+        // vtsql's files have no bloom filters, so sessions skip checking them unless told otherwise.
+        let bloom = async |session: &Session| {
+            let mut settings = Vec::new();
+            for table in [crate::schema::FACTS.name, crate::schema::REGIONS.name] {
+                let provider = session.context().table_provider(table).await.unwrap();
+                let listing = provider.downcast_ref::<ListingTable>().expect("a listing table");
+                let format = listing.options().format.downcast_ref::<ParquetFormat>().expect("parquet");
+                settings.push(format.options().global.bloom_filter_on_read);
+            }
+            settings
+        };
+        assert_eq!(bloom(&session).await, [false, false]);
+        let mut statements = session
+            .execute("SET datafusion.execution.parquet.bloom_filter_on_read = true; SELECT 1", &Options::default())
+            .unwrap();
+        while let Some(running) = statements.next().await.unwrap() {
+            running.collect().await.unwrap();
+        }
+        assert_eq!(bloom(&session).await, [true, true]);
+        assert_eq!(single(&session, count).await, first);
+        assert_eq!(cache.len(), cached);
+    }
+
+    #[tokio::test]
+    async fn a_missing_data_directory_is_an_error_not_an_empty_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("typo");
+        let error = Session::open(&missing, Placement::Local).await.err().expect("an error");
+        assert!(error.to_string().contains("no data directory"), "{error}");
+        assert!(!missing.exists());
+    }
+
+    #[tokio::test]
+    async fn statements_run_one_after_the_other_and_refuse_what_they_must() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = Session::open(dir.path(), Placement::Local).await.unwrap();
+        let mut execution =
+            session.execute("CREATE VIEW v AS SELECT 41 AS x; SELECT x + 1 FROM v", &Options::default()).unwrap();
+        let mut last = None;
+        while let Some(running) = execution.next().await.unwrap() {
+            last = Some(running.collect().await.unwrap());
+        }
+        let last = last.unwrap();
+        assert_eq!(last[0].column(0).as_primitive::<Int64Type>().value(0), 42);
+
+        let read_only = Options { read_only: true, ..Options::default() };
+        let refused = session.start("CREATE VIEW w AS SELECT 1", &read_only).await.err().unwrap();
+        assert!(matches!(refused.find_root(), DataFusionError::External(e) if e.is::<ReadOnly>()), "{refused}");
+        let two = session.start("SELECT 1; SELECT 2", &Options::default()).await.err().unwrap();
+        assert!(two.to_string().contains("one statement at a time"), "{two}");
+
+        let bound = Options { params: vec![ScalarValue::Int64(Some(5))], ..Options::default() };
+        let batches = session.start("SELECT $1 + 1", &bound).await.unwrap().collect().await.unwrap();
+        assert_eq!(batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0), 6);
+        let missing = session.start("SELECT $1 + 1", &Options::default()).await.err().unwrap();
+        assert!(missing.to_string().contains("1 parameter(s) but 0 value(s)"), "{missing}");
+    }
+}
