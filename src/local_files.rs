@@ -3,9 +3,8 @@
 //! object_store's `LocalFileSystem` hands every read to tokio's blocking pool and wakes the query's thread
 //! when the read is done. A query over the half-year files makes one or two such reads per file, each
 //! answered from the page cache in microseconds, and each costing two thread switches on the query's
-//! path: `perf stat` counted 66 context switches per run of q04 at 10M (21 file ranges), and 15 with the
-//! ranges of a file read on the calling thread. A read from disk then holds that thread, which the 2-core
-//! machine's two scan partitions would wait for anyway.
+//! path (the measured switches are in benches/RESULTS.md). A read from disk then holds that thread, which
+//! the scan partitions, one per core, would wait for anyway.
 //!
 //! Only [`ObjectStore::get_ranges`] (the Parquet reader's column and page reads) is read inline; every
 //! other operation (listing, metadata, writes) is `LocalFileSystem`'s own.

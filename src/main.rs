@@ -116,32 +116,35 @@ enum ClusterRole {
         executor_timeout: u64,
     },
     /// An executor: runs tasks over the shared data directory; SIGTERM or Ctrl-C leaves the cluster
-    Executor {
-        /// The scheduler to join
-        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050")]
-        scheduler: String,
-        /// Host to listen on and advertise to the scheduler and the other executors
-        #[arg(long, value_name = "HOST", default_value = "127.0.0.1")]
-        host: String,
-        /// Arrow Flight port (shuffle data and results)
-        #[arg(long, value_name = "PORT", default_value_t = 50061)]
-        port: u16,
-        /// gRPC port the scheduler sends tasks to
-        #[arg(long, value_name = "PORT", default_value_t = 50062)]
-        grpc_port: u16,
-        /// Tasks at once [default: the number of cores]
-        #[arg(long, value_name = "N")]
-        concurrent_tasks: Option<usize>,
-        /// Directory for shuffle files [default: a temporary directory]
-        #[arg(long, value_name = "DIR")]
-        work_dir: Option<PathBuf>,
-        /// Memory for all running tasks together (e.g. 4G); beyond it sorts and joins spill
-        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-        memory_limit: Option<usize>,
-        /// Seconds between heartbeats to the scheduler
-        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
-        heartbeat: u64,
-    },
+    Executor(ExecutorArgs),
+}
+
+#[derive(clap::Args)]
+struct ExecutorArgs {
+    /// The scheduler to join
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050")]
+    scheduler: String,
+    /// Host to listen on and advertise to the scheduler and the other executors
+    #[arg(long, value_name = "HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Arrow Flight port (shuffle data and results)
+    #[arg(long, value_name = "PORT", default_value_t = 50061)]
+    port: u16,
+    /// gRPC port the scheduler sends tasks to
+    #[arg(long, value_name = "PORT", default_value_t = 50062)]
+    grpc_port: u16,
+    /// Tasks at once [default: the number of cores]
+    #[arg(long, value_name = "N")]
+    concurrent_tasks: Option<usize>,
+    /// Directory for shuffle files [default: a temporary directory]
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    /// Memory for all running tasks together (e.g. 4G); beyond it sorts and joins spill
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory_limit: Option<usize>,
+    /// Seconds between heartbeats to the scheduler
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    heartbeat: u64,
 }
 
 #[derive(clap::Args)]
@@ -315,33 +318,27 @@ impl From<ServeArgs> for flight::ServeOptions {
     }
 }
 
+impl From<ExecutorArgs> for cluster::ExecutorOptions {
+    fn from(args: ExecutorArgs) -> Self {
+        cluster::ExecutorOptions {
+            scheduler: args.scheduler,
+            host: args.host,
+            port: args.port,
+            grpc_port: args.grpc_port,
+            concurrent_tasks: args.concurrent_tasks,
+            work_dir: args.work_dir,
+            memory_limit: args.memory_limit.map(|m| m as u64),
+            heartbeat_seconds: args.heartbeat,
+        }
+    }
+}
+
 async fn cluster_process(role: ClusterRole) -> ExitCode {
     let result = match role {
         ClusterRole::Scheduler { bind, executor_timeout } => {
             cluster::scheduler_command(cluster::SchedulerOptions { bind, executor_timeout }).await
         }
-        ClusterRole::Executor {
-            scheduler,
-            host,
-            port,
-            grpc_port,
-            concurrent_tasks,
-            work_dir,
-            memory_limit,
-            heartbeat,
-        } => {
-            cluster::executor_command(cluster::ExecutorOptions {
-                scheduler,
-                host,
-                port,
-                grpc_port,
-                concurrent_tasks,
-                work_dir,
-                memory_limit: memory_limit.map(|m| m as u64),
-                heartbeat_seconds: heartbeat,
-            })
-            .await
-        }
+        ClusterRole::Executor(args) => cluster::executor_command(args.into()).await,
     };
     report("vtsql cluster", result)
 }

@@ -80,7 +80,13 @@ pub fn builder(config: SessionConfig) -> Result<SessionStateBuilder> {
 
 /// An in-process context with vtsql's functions and plan rules, without tables.
 pub fn local_context(config: SessionConfig) -> Result<SessionContext> {
-    let state = plan_rules::install(builder(config)?).build();
+    local_context_with(config, true)
+}
+
+/// An in-process context with vtsql's functions, and its plan rules where `rules` says.
+fn local_context_with(config: SessionConfig, rules: bool) -> Result<SessionContext> {
+    let builder = builder(config)?;
+    let state = if rules { plan_rules::install(builder) } else { builder }.build();
     let ctx = SessionContext::new_with_state(state);
     vtsql_udfs::register_all(&ctx)?;
     Ok(ctx)
@@ -155,6 +161,14 @@ impl Session {
         };
         catalog::register_tables(&ctx, data_dir).await?;
         Ok(Session { ctx, data_dir: data_dir.to_path_buf(), placement })
+    }
+
+    /// Opens `data_dir` in this process with DataFusion's plan rules only: the reference that vtsql's rules
+    /// are checked against, answer for answer.
+    pub async fn open_without_plan_rules(data_dir: &Path) -> Result<Session> {
+        let ctx = local_context_with(config(), false)?;
+        catalog::register_tables(&ctx, data_dir).await?;
+        Ok(Session { ctx, data_dir: data_dir.to_path_buf(), placement: Placement::Local })
     }
 
     pub fn context(&self) -> &SessionContext {

@@ -1,5 +1,6 @@
 //! vtsql's one integration-test binary (`harness = false`): the sqllogictest files under
-//! `tests/slt/`, ingest behaviour, the `vtsql` command line, the REPL, the Flight SQL server and the Ballista cluster.
+//! `tests/slt/`, ingest behaviour, the `vtsql` command line, the REPL, the Flight SQL server, the Ballista cluster
+//! and the plan rules checked against DataFusion's own answers.
 //!
 //! `cargo test --test integration -- [FILTER] [--complete]`: `--complete` rewrites the expected
 //! output of the `.slt` files from what vtsql now answers (review the diff before committing).
@@ -7,6 +8,7 @@
 mod cli;
 mod cluster;
 mod common;
+mod differential;
 mod flight;
 mod generate;
 mod ingest;
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         .chain(flight::CHECKS)
         .chain(generate::CHECKS)
         .chain(cluster::CHECKS)
+        .chain(differential::CHECKS)
     {
         checks.push((name.to_string(), Box::new(*check)));
     }

@@ -122,15 +122,14 @@ const PAGE_STATISTICS_ALSO: [&str; 1] = ["suppressed_cells"];
 /// for the sort columns and `suppressed_cells` (column-chunk statistics for the rest), the sort order
 /// declared.
 ///
-/// Readers keep each file's page index in memory for as long as the session runs (1,220 pages per file
-/// and column at 100M rows). The minimum and maximum of a page of names or of unsorted counts prune next
-/// to nothing, while the sort columns' narrow a filter to its run of pages.
+/// Readers keep each file's page index in memory for as long as the session runs, a few entries per page
+/// of every column that has one. The minimum and maximum of a page of names or of unsorted counts prune
+/// next to nothing, while the sort columns' narrow a filter to its run of pages.
 ///
 /// LZ4 rather than zstd: the reader creates a codec per column chunk it reads, and a zstd codec allocates
-/// a compression and a decompression context each time (8.4% of q07's CPU at 10M rows, and 5% more in
-/// decompression); the benchmark suite at 10M ran 0.87x as long on LZ4 files. Region codes and names
-/// stay zstd: with a few hundred thousand (synthetic) wijken per file their dictionaries overflow and
-/// the strings are stored plain, which zstd shrinks 16-28x and LZ4 3-4x (100M rows: 514 MB against 1.4 GB).
+/// a compression and a decompression context each time, on every query. Region codes and names stay zstd:
+/// with a few hundred thousand (synthetic) wijken per file their dictionaries overflow and the strings are
+/// stored plain, which zstd shrinks several times better than LZ4 (sizes in benches/RESULTS.md).
 pub fn writer_properties(schema: &Schema, sorted_by: &[&str]) -> WriterProperties {
     let sorting = sorted_by
         .iter()

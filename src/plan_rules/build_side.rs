@@ -3,9 +3,9 @@
 //! After [`super::eager_aggregate::AggregateBeforeUniqueJoin`], a per-100,000 query joins the facts,
 //! grouped by (region_code, year), to `population`, whose primary key is (region_code, year). Both sides
 //! then hold one row per key. DataFusion's `JoinSelection` builds its hash table on the side it estimates
-//! smaller. Without distinct counts it estimates the groups as large as the filtered facts (20% of them by
-//! default: 20 M rows at 100M), so it builds on population (962 K rows, every region and year) and
-//! probes with the 9.6 K gemeente-years (q02: 122 ms of join compute, 255 MiB peak).
+//! smaller. Without distinct counts it estimates the groups as large as the filtered facts (a fixed share
+//! of them), so it builds on population (every region and year) and probes with the few gemeente-years
+//! the query asked for: the larger table held in memory, and the larger side hashed.
 //!
 //! When both sides are unique on their join keys, every key on the grouped side has come from the facts,
 //! and a dimension table holds every region (and year) that the facts name. So the groups are at most

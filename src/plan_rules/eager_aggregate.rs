@@ -2,8 +2,7 @@
 //!
 //! `SELECT v.region_code, v.category, sum(v.meldingen), max(t.total) FROM v JOIN t USING (region_code)
 //! GROUP BY v.region_code, v.category`, where `t` is itself grouped by `region_code`: DataFusion joins
-//! every row of `v` to its total and then groups (benches q05: 349 K rows through the hash join at 10 M
-//! rows). Since `t` has at most one row per key and the key is among the group columns, every group of
+//! every row of `v` to its total and then groups, so every fact row goes through the hash join. Since `t` has at most one row per key and the key is among the group columns, every group of
 //! `v` meets the same single row of `t` or none: grouping `v` first and joining the groups gives the same
 //! answer with a join of a few thousand rows.
 

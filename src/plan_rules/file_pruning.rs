@@ -2,16 +2,16 @@
 //!
 //! A Parquet scan whose files carry statistics (the listing table collects them) checks each file against
 //! the scan's predicate as it opens it. For that check DataFusion builds a pruning predicate per file from
-//! the query's predicate, and evaluates it against that one file's statistics: 5% of q04's CPU time at 10M
-//! rows, for a check that never skips a file there (every half-year holds every region level and kind of
-//! violence). [`PruneFilesOnce`] builds the pruning predicate once per scan, evaluates it against the
+//! the query's predicate, and evaluates it against that one file's statistics: work that grows with the
+//! files of every query, for a check that skips no file when the predicate is on region level or kind of
+//! violence (every half-year holds every level and kind). [`PruneFilesOnce`] builds the pruning predicate once per scan, evaluates it against the
 //! statistics of all files together, drops the files it rules out, and takes the statistics off the files
 //! it keeps, so that opening a file no longer repeats the check. Row-group and page pruning inside each
 //! file are untouched.
 //!
 //! The statistics stay on the files where the scan reads a column that is constant in a file (`period`
 //! in a half-year's file): DataFusion then gives the column as that constant instead of decoding it,
-//! which at 100M rows saves q07 more than the per-file check costs.
+//! which saves more than the per-file check costs.
 //!
 //! A predicate holding a dynamic filter (a hash join's build side, a `LIMIT`'s running bound) is left to
 //! DataFusion: its bounds tighten while the query runs, and the per-file check sees the tightened bounds.

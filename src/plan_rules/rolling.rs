@@ -3,8 +3,8 @@
 //! `ROWS BETWEEN k PRECEDING AND CURRENT ROW` (or `UNBOUNDED PRECEDING`).
 //!
 //! DataFusion evaluates such a frame row by row: per row it slices the arguments, updates and retracts
-//! an accumulator and builds a `ScalarValue` (for `ssum` a one-row struct) — about 3.7 µs per row for
-//! the benchmark's rolling `ssum` (benches/RESULTS.md). All three functions keep a fixed number of
+//! an accumulator and builds a `ScalarValue` (for `ssum` a one-row struct), microseconds per row. All three
+//! functions keep a fixed number of
 //! integer sums that add and subtract, so a frame's totals are the difference of two prefix sums:
 //! `sums[i] = prefix[i + 1] − prefix[max(group start, i − k)]`, a few nanoseconds per row.
 //!

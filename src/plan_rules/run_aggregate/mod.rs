@@ -3,23 +3,23 @@
 //!
 //! The fact files are sorted by region level, kind of violence and region, and each file holds one
 //! half-year, so a query grouped by period, level or kind gets batches in which the keys come in long
-//! runs (q07 at 100M rows: 577 K rows, 24 groups, runs of thousands). DataFusion hashes and compares the
-//! keys of every row — 31 ns per row for two text keys there, more than the scan. This operator finds the
+//! runs of thousands of rows. DataFusion hashes and compares the keys of every row, which for text keys
+//! costs more than reading them. This operator finds the
 //! runs first (arrow's `partition`, a comparison of neighbouring rows), looks up only each run's first
 //! row in DataFusion's own group table, and gives every row of a run that group. The aggregates are
 //! DataFusion's own accumulators and the output is the partial state DataFusion's final stage expects,
-//! so only the lookup changes. Batches with short runs (q05 groups by region and kind: every row a new
+//! so only the lookup changes. Batches with short runs (grouped by region and kind, every row is a new
 //! key) take the next path, and after a few such batches in a row the stream stops looking for runs.
 //!
 //! The second path follows the order in which groups were first seen (`Sequence`): every half-year file
-//! holds the same regions and kinds in the same order, so q05 meets its 49 K groups (100M rows) in the
-//! same sequence twenty times. A batch whose keys equal the next stretch of that sequence gets its
+//! holds the same regions and kinds in the same order, so a query grouped by region and kind meets its
+//! groups in the same sequence once per file. A batch whose keys equal the next stretch of that sequence gets its
 //! groups by comparison, without hashing; any other batch goes to DataFusion's lookup.
 //!
 //! On the run path, a `sum` of integers and a `count` do not take their rows one by one either: the
 //! partial state of each run (its sum, its number of non-NULL values) is computed over the run's slice of
-//! values and merged into the group once (`RunFold`). At 100M rows the per-row updates of q07's two sums
-//! and its count were a sixth of the query's CPU time.
+//! values and merged into the group once (`RunFold`), so a run costs as much as one row of the group
+//! table.
 //!
 //! Local sessions only: the operator has no serialised form, so a cluster's plans keep DataFusion's.
 
@@ -30,21 +30,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, ArrowNativeTypeOp, ArrowPrimitiveType, AsArray, Int64Array, PrimitiveArray, RecordBatch,
-    UInt32Array,
-};
-use datafusion::arrow::buffer::BooleanBuffer;
-use datafusion::arrow::compute::kernels::cmp::not_distinct;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{partition, take};
-use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::internal_err;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::Result;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
-use datafusion::functions_aggregate::{count, sum};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
@@ -57,15 +51,16 @@ use datafusion::physical_plan::metrics::{BaselineMetrics, Count, ExecutionPlanMe
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode, PlanProperties};
 use futures::{Stream, StreamExt};
 
-use super::text_equality::same_text;
+mod fold;
+mod sequence;
+
+use fold::RunFold;
+use sequence::Sequence;
 
 /// A batch takes the run path when its rows are at least this many times its runs.
 const MIN_RUN_LENGTH: usize = 4;
 /// After this many batches in a row without runs (or off the sequence), a stream stops looking for them.
 const GIVE_UP_AFTER: usize = 4;
-/// A stream stops following the sequence of its groups beyond this many: the sequence holds a second
-/// copy of their keys.
-const MAX_SEQUENCE: usize = 1 << 18;
 
 /// Replaces each partial `AggregateExec` of a plain `GROUP BY` (no grouping sets, `DISTINCT`, ordered
 /// aggregates, limit or dynamic filter; keys of text, integer, date or boolean type) by
@@ -225,6 +220,8 @@ impl ExecutionPlan for RunPartialAggregateExec {
             pending: VecDeque::new(),
             rows_in_runs: MetricBuilder::new(&self.metrics).counter("rows_in_runs", partition),
             rows_in_sequence: MetricBuilder::new(&self.metrics).counter("rows_in_sequence", partition),
+            emitted_under_pressure: MetricBuilder::new(&self.metrics).counter("emitted_under_pressure", partition),
+            sequence_over_limit: MetricBuilder::new(&self.metrics).counter("sequence_over_limit", partition),
             metrics: BaselineMetrics::new(&self.metrics, partition),
         }))
     }
@@ -242,82 +239,6 @@ fn groups_accumulator(aggregate: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn 
     }
     let aggregate = Arc::clone(aggregate);
     Ok(Box::new(GroupsAccumulatorAdapter::new(move || aggregate.create_accumulator())))
-}
-
-/// An aggregate whose partial state for a run of rows is computed over the run's values at once and
-/// merged into its group (`GroupsAccumulator::merge_batch`), instead of updating the group row by row.
-/// Only where that state is exactly what DataFusion's accumulator would reach: a count, and a sum of
-/// 64-bit integers (wrapping, as DataFusion's). Sums of floats are left out: a run's subtotal rounds
-/// differently from a row-by-row total.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum RunFold {
-    Count,
-    SumInt64,
-    SumUInt64,
-}
-
-impl RunFold {
-    /// How `aggregate`, taking no `FILTER` clause, folds a run, if it can.
-    fn of(aggregate: &AggregateFunctionExpr, input_schema: &Schema) -> Option<Self> {
-        let [argument] = aggregate.expressions().try_into().ok()?;
-        let argument = argument.data_type(input_schema).ok()?;
-        let state = aggregate.state_fields().ok()?;
-        let [state] = state.as_slice() else {
-            return None;
-        };
-        let function = aggregate.fun().inner();
-        match (state.data_type(), &argument) {
-            (DataType::Int64, _) if function.is::<count::Count>() => Some(RunFold::Count),
-            (DataType::Int64, DataType::Int64) if function.is::<sum::Sum>() => Some(RunFold::SumInt64),
-            (DataType::UInt64, DataType::UInt64) if function.is::<sum::Sum>() => Some(RunFold::SumUInt64),
-            _ => None,
-        }
-    }
-
-    /// The partial state of each run of `values`.
-    fn states(self, values: &ArrayRef, runs: &[Range<usize>]) -> ArrayRef {
-        match self {
-            RunFold::Count => {
-                let valid = values.logical_nulls();
-                Arc::new(Int64Array::from_iter_values(runs.iter().map(|run| match &valid {
-                    None => run.len() as i64,
-                    Some(valid) => valid.inner().slice(run.start, run.len()).count_set_bits() as i64,
-                })))
-            }
-            RunFold::SumInt64 => run_sums::<Int64Type>(values, runs),
-            RunFold::SumUInt64 => run_sums::<UInt64Type>(values, runs),
-        }
-    }
-}
-
-/// The wrapping sum of each run's non-NULL values; NULL for a run without any.
-fn run_sums<T: ArrowPrimitiveType>(values: &ArrayRef, runs: &[Range<usize>]) -> ArrayRef {
-    let values = values.as_primitive::<T>();
-    let data = values.values();
-    let sums: PrimitiveArray<T> = match values.nulls() {
-        None => runs.iter().map(|run| Some(sum_where(&data[run.clone()], None))).collect(),
-        Some(nulls) => runs
-            .iter()
-            .map(|run| {
-                let valid = nulls.inner().slice(run.start, run.len());
-                (valid.count_set_bits() > 0).then(|| sum_where(&data[run.clone()], Some(&valid)))
-            })
-            .collect(),
-    };
-    Arc::new(sums)
-}
-
-/// The wrapping sum of `values` where `valid` (as long) is set, 64 rows per validity word: a select per
-/// row rather than a bit lookup, so the loop vectorises.
-fn sum_where<N: ArrowNativeTypeOp>(values: &[N], valid: Option<&BooleanBuffer>) -> N {
-    let Some(valid) = valid else {
-        return values.iter().fold(N::ZERO, |a, &v| a.add_wrapping(v));
-    };
-    let chunks = valid.bit_chunks();
-    let words = chunks.iter().chain(std::iter::once(chunks.remainder_bits()));
-    values.chunks(64).zip(words).fold(N::ZERO, |a, (values, word)| {
-        values.iter().enumerate().fold(a, |a, (i, &v)| a.add_wrapping(if word >> i & 1 == 1 { v } else { N::ZERO }))
-    })
 }
 
 /// One input partition's groups and accumulators.
@@ -348,6 +269,10 @@ struct RunAggregateStream {
     rows_in_runs: Count,
     /// Rows whose groups followed the order groups were first seen in.
     rows_in_sequence: Count,
+    /// Times the groups were handed on before the input ended, for want of memory.
+    emitted_under_pressure: Count,
+    /// 1 where the stream stopped following the sequence because its groups outgrew it.
+    sequence_over_limit: Count,
     metrics: BaselineMetrics,
 }
 
@@ -422,6 +347,7 @@ impl RunAggregateStream {
             self.group_values.size() + self.sequence.size() + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
         if self.reservation.try_resize(size).is_err() {
             // A partial aggregate may hand on a group more than once: emit what there is and start over.
+            self.emitted_under_pressure.add(1);
             self.emit()?;
         }
         Ok(())
@@ -434,6 +360,8 @@ impl RunAggregateStream {
         }
         self.sequence.forget();
         let mut columns = self.group_values.emit(EmitTo::All)?;
+        // emitting all leaves the group table's index behind; it must start empty for the next batch
+        self.group_values.clear_shrink(self.batch_size);
         for accumulator in &mut self.accumulators {
             columns.extend(accumulator.state(EmitTo::All)?);
         }
@@ -446,145 +374,6 @@ impl RunAggregateStream {
             offset += length;
         }
         Ok(())
-    }
-}
-
-/// The keys of every group in the order they were first seen, and where the input is in that order.
-///
-/// Each half-year file holds the same regions and kinds of violence in the same order, so a query grouped
-/// by region and kind (q05) meets its keys in the same sequence in every file: group `g + i` follows
-/// group `g`. Where a batch's keys equal the next stretch of that sequence (a comparison per row and key,
-/// no hashing), their groups are known. A batch that does not (one in each file where the files meet)
-/// takes DataFusion's lookup, and its last row's group tells where the sequence goes on.
-#[derive(Default)]
-struct Sequence {
-    /// The keys of groups `0..n` in stretches: the number of a stretch's first group, and its keys (one
-    /// array per key column), as the batches that first saw them brought them.
-    stretches: Vec<(usize, Vec<ArrayRef>)>,
-    /// The memory the stretches hold, kept as they change: the stream asks after every batch.
-    memory: usize,
-    /// The group the next row is expected to have.
-    cursor: usize,
-    batches_without_match: usize,
-    given_up: bool,
-}
-
-impl Sequence {
-    fn len(&self) -> usize {
-        self.stretches.last().map_or(0, |(first, keys)| first + keys[0].len())
-    }
-
-    /// Whether rows `from..from + rows` of `keys` equal the keys of groups `start..start + rows`.
-    fn equal(&self, keys: &[ArrayRef], from: usize, start: usize, rows: usize) -> Result<bool> {
-        let mut stretch = self.stretches.partition_point(|(first, _)| *first <= start) - 1;
-        let mut row = 0;
-        while row < rows {
-            let (first, seen) = &self.stretches[stretch];
-            let offset = start + row - first;
-            let length = (seen[0].len() - offset).min(rows - row);
-            for (batch_keys, seen_keys) in keys.iter().zip(seen) {
-                let (batch_keys, seen_keys) = (batch_keys.slice(from + row, length), seen_keys.slice(offset, length));
-                let same = match (batch_keys.as_string_view_opt(), seen_keys.as_string_view_opt()) {
-                    (Some(batch_text), Some(seen_text)) => same_text(batch_text, seen_text),
-                    _ => not_distinct(&batch_keys, &seen_keys)?.true_count() == length,
-                };
-                if !same {
-                    return Ok(false);
-                }
-            }
-            row += length;
-            stretch += 1;
-        }
-        Ok(true)
-    }
-
-    /// Sets `groups` when `keys` go on where the sequence is, start it again, or finish it and start again.
-    fn follow(&mut self, keys: &[ArrayRef], rows: usize, groups: &mut Vec<usize>) -> Result<bool> {
-        if self.given_up || self.stretches.is_empty() {
-            return Ok(false);
-        }
-        let known = self.len();
-        let candidates = if self.cursor == 0 { [Some(0), None] } else { [Some(self.cursor), Some(0)] };
-        for start in candidates.into_iter().flatten() {
-            if start + rows <= known && self.equal(keys, 0, start, rows)? {
-                groups.clear();
-                groups.extend(start..start + rows);
-                self.cursor = start + rows;
-                self.batches_without_match = 0;
-                return Ok(true);
-            }
-        }
-        // the end of one file and the start of the next: the sequence's end, then its start again
-        let tail = known.saturating_sub(self.cursor);
-        if self.cursor > 0
-            && tail > 0
-            && tail < rows
-            && rows - tail <= known
-            && self.equal(keys, 0, self.cursor, tail)?
-            && self.equal(keys, tail, 0, rows - tail)?
-        {
-            groups.clear();
-            groups.extend(self.cursor..known);
-            groups.extend(0..rows - tail);
-            self.cursor = rows - tail;
-            self.batches_without_match = 0;
-            return Ok(true);
-        }
-        // at the end of the sequence, new groups are expected (the first file), not a miss
-        if self.cursor < known {
-            self.batches_without_match += 1;
-            if self.batches_without_match >= GIVE_UP_AFTER {
-                self.give_up();
-            }
-        }
-        Ok(false)
-    }
-
-    /// Adds the groups `known..total`, first seen in `keys`, and moves the cursor past the last row's
-    /// group. DataFusion numbers new groups mostly, not always, in row order (a hash collision is settled
-    /// later), so each new group's keys are taken from the first row that has it.
-    fn learn(&mut self, keys: &[ArrayRef], groups: &[usize], known: usize, total: usize) -> Result<()> {
-        if self.given_up {
-            return Ok(());
-        }
-        if total > known {
-            let mut first_rows = vec![u32::MAX; total - known];
-            for (row, &group) in groups.iter().enumerate().rev() {
-                if group >= known {
-                    first_rows[group - known] = row as u32;
-                }
-            }
-            if first_rows.contains(&u32::MAX) {
-                return internal_err!("a new group without a row");
-            }
-            let rows = UInt32Array::from(first_rows);
-            let added = keys.iter().map(|k| take(k.as_ref(), &rows, None)).collect::<Result<Vec<_>, _>>()?;
-            self.memory += added.iter().map(|k| k.get_array_memory_size()).sum::<usize>();
-            self.stretches.push((known, added));
-            if total > MAX_SEQUENCE {
-                self.give_up();
-                return Ok(());
-            }
-        }
-        self.cursor = groups.last().map_or(self.cursor, |&g| g + 1);
-        Ok(())
-    }
-
-    fn give_up(&mut self) {
-        self.given_up = true;
-        self.stretches.clear();
-        self.memory = 0;
-    }
-
-    /// Starts again after the groups were handed on (their numbers are reused).
-    fn forget(&mut self) {
-        self.stretches.clear();
-        self.memory = 0;
-        self.cursor = 0;
-    }
-
-    fn size(&self) -> usize {
-        self.memory
     }
 }
 
@@ -610,6 +399,7 @@ impl Stream for RunAggregateStream {
                 Some(Err(e)) => Err(e),
                 None => {
                     self.input = None;
+                    self.sequence_over_limit.add(usize::from(self.sequence.over_limit));
                     self.emit()
                 }
             };
@@ -798,56 +588,6 @@ mod tests {
         use RunFold::*;
         assert_eq!(folds, [Some(Count), Some(Count), Some(SumInt64), Some(SumInt64), None, None, None, None]);
         check(sql, true).await;
-    }
-
-    #[test]
-    fn a_runs_state_is_its_wrapping_sum_or_its_count_and_null_without_values() {
-        let values: ArrayRef =
-            Arc::new(Int64Array::from(vec![Some(1), None, Some(i64::MAX), Some(2), None, None, Some(-5)]));
-        let runs = [0..4, 4..6, 6..7];
-        let sums = RunFold::SumInt64.states(&values, &runs);
-        assert_eq!(sums.as_primitive::<Int64Type>(), &Int64Array::from(vec![Some(i64::MIN + 2), None, Some(-5)]));
-        let counts = RunFold::Count.states(&values, &runs);
-        assert_eq!(counts.as_primitive::<Int64Type>(), &Int64Array::from(vec![3, 0, 1]));
-        // runs longer than a validity word, starting inside one
-        let long: Vec<Option<i64>> = (0..300).map(|i| (i % 3 != 0).then_some(i)).collect();
-        let values: ArrayRef = Arc::new(Int64Array::from(long.clone()));
-        let runs = [0..5, 5..200, 200..300];
-        let expected: Vec<Option<i64>> =
-            runs.iter().map(|r| long[r.clone()].iter().flatten().copied().reduce(|a, b| a + b)).collect();
-        let sums = RunFold::SumInt64.states(&values, &runs);
-        assert_eq!(sums.as_primitive::<Int64Type>(), &Int64Array::from(expected));
-        let values: ArrayRef = Arc::new(datafusion::arrow::array::UInt64Array::from(vec![3, 4, u64::MAX]));
-        let sums = RunFold::SumUInt64.states(&values, &[0..1, 1..3]);
-        assert_eq!(sums.as_primitive::<UInt64Type>().values(), &[3, 3]);
-        let all = [Range { start: 0, end: 3 }];
-        assert_eq!(RunFold::Count.states(&values, &all).as_primitive::<Int64Type>().value(0), 3);
-    }
-
-    #[test]
-    fn the_sequence_takes_each_new_groups_keys_from_its_first_row() {
-        let text = |v: &[&str]| vec![Arc::new(StringArray::from(v.to_vec())) as ArrayRef];
-        let mut sequence = Sequence::default();
-        // DataFusion numbered b's group after c's (as after a hash collision)
-        sequence.learn(&text(&["a", "b", "c", "a"]), &[0, 2, 1, 0], 0, 3).unwrap();
-        let mut groups = Vec::new();
-        assert!(sequence.follow(&text(&["a", "c"]), 2, &mut groups).unwrap());
-        assert_eq!(groups, [0, 1]);
-        assert!(sequence.follow(&text(&["b"]), 1, &mut groups).unwrap());
-        assert_eq!(groups, [2]);
-        assert!(!sequence.follow(&text(&["c", "b"]), 2, &mut groups).unwrap());
-        // a miss goes to DataFusion, which found b and a new d: the sequence goes on after b
-        sequence.learn(&text(&["c", "b"]), &[1, 2], 3, 3).unwrap();
-        assert!(!sequence.follow(&text(&["d", "a"]), 2, &mut groups).unwrap());
-        sequence.learn(&text(&["d", "a"]), &[3, 0], 3, 4).unwrap();
-        // across the two stretches learnt
-        assert!(sequence.follow(&text(&["a", "c", "b", "d"]), 4, &mut groups).unwrap());
-        assert_eq!(groups, [0, 1, 2, 3]);
-        assert!(sequence.follow(&text(&["a", "c"]), 2, &mut groups).unwrap());
-        // the end of the sequence, then its start again
-        assert!(sequence.follow(&text(&["b", "d", "a"]), 3, &mut groups).unwrap());
-        assert_eq!(groups, [2, 3, 0]);
-        assert!(!sequence.follow(&text(&["b", "d", "a"]), 3, &mut groups).unwrap());
     }
 
     #[tokio::test]
