@@ -52,8 +52,7 @@ pub enum ClusterError {
 
 /// A session with every DataFusion and vtsql function, for the scheduler's planning.
 pub fn session_state(config: SessionConfig) -> Result<SessionState> {
-    let state =
-        session::builder(config)?.with_physical_optimizer_rule(Arc::new(plan_rules::SortWindowPartitionsFully)).build();
+    let state = plan_rules::install_for_cluster(session::builder(config)?).build();
     let ctx = SessionContext::new_with_state(state);
     vtsql_udfs::register_all(&ctx)?;
     Ok(ctx.state())

@@ -59,6 +59,12 @@ pub fn install(builder: SessionStateBuilder) -> SessionStateBuilder {
         .with_query_planner(Arc::new(VtsqlPlanner))
 }
 
+/// The rules of a cluster scheduler's sessions: DataFusion's, and [`SortWindowPartitionsFully`] last. vtsql's
+/// own operators have no serialised form, so a cluster's plans keep DataFusion's.
+pub fn install_for_cluster(builder: SessionStateBuilder) -> SessionStateBuilder {
+    builder.with_physical_optimizer_rule(Arc::new(SortWindowPartitionsFully))
+}
+
 /// DataFusion's physical rules with vtsql's in place (see [`install`]); `rolling` says whether
 /// [`rolling::RollingFrames`] is among them.
 fn physical_rules(rolling: bool) -> Vec<PhysicalRule> {
