@@ -34,6 +34,8 @@ use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::{FutureExt, Stream, StreamExt};
 
+use vtsql_udfs::bounded::VtsqlOptions;
+
 use crate::catalog;
 use crate::local_files::InlineLocalFiles;
 use crate::plan_rules;
@@ -58,8 +60,10 @@ pub trait Remote: std::fmt::Debug + Send + Sync {
 
 /// The session configuration every vtsql face shares.
 pub fn config() -> SessionConfig {
-    let mut config =
-        SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("vtsql", "public");
+    let mut config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_default_catalog_and_schema("vtsql", "public")
+        .with_option_extension(VtsqlOptions::default());
     // vtsql writes no bloom filters (see `ingest::store::writer_properties`), yet DataFusion would
     // evaluate each query's predicate against them in every row group of every file it opens.
     config.options_mut().execution.parquet.bloom_filter_on_read = false;
@@ -111,7 +115,9 @@ pub struct Options {
     pub read_only: bool,
     /// Values for the statement's `$1`, `$2`, ... (`?` is numbered in order).
     pub params: Vec<ScalarValue>,
-    /// Memory the statement's operators may reserve, in a pool of its own; `None`: the session's pool.
+    /// Memory the statement's operators may reserve, in a pool of its own, and the most bytes one call of a
+    /// function that makes text or lists may produce (`vtsql_udfs::bounded`); `None`: the session's pool,
+    /// and the session's bound.
     pub memory_limit: Option<usize>,
 }
 
@@ -211,7 +217,10 @@ impl Session {
         let pool =
             TrackConsumersPool::new(GreedyMemoryPool::new(limit), std::num::NonZeroUsize::new(3).expect("3 is not 0"));
         let runtime = RuntimeEnv { memory_pool: Arc::new(pool), ..RuntimeEnv::clone(state.runtime_env()) };
-        let state = SessionStateBuilder::new_from_existing(state).with_runtime_env(Arc::new(runtime)).build();
+        let mut state = SessionStateBuilder::new_from_existing(state).with_runtime_env(Arc::new(runtime)).build();
+        let mut bounds = VtsqlOptions::default();
+        bounds.max_result_bytes = limit;
+        state.config_mut().options_mut().extensions.insert(bounds);
         SessionContext::new_with_state(state)
     }
 
@@ -296,9 +305,106 @@ impl Running {
     }
 }
 
-/// The statements of `sql`, split by the SQL parser (so a `;` inside a string does not split).
+/// The statements of `sql`, split by the SQL parser (so a `;` inside a string does not split), once
+/// [`check_nesting`] has let them through.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    check_nesting(sql)?;
     Ok(DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?.into_iter().collect())
+}
+
+/// How deeply a statement may nest expressions. Parsing a chain of operators (`1+1+...+1`) takes a loop,
+/// but planning, evaluating and even dropping the expression it makes recurse once per operator, and a
+/// thread's stack ends somewhere: a statement nested deeper is refused before it is parsed.
+pub const MAX_NESTING: usize = 1000;
+
+/// Refuses `sql` when its operators may nest expressions deeper than [`MAX_NESTING`]. The estimate comes
+/// from the tokens (the tokenizer keeps no stack): the operators of each parenthesised level since the
+/// last comma or clause, summed over the open levels. It is never below the real depth.
+pub fn check_nesting(sql: &str) -> Result<()> {
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let tokens = Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize()
+        .map_err(|e| DataFusionError::SQL(Box::new(e.into()), None))?;
+    let mut levels = vec![0usize];
+    let mut deepest = 0;
+    for token in &tokens {
+        let operator = match token {
+            Token::Word(word) => match word.keyword {
+                Keyword::AND | Keyword::OR | Keyword::NOT | Keyword::IS | Keyword::LIKE | Keyword::ILIKE => true,
+                Keyword::SELECT
+                | Keyword::FROM
+                | Keyword::WHERE
+                | Keyword::GROUP
+                | Keyword::HAVING
+                | Keyword::ORDER
+                | Keyword::LIMIT
+                | Keyword::WHEN
+                | Keyword::THEN
+                | Keyword::ELSE
+                | Keyword::END
+                | Keyword::ON
+                | Keyword::UNION => {
+                    *levels.last_mut().expect("one level at least") = 0;
+                    false
+                }
+                _ => false,
+            },
+            Token::Comma | Token::SemiColon => {
+                *levels.last_mut().expect("one level at least") = 0;
+                false
+            }
+            Token::LParen => {
+                levels.push(0);
+                false
+            }
+            Token::RParen => {
+                if levels.len() > 1 {
+                    levels.pop();
+                }
+                false
+            }
+            Token::Eq
+            | Token::DoubleEq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq
+            | Token::Spaceship
+            | Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::DuckIntDiv
+            | Token::Mod
+            | Token::StringConcat
+            | Token::DoubleColon
+            | Token::Ampersand
+            | Token::Pipe
+            | Token::Caret
+            | Token::ShiftLeft
+            | Token::ShiftRight
+            | Token::Tilde
+            | Token::ExclamationMark
+            | Token::Arrow
+            | Token::LongArrow
+            | Token::LBracket
+            | Token::CustomBinaryOperator(_) => true,
+            _ => false,
+        };
+        if operator {
+            *levels.last_mut().expect("one level at least") += 1;
+        }
+        deepest = deepest.max(levels.iter().sum::<usize>() + levels.len() - 1);
+    }
+    if deepest > MAX_NESTING {
+        return Err(DataFusionError::Plan(format!(
+            "the statement nests expressions about {deepest} deep, and vtsql takes up to {MAX_NESTING} \
+             (a long list of alternatives reads better as `IN (...)`)"
+        )));
+    }
+    Ok(())
 }
 
 fn single(sql: &str) -> Result<Statement> {
@@ -497,6 +603,74 @@ mod tests {
         assert_eq!(bloom(&session).await, [true, true]);
         assert_eq!(single(&session, count).await, first);
         assert_eq!(cache.len(), cached);
+    }
+
+    /// Regression (hardening probe, item 1): `1+1+...+1` with thousands of terms overflowed a thread's stack.
+    #[tokio::test]
+    async fn deep_expressions_are_an_error_and_the_limit_itself_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = Session::open(dir.path(), Placement::Local).await.unwrap();
+        let sum = |terms: usize| format!("SELECT {}", vec!["1"; terms].join("+"));
+        for terms in [2_000, 10_000, 200_000] {
+            let error = session.start(&sum(terms), &Options::default()).await.err().expect("refused");
+            assert!(error.to_string().contains("nests expressions"), "{error}");
+        }
+        let nested = format!("SELECT {}1{}", "(".repeat(5_000), ")".repeat(5_000));
+        assert!(session.start(&nested, &Options::default()).await.is_err());
+        // at the limit, on a runtime worker's stack, it plans and runs
+        let at_limit = sum(MAX_NESTING);
+        let answer = tokio::spawn(async move {
+            let batches = session.start(&at_limit, &Options::default()).await?.collect().await?;
+            Ok::<_, DataFusionError>(batches[0].column(0).as_primitive::<Int64Type>().value(0))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(answer, MAX_NESTING as i64);
+        let alternatives = (0..400).map(|i| format!("x = {i}")).collect::<Vec<_>>().join(" OR ");
+        check_nesting(&format!("SELECT * FROM t WHERE {alternatives}")).unwrap();
+    }
+
+    /// A function that panics, as a bug in a function would.
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct Boom(datafusion::logical_expr::Signature);
+
+    impl datafusion::logical_expr::ScalarUDFImpl for Boom {
+        fn name(&self) -> &str {
+            "boom"
+        }
+        fn signature(&self) -> &datafusion::logical_expr::Signature {
+            &self.0
+        }
+        fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+            Ok(DataType::Int64)
+        }
+        fn invoke_with_args(
+            &self,
+            _: datafusion::logical_expr::ScalarFunctionArgs,
+        ) -> Result<datafusion::logical_expr::ColumnarValue> {
+            panic!("boom")
+        }
+    }
+
+    /// Regression (hardening probe, item 2): a panic inside a query ended its stream early, which a Flight
+    /// client took for a complete, empty result. It is an error now, while planning and while running,
+    /// also in a task DataFusion spawned for one of several partitions.
+    #[tokio::test]
+    async fn a_panic_is_an_error_never_a_short_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = Session::open(dir.path(), Placement::Local).await.unwrap();
+        let signature = datafusion::logical_expr::Signature::any(1, datafusion::logical_expr::Volatility::Immutable);
+        session.context().register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(Boom(signature)));
+        // constant folding calls it while planning
+        let planning = session.start("SELECT boom(1)", &Options::default()).await.err().expect("an error");
+        assert!(planning.to_string().contains("internal error (boom)"), "{planning}");
+        // in every partition of a table of several
+        let values = (0..4000).map(|i| format!("({i})")).collect::<Vec<_>>().join(", ");
+        let sql = format!("SELECT boom(x) FROM (SELECT x FROM (VALUES {values}) t(x) WHERE x % 7 <> 1 ORDER BY x) u");
+        let running = session.start(&sql, &Options::default()).await.unwrap();
+        let error = running.collect().await.err().expect("an error");
+        assert!(error.to_string().contains("boom"), "{error}");
     }
 
     #[tokio::test]

@@ -84,7 +84,7 @@ pub async fn serve(
     if !auth.is_required() && !options.bind.ip().is_loopback() {
         return Err(FlightError::UnsafeBind(options.bind));
     }
-    let mut server = Server::builder().tcp_nodelay(true);
+    let mut server = Server::builder();
     if let Some((cert, key)) = &options.tls {
         let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
         server = server
@@ -108,7 +108,10 @@ pub async fn serve(
         eprintln!("vtsql serve: shutting down; waiting up to {SHUTDOWN_GRACE:?} for running queries");
         let _ = stop_tx.send(true);
     };
-    let run = server.add_service(service).serve_with_incoming_shutdown(TcpIncoming::from(listener), stopping);
+    // Without TCP_NODELAY every small response waits for the client's delayed ACK (about 40 ms); the
+    // builder's own setting does not reach connections from an incoming stream the server is handed.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let run = server.add_service(service).serve_with_incoming_shutdown(incoming, stopping);
     let forced = async move {
         let _ = stop_rx.wait_for(|stop| *stop).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;

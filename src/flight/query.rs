@@ -41,7 +41,7 @@ pub struct Limits {
 /// Queries execute on a runtime of their own, so CPU-bound operators never delay the runtime that answers
 /// RPCs: a client's GetTables or a new connection is served while other queries keep every core busy.
 pub struct Engine {
-    session: Session,
+    session: Arc<Session>,
     limits: Limits,
     slots: Arc<Semaphore>,
     queries: Option<Runtime>,
@@ -49,6 +49,9 @@ pub struct Engine {
 
 /// Batches a query task may run ahead of its client: the rest waits until the client reads (backpressure).
 const BATCHES_AHEAD: usize = 2;
+
+/// The longest statement a client may send, in bytes.
+const MAX_SQL_BYTES: usize = 1 << 20;
 
 /// A planned query, ready to run; `wire_schema` is what the client is told and what it receives.
 pub struct Planned {
@@ -71,7 +74,7 @@ impl Engine {
             .thread_name("vtsql-query")
             .enable_all()
             .build()?;
-        Ok(Engine { session, limits, slots, queries: Some(queries) })
+        Ok(Engine { session: Arc::new(session), limits, slots, queries: Some(queries) })
     }
 
     pub fn context(&self) -> &SessionContext {
@@ -89,16 +92,18 @@ impl Engine {
 
     /// Plans `sql` with parameter values bound, down to the physical plan whose schema is streamed.
     pub async fn plan(&self, sql: &str, params: &[ScalarValue]) -> Result<Planned, Status> {
-        let sql = number_placeholders(sql)?;
-        let running = self.session.start(&sql, &self.options(params)).await.map_err(status)?;
+        let (session, sql, options) = (Arc::clone(&self.session), client_sql(sql)?, self.options(params));
+        let work = self.runtime()?.spawn(async move { session.start(&sql, &options).await });
+        let running = self.within_deadline(work).await?;
         let wire_schema = wire_schema(&running.plan.schema());
         Ok(Planned { running, wire_schema })
     }
 
     /// The result and parameter schemas of a statement, before values are bound.
     pub async fn describe(&self, sql: &str) -> Result<Described, Status> {
-        let sql = number_placeholders(sql)?;
-        let described = self.session.describe(&sql, &self.options(&[])).await.map_err(status)?;
+        let (session, sql, options) = (Arc::clone(&self.session), client_sql(sql)?, self.options(&[]));
+        let work = self.runtime()?.spawn(async move { session.describe(&sql, &options).await });
+        let described = self.within_deadline(work).await?;
         let parameter_schema = Schema::new(
             described
                 .parameters
@@ -108,6 +113,26 @@ impl Engine {
                 .collect::<Vec<_>>(),
         );
         Ok(Described { dataset_schema: wire_schema(&described.schema), parameter_schema: Arc::new(parameter_schema) })
+    }
+
+    fn runtime(&self) -> Result<&Runtime, Status> {
+        self.queries.as_ref().ok_or_else(|| Status::unavailable("the server is shutting down"))
+    }
+
+    /// Waits for planning work on the query runtime, up to the query's deadline: constant folding
+    /// evaluates functions, and a statement can make that as costly as running a query.
+    async fn within_deadline<T>(&self, mut work: JoinHandle<datafusion::error::Result<T>>) -> Result<T, Status> {
+        match tokio::time::timeout(self.limits.query_timeout, &mut work).await {
+            Ok(Ok(done)) => done.map_err(status),
+            Ok(Err(e)) => Err(Status::internal(format!("planning stopped: {e}"))),
+            Err(_) => {
+                work.abort();
+                Err(Status::deadline_exceeded(format!(
+                    "planning the statement took longer than the server's limit of {:?}",
+                    self.limits.query_timeout
+                )))
+            }
+        }
     }
 
     /// Starts a planned query once a slot is free; the stream ends at the deadline with DEADLINE_EXCEEDED.
@@ -122,7 +147,8 @@ impl Engine {
                 )));
             }
         };
-        let queries = self.queries.as_ref().ok_or_else(|| Status::unavailable("the server is shutting down"))?;
+        let queries = self.runtime()?;
+        let started = planned.running.started;
         let (tx, rx) = mpsc::channel(BATCHES_AHEAD);
         let task = queries.spawn(async move {
             // The slot is held until the work has really stopped, not only until the client left, and is
@@ -153,7 +179,8 @@ impl Engine {
             rx,
             task,
             wire_schema: planned.wire_schema,
-            deadline: Box::pin(tokio::time::sleep(self.limits.query_timeout)),
+            // the deadline counts from when planning began
+            deadline: Box::pin(tokio::time::sleep_until((started + self.limits.query_timeout).into())),
             timeout: self.limits.query_timeout,
             ended: None,
             started: Instant::now(),
@@ -161,6 +188,18 @@ impl Engine {
             label,
         })
     }
+}
+
+/// A client's statement as DataFusion reads it, if it is not too long: `?` placeholders numbered.
+fn client_sql(sql: &str) -> Result<String, Status> {
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "the statement is {} KiB long; vtsql serve takes statements of up to {} KiB",
+            sql.len() >> 10,
+            MAX_SQL_BYTES >> 10
+        )));
+    }
+    number_placeholders(sql)
 }
 
 /// Rewrites `?` placeholders (what ADBC and DB-API clients write) as `$1`, `$2`, ... (what DataFusion reads).

@@ -33,17 +33,91 @@ use super::auth::{Auth, random_handle};
 use super::metadata;
 use super::query::Engine;
 
-/// Prepared statements kept open at once (over all clients); creating one more closes the oldest.
-const MAX_PREPARED: usize = 10_000;
-
 type DoGetStream = <FlightSqlServer as FlightService>::DoGetStream;
 
-/// A prepared statement: its SQL and the parameter values last bound with DoPut.
+/// A prepared statement: who made it, its SQL and the parameter values last bound with DoPut.
 #[derive(Clone)]
 struct Prepared {
+    owner: String,
     sql: String,
     params: Vec<ScalarValue>,
     created: u64,
+}
+
+impl Prepared {
+    fn bytes(&self) -> usize {
+        self.sql.len() + self.params.iter().map(ScalarValue::size).sum::<usize>()
+    }
+}
+
+/// Prepared statements kept open at once over all clients; creating one more closes the oldest.
+const MAX_PREPARED: usize = 1_000;
+/// Prepared statements one client identity keeps open; creating one more closes its oldest.
+const MAX_PREPARED_PER_OWNER: usize = 100;
+/// The SQL and bound values of all open prepared statements together, in bytes.
+const MAX_PREPARED_BYTES: usize = 64 << 20;
+/// The parameter values one DoPut may send, in bytes of Flight data: one row of values is far less.
+const MAX_PARAMETER_BYTES: usize = 1 << 20;
+
+/// The open prepared statements, each usable only by the identity that made it.
+#[derive(Default)]
+struct PreparedStatements {
+    counter: u64,
+    by_handle: HashMap<Vec<u8>, Prepared>,
+    bytes: usize,
+}
+
+impl PreparedStatements {
+    fn unknown() -> Status {
+        Status::not_found("unknown prepared statement (closed, or the server restarted); prepare it again")
+    }
+
+    /// The statement behind `handle`, if `owner` made it (another's handle is as unknown as a closed one).
+    fn get_mut(&mut self, owner: &str, handle: &[u8]) -> Result<&mut Prepared, Status> {
+        self.by_handle.get_mut(handle).filter(|p| p.owner == owner).ok_or_else(Self::unknown)
+    }
+
+    fn remove(&mut self, handle: &[u8]) {
+        if let Some(removed) = self.by_handle.remove(handle) {
+            self.bytes -= removed.bytes();
+        }
+    }
+
+    /// The oldest statement, of `owner` if given.
+    fn oldest(&self, owner: Option<&str>) -> Option<Vec<u8>> {
+        self.by_handle
+            .iter()
+            .filter(|(_, p)| owner.is_none_or(|o| p.owner == o))
+            .min_by_key(|(_, p)| p.created)
+            .map(|(handle, _)| handle.clone())
+    }
+
+    /// Keeps `sql` under `handle` for `owner`, closing the oldest statements (the owner's first) beyond
+    /// the bounds.
+    fn insert(&mut self, handle: Vec<u8>, owner: String, sql: String) {
+        self.counter += 1;
+        let prepared = Prepared { owner, sql, params: Vec::new(), created: self.counter };
+        while self.by_handle.values().filter(|p| p.owner == prepared.owner).count() >= MAX_PREPARED_PER_OWNER {
+            let Some(oldest) = self.oldest(Some(&prepared.owner)) else { break };
+            self.remove(&oldest);
+        }
+        while self.by_handle.len() >= MAX_PREPARED || self.bytes + prepared.bytes() > MAX_PREPARED_BYTES {
+            let Some(oldest) = self.oldest(None) else { break };
+            self.remove(&oldest);
+        }
+        self.bytes += prepared.bytes();
+        self.by_handle.insert(handle, prepared);
+    }
+
+    /// Binds `params` to `owner`'s statement `handle`, within the bound on bytes.
+    fn bind(&mut self, owner: &str, handle: &[u8], params: Vec<ScalarValue>) -> Result<(), Status> {
+        let statement = self.get_mut(owner, handle)?;
+        let before = statement.bytes();
+        statement.params = params;
+        let after = statement.bytes();
+        self.bytes = self.bytes - before + after;
+        Ok(())
+    }
 }
 
 /// vtsql's Flight SQL service: one catalog, read-only, queries streamed batch by batch.
@@ -52,7 +126,7 @@ pub struct FlightSqlServer {
     auth: Arc<Auth>,
     sql_info: SqlInfoData,
     xdbc_info: XdbcTypeInfoData,
-    prepared: Mutex<(u64, HashMap<Vec<u8>, Prepared>)>,
+    prepared: Mutex<PreparedStatements>,
 }
 
 impl FlightSqlServer {
@@ -67,11 +141,14 @@ impl FlightSqlServer {
         })
     }
 
-    fn prepared(&self, handle: &[u8]) -> Result<Prepared, Status> {
-        let prepared = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
-        prepared.1.get(handle).cloned().ok_or_else(|| {
-            Status::not_found("unknown prepared statement (closed, or the server restarted); prepare it again")
-        })
+    fn statements(&self) -> std::sync::MutexGuard<'_, PreparedStatements> {
+        self.prepared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The prepared statement behind `handle`, if the caller made it.
+    fn prepared(&self, handle: &[u8], metadata: &tonic::metadata::MetadataMap) -> Result<Prepared, Status> {
+        let owner = self.who(metadata);
+        self.statements().get_mut(&owner, handle).map(|p| p.clone())
     }
 
     fn who(&self, metadata: &tonic::metadata::MetadataMap) -> String {
@@ -197,7 +274,7 @@ impl FlightSqlService for FlightSqlServer {
         query: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let prepared = self.prepared(&query.prepared_statement_handle)?;
+        let prepared = self.prepared(&query.prepared_statement_handle, request.metadata())?;
         self.flight_info(&prepared.sql, &prepared.params, query.as_any().encode_to_vec(), request.into_inner()).await
     }
 
@@ -206,26 +283,19 @@ impl FlightSqlService for FlightSqlServer {
         query: CommandPreparedStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let prepared = self.prepared(&query.prepared_statement_handle)?;
+        let prepared = self.prepared(&query.prepared_statement_handle, request.metadata())?;
         self.stream_query(&prepared.sql, &prepared.params, request.metadata()).await
     }
 
     async fn do_action_create_prepared_statement(
         &self,
         query: ActionCreatePreparedStatementRequest,
-        _request: Request<Action>,
+        request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let described = self.engine.describe(&query.query).await?;
         let handle = random_handle().map_err(|e| Status::internal(format!("cannot make a handle: {e}")))?.into_bytes();
-        let mut prepared = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
-        let (counter, statements) = &mut *prepared;
-        *counter += 1;
-        if statements.len() >= MAX_PREPARED
-            && let Some(oldest) = statements.iter().min_by_key(|(_, p)| p.created).map(|(h, _)| h.clone())
-        {
-            statements.remove(&oldest);
-        }
-        statements.insert(handle.clone(), Prepared { sql: query.query, params: Vec::new(), created: *counter });
+        let owner = self.who(request.metadata());
+        self.statements().insert(handle.clone(), owner, query.query);
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle.into(),
             dataset_schema: ipc_schema(&described.dataset_schema)?,
@@ -236,32 +306,54 @@ impl FlightSqlService for FlightSqlServer {
     async fn do_action_close_prepared_statement(
         &self,
         query: ActionClosePreparedStatementRequest,
-        _request: Request<Action>,
+        request: Request<Action>,
     ) -> Result<(), Status> {
-        let mut prepared = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
-        prepared.1.remove(query.prepared_statement_handle.as_ref());
+        let owner = self.who(request.metadata());
+        let mut statements = self.statements();
+        let handle = query.prepared_statement_handle.as_ref();
+        statements.get_mut(&owner, handle)?;
+        statements.remove(handle);
         Ok(())
     }
 
-    /// Binds parameter values: one row, one column per parameter.
+    /// Binds parameter values: one row, one column per parameter. Reading stops at the second row or
+    /// beyond [`MAX_PARAMETER_BYTES`], so a client cannot make the server hold what it sends.
     async fn do_put_prepared_statement_query(
         &self,
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
         let handle = query.prepared_statement_handle.to_vec();
-        self.prepared(&handle)?;
-        let flight_data = request.into_inner().map_err(FlightError::from);
-        let batches: Vec<RecordBatch> =
-            arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight_data).try_collect().await?;
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        let params = match batches.iter().find(|b| b.num_rows() > 0) {
-            None => Vec::new(),
-            Some(_) if rows > 1 => {
-                return Err(Status::invalid_argument(format!(
-                    "{rows} parameter rows were bound; a query takes one row of values"
-                )));
+        let owner = self.who(request.metadata());
+        self.prepared(&handle, request.metadata())?;
+        let mut received = 0usize;
+        let flight_data = request.into_inner().map_err(FlightError::from).and_then(move |data| {
+            received += data.data_header.len() + data.data_body.len() + data.app_metadata.len();
+            let within = received <= MAX_PARAMETER_BYTES;
+            std::future::ready(if within {
+                Ok(data)
+            } else {
+                Err(FlightError::Tonic(Box::new(Status::invalid_argument(format!(
+                    "the parameter values are larger than {} KiB; a query takes one row of values",
+                    MAX_PARAMETER_BYTES >> 10
+                )))))
+            })
+        });
+        let mut batches = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight_data);
+        let mut row = None;
+        while let Some(batch) = batches.try_next().await? {
+            match (batch.num_rows(), &row) {
+                (0, _) => {}
+                (1, None) => row = Some(batch),
+                _ => {
+                    return Err(Status::invalid_argument(
+                        "more than one row of parameter values was bound; a query takes one row",
+                    ));
+                }
             }
+        }
+        let params = match row {
+            None => Vec::new(),
             Some(batch) => batch
                 .columns()
                 .iter()
@@ -269,10 +361,7 @@ impl FlightSqlService for FlightSqlServer {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| Status::invalid_argument(format!("cannot read the parameter values: {e}")))?,
         };
-        let mut prepared = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
-        let statement =
-            prepared.1.get_mut(&handle).ok_or_else(|| Status::not_found("the prepared statement was closed"))?;
-        statement.params = params;
+        self.statements().bind(&owner, &handle, params)?;
         Ok(DoPutPreparedStatementResult { prepared_statement_handle: Some(handle.into()) })
     }
 

@@ -3,6 +3,7 @@
 //! This crate knows nothing of the REPL or the server: it offers [`register_all`] for any
 //! [`SessionContext`](datafusion::prelude::SessionContext).
 
+pub mod bounded;
 pub mod halfyear;
 pub mod period;
 pub mod rates;
@@ -29,8 +30,13 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
     functions
 }
 
-/// Registers every function of this crate in `ctx`.
+/// Registers every function of this crate in `ctx`, and DataFusion's functions whose result can outgrow
+/// their arguments in their bounded form ([`bounded`]).
 pub fn register_all(ctx: &SessionContext) -> Result<()> {
+    let datafusion_functions: Vec<_> = ctx.state().scalar_functions().values().cloned().collect();
+    for udf in bounded::bounded(datafusion_functions) {
+        ctx.register_udf(udf);
+    }
     for udf in scalar_functions() {
         ctx.register_udf(udf);
     }

@@ -94,7 +94,8 @@ impl Period {
         if bytes.len() < 4 {
             return None;
         }
-        let year = parse_year(&body[..4])?;
+        // a first four bytes that end inside a character are no year either
+        let year = parse_year(body.get(..4)?)?;
         match &bytes[4..] {
             [] => Self::whole_year(year),
             [b'H' | b'h', h] => Self::half_year(year, h.wrapping_sub(b'0')),
@@ -165,6 +166,25 @@ mod tests {
         for bad in ["", "2020H3", "2020HJ03", "3e halfjaar 2020", "20", "2020***", "2020JJ01", "abcd", "1e halfjaar 20"]
         {
             assert_eq!(Period::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    /// Regression (hardening probe, item 7): multi-byte characters where a year or half is expected.
+    #[test]
+    fn multi_byte_text_is_refused_not_a_panic() {
+        for bad in ["abcé", "é", "20é0", "2020é", "2020Hé", "1e halfjaar 20é0", "ééé*", "2020HJ0é", "€€€€"]
+        {
+            assert_eq!(Period::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text parses to a period or to nothing, and a period's own spellings read back as it.
+        #[test]
+        fn any_text_parses_or_is_refused(text in "\\PC{0,24}") {
+            if let Some((period, _)) = Period::parse(&text) {
+                proptest::prop_assert_eq!(Period::parse(&period.to_string()).map(|(p, _)| p), Some(period));
+            }
         }
     }
 
