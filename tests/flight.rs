@@ -32,7 +32,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("flight::python_clients", python_clients),
 ];
 
-const TOKEN: &str = "test-token-3f9a";
+pub const TOKEN: &str = "test-token-3f9a";
 
 /// A `vtsql serve` child on a free loopback port, its stderr in a file; stopped with SIGTERM when dropped.
 pub struct Server {
@@ -56,7 +56,7 @@ impl Server {
     }
 
     /// Resident memory of the server process, from /proc.
-    fn rss_bytes(&self) -> Result<u64, String> {
+    pub fn rss_bytes(&self) -> Result<u64, String> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).map_err(|e| e.to_string())?;
         let kb = status
             .lines()
@@ -79,7 +79,7 @@ impl Server {
         Ok(ticks as f64 / per_second)
     }
 
-    fn with_token(args: &[&str]) -> Result<Server, String> {
+    pub fn with_token(args: &[&str]) -> Result<Server, String> {
         let mut all = vec!["--token", TOKEN];
         all.extend_from_slice(args);
         Server::start(fixture(), &all)

@@ -11,6 +11,7 @@ mod common;
 mod differential;
 mod flight;
 mod generate;
+mod hardening;
 mod ingest;
 mod repl;
 mod slt;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         .chain(generate::CHECKS)
         .chain(cluster::CHECKS)
         .chain(differential::CHECKS)
+        .chain(hardening::CHECKS)
     {
         checks.push((name.to_string(), Box::new(*check)));
     }
