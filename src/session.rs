@@ -669,7 +669,7 @@ mod tests {
         let values = (0..4000).map(|i| format!("({i})")).collect::<Vec<_>>().join(", ");
         let sql = format!("SELECT boom(x) FROM (SELECT x FROM (VALUES {values}) t(x) WHERE x % 7 <> 1 ORDER BY x) u");
         let running = session.start(&sql, &Options::default()).await.unwrap();
-        let error = running.collect().await.err().expect("an error");
+        let error = running.collect().await.expect_err("an error");
         assert!(error.to_string().contains("boom"), "{error}");
     }
 
