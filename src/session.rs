@@ -161,6 +161,10 @@ impl Session {
                 data_dir.display()
             )));
         }
+        // A writer that died mid-commit left a journal: finish it before reading, if no writer is busy.
+        if let Err(e) = crate::ingest::store::Store::recover_if_idle(data_dir) {
+            eprintln!("vtsql: {e}");
+        }
         let ctx = match &placement {
             Placement::Local => local_context(config())?,
             Placement::Remote(remote) => remote.context().await?,

@@ -370,7 +370,10 @@ fn limits_timeout_slots_memory() -> Result<(), String> {
         let running = first.do_get(ticket).await.map_err(|e| e.to_string())?;
         // while the endless query holds the only slot, another is refused at once
         let info = second.execute("SELECT 1".into(), None).await.map_err(|e| e.to_string())?;
-        let busy = fetch(&mut second, info).await.err().ok_or("a second query ran beside the first")?;
+        let busy = fetch(&mut second, info)
+            .await
+            .err()
+            .ok_or_else(|| format!("a second query ran beside the first\n{}", server.log()))?;
         ensure(busy.contains("ResourceExhausted") || busy.contains("queries are running"), || busy.clone())?;
         let timed_out = running.try_collect::<Vec<_>>().await.err().ok_or("the endless query finished")?;
         ensure(timed_out.to_string().contains("limit of 2s"), || timed_out.to_string())?;

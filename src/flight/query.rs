@@ -50,6 +50,9 @@ pub struct Engine {
 /// Batches a query task may run ahead of its client: the rest waits until the client reads (backpressure).
 const BATCHES_AHEAD: usize = 2;
 
+/// The stack of a planning thread: planning recurses over a statement's expressions.
+const PLANNING_STACK: usize = 16 << 20;
+
 /// The longest statement a client may send, in bytes.
 const MAX_SQL_BYTES: usize = 1 << 20;
 
@@ -93,8 +96,7 @@ impl Engine {
     /// Plans `sql` with parameter values bound, down to the physical plan whose schema is streamed.
     pub async fn plan(&self, sql: &str, params: &[ScalarValue]) -> Result<Planned, Status> {
         let (session, sql, options) = (Arc::clone(&self.session), client_sql(sql)?, self.options(params));
-        let work = self.runtime()?.spawn(async move { session.start(&sql, &options).await });
-        let running = self.within_deadline(work).await?;
+        let running = self.within_deadline(async move { session.start(&sql, &options).await }).await?;
         let wire_schema = wire_schema(&running.plan.schema());
         Ok(Planned { running, wire_schema })
     }
@@ -102,8 +104,7 @@ impl Engine {
     /// The result and parameter schemas of a statement, before values are bound.
     pub async fn describe(&self, sql: &str) -> Result<Described, Status> {
         let (session, sql, options) = (Arc::clone(&self.session), client_sql(sql)?, self.options(&[]));
-        let work = self.runtime()?.spawn(async move { session.describe(&sql, &options).await });
-        let described = self.within_deadline(work).await?;
+        let described = self.within_deadline(async move { session.describe(&sql, &options).await }).await?;
         let parameter_schema = Schema::new(
             described
                 .parameters
@@ -119,19 +120,30 @@ impl Engine {
         self.queries.as_ref().ok_or_else(|| Status::unavailable("the server is shutting down"))
     }
 
-    /// Waits for planning work on the query runtime, up to the query's deadline: constant folding
-    /// evaluates functions, and a statement can make that as costly as running a query.
-    async fn within_deadline<T>(&self, mut work: JoinHandle<datafusion::error::Result<T>>) -> Result<T, Status> {
-        match tokio::time::timeout(self.limits.query_timeout, &mut work).await {
+    /// Plans on a thread of its own, and waits for it up to the query's deadline: constant folding
+    /// evaluates functions, and a statement can make that as costly as running a query. Neither the
+    /// runtime that answers RPCs nor the one that runs queries (busy with other clients' queries) waits for
+    /// it; a plan past its deadline is abandoned to finish on its thread.
+    async fn within_deadline<T: Send + 'static>(
+        &self,
+        planning: impl Future<Output = datafusion::error::Result<T>> + Send + 'static,
+    ) -> Result<T, Status> {
+        let runtime = self.runtime()?.handle().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("vtsql-plan".into())
+            .stack_size(PLANNING_STACK)
+            .spawn(move || {
+                let _ = tx.send(runtime.block_on(planning));
+            })
+            .map_err(|e| Status::internal(format!("cannot start planning: {e}")))?;
+        match tokio::time::timeout(self.limits.query_timeout, rx).await {
             Ok(Ok(done)) => done.map_err(status),
-            Ok(Err(e)) => Err(Status::internal(format!("planning stopped: {e}"))),
-            Err(_) => {
-                work.abort();
-                Err(Status::deadline_exceeded(format!(
-                    "planning the statement took longer than the server's limit of {:?}",
-                    self.limits.query_timeout
-                )))
-            }
+            Ok(Err(_)) => Err(Status::internal("planning stopped without an answer")),
+            Err(_) => Err(Status::deadline_exceeded(format!(
+                "planning the statement took longer than the server's limit of {:?}",
+                self.limits.query_timeout
+            ))),
         }
     }
 

@@ -30,15 +30,17 @@ impl Table<'_> {
             .ok_or_else(|| self.file.error(self.header_line, "header", format!("no {what} column")))
     }
 
-    pub fn rows(&self) -> impl Iterator<Item = Result<(usize, Vec<String>)>> + '_ {
-        self.file
-            .lines()
-            .skip(self.header_line)
-            .take_while(|(_, line)| !is_footer(line))
-            .filter(|(_, line)| !line.trim().is_empty())
-            .map(|(n, line)| {
+    /// The rows after the header as (line number, fields), up to the footer; a row with fewer or more
+    /// fields than the header is an error.
+    pub fn rows(&self) -> Result<impl Iterator<Item = Result<(usize, Vec<String>)>> + '_> {
+        let lines = self.file.lines()?.skip(self.header_line);
+        Ok(lines
+            .take_while(|line| !line.as_ref().is_ok_and(|(_, line)| is_footer(line)))
+            .filter(|line| !line.as_ref().is_ok_and(|(_, line)| line.trim().is_empty()))
+            .map(|line| {
+                let (n, line) = line?;
                 let fields =
-                    split_fields(line).map_err(|f| self.file.error(n, format!("field {f}"), "quote not closed"))?;
+                    split_fields(&line).map_err(|f| self.file.error(n, format!("field {f}"), "quote not closed"))?;
                 if fields.len() < self.header.len() {
                     let missing = &self.header[fields.len()];
                     return Err(self.file.error(
@@ -47,8 +49,19 @@ impl Table<'_> {
                         format!("too few fields: {} of {}", fields.len(), self.header.len()),
                     ));
                 }
+                if fields.len() > self.header.len() {
+                    return Err(self.file.error(
+                        n,
+                        format!("field {}", self.header.len() + 1),
+                        format!(
+                            "too many fields: {} of {} (a ';' in an unquoted value?)",
+                            fields.len(),
+                            self.header.len()
+                        ),
+                    ));
+                }
                 Ok((n, fields))
-            })
+            }))
     }
 }
 
@@ -82,7 +95,7 @@ pub fn parse_regions(table: &Table) -> Result<Vec<Region>> {
     let (pv, ld, vt, former) =
         (col("provincie_code")?, col("landsdeel_code")?, col("vt_regio_code")?, col("former_names")?);
     let mut regions = Vec::new();
-    for row in table.rows() {
+    for row in table.rows()? {
         let (n, f) = row?;
         let level_value = RegionLevel::parse(&f[level]).ok_or_else(|| {
             table.file.error(
@@ -127,7 +140,7 @@ pub fn parse_gebieden(table: &Table, year: Option<i32>) -> Result<(Vec<Region>, 
     let population = table.column("population", |h| h == "population" || h.contains("bevolking")).ok();
     let mut regions = Vec::new();
     let mut people = Vec::new();
-    for row in table.rows() {
+    for row in table.rows()? {
         let (n, f) = row?;
         let gm = code_field(table, n, code, f[code].trim(), "GM")?;
         let pv = code_field(table, n, pv_code, f[pv_code].trim(), "PV")?;
@@ -165,7 +178,7 @@ pub fn parse_gemeenten_list(table: &Table) -> Result<Vec<Region>> {
     let name = table.column("MunicipalName", |h| h == "municipalname")?;
     let pv = table.column("ProvincialCodePV", |h| h == "provincialcodepv")?;
     let mut regions = Vec::new();
-    for row in table.rows() {
+    for row in table.rows()? {
         let (n, f) = row?;
         let pv_code = code_field(table, n, pv, f[pv].trim(), "PV")?;
         regions.push(Region {
@@ -196,7 +209,7 @@ pub fn parse_population(table: &Table, regions: &Regions) -> Result<Vec<Populati
     let people = table.column("Totale bevolking", |h| h.contains("totale bevolking"))?;
     let mut rows = Vec::new();
     let mut seen = std::collections::HashMap::new();
-    for row in table.rows() {
+    for row in table.rows()? {
         let (n, f) = row?;
         if f[people].trim().is_empty() {
             continue;

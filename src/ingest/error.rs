@@ -15,9 +15,6 @@ pub enum IngestError {
 
     #[error("{}: {message}", path.display())]
     Store { path: PathBuf, message: String },
-
-    #[error("the input names one cell twice: {0}")]
-    Duplicate(String),
 }
 
 impl IngestError {

@@ -66,6 +66,8 @@ pub struct Fact {
     pub values: [Option<i64>; 5],
     /// How many of the five cells were `.` (suppressed), as opposed to blank (cannot occur).
     pub suppressed_cells: i32,
+    /// The line of its source file (0 for a row read back from the data directory), for messages.
+    pub line: usize,
 }
 
 impl Fact {
@@ -74,6 +76,10 @@ impl Fact {
         (&self.source_table, &self.region_code, self.period)
     }
 }
+
+/// No Veilig Thuis count comes near this (the national yearly totals are in the hundreds of thousands): a
+/// larger one is a wrong column or a typing error, and would make sums overflow long before their time.
+pub const MAX_COUNT: i64 = 100_000_000;
 
 /// Parses one cell: a count, `.` (suppressed), or blank (cannot occur). CBS sometimes writes
 /// thousands with a `.` or a space when exporting for display; counts are whole numbers.
@@ -85,12 +91,14 @@ fn parse_cell(cell: &str) -> Result<(Option<i64>, bool), String> {
         "-" => Ok((Some(0), false)),
         _ => {
             let digits: String = cell.chars().filter(|c| !matches!(c, ' ' | '\u{a0}')).collect();
-            digits
-                .parse::<i64>()
-                .ok()
-                .filter(|v| *v >= 0)
-                .map(|v| (Some(v), false))
-                .ok_or_else(|| format!("{cell:?} is not a count (expected a whole number, '.' or blank)"))
+            match digits.parse::<i64>() {
+                Ok(v) if (0..=MAX_COUNT).contains(&v) => Ok((Some(v), false)),
+                Ok(v) if v > 0 => Err(format!("{v} is larger than any Veilig Thuis count ({MAX_COUNT} at most)")),
+                _ if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                    Err(format!("{cell:?} is larger than any Veilig Thuis count ({MAX_COUNT} at most)"))
+                }
+                _ => Err(format!("{cell:?} is not a count (expected a whole number, '.' or blank)")),
+            }
         }
     }
 }
@@ -154,6 +162,7 @@ impl RowBuilder<'_> {
             category_group: category.group.to_string(),
             values,
             suppressed_cells,
+            line,
         })
     }
 }
@@ -179,17 +188,45 @@ fn measures_from_titles<'t>(
     Ok(measures)
 }
 
+/// The most words a category label has (`Politie: overige zorg minderjarig/Prokid` and the longest
+/// cut-off labels have fewer): a line's category is looked for among its first this many words only, so a
+/// line is read in time linear in its length.
+const MAX_CATEGORY_WORDS: usize = 12;
+
+/// Where the period starts in a text-export line's words, and its label: `1e halfjaar 2020*` (three words) or
+/// one word such as `2023*`; the first such place after the category and region. A half-year label that
+/// does not read is an error (its label), not a part of a region's name.
+fn find_period(words: &[&str]) -> Result<Option<(usize, String)>, String> {
+    for at in 2..words.len() {
+        if let [half, word, year, ..] = &words[at..]
+            && word.eq_ignore_ascii_case("halfjaar")
+        {
+            let label = format!("{half} {word} {year}");
+            return match Period::parse(&label) {
+                Some(_) => Ok(Some((at, label))),
+                None => Err(label),
+            };
+        }
+        if Period::parse(words[at]).is_some() {
+            return Ok(Some((at, words[at].to_string())));
+        }
+    }
+    Ok(None)
+}
+
 /// Reads the StatLine text export: title lines, a header of dimension titles followed by measure
 /// titles ending in `(aantal)`, then one space-separated line per category × region × period.
-/// Category and region names contain spaces, so the split between them is found by trying each
-/// position until the left part is a known category and the right part a known region.
+/// Category and region names contain spaces: the period (the first word that is one, after two) ends
+/// them, and the split between them is where the left part is a known category and the right part a
+/// known region.
 pub fn parse_statline_text(file: &SourceFile, regions: &Regions) -> Result<Vec<Fact>> {
-    let mut lines = file.lines();
+    let mut lines = file.lines()?;
     let mut title = None;
     let (header_line, header) = loop {
-        let Some((n, line)) = lines.next() else {
+        let Some(next) = lines.next() else {
             return Err(file.error(1, "header", "no header line with \"Regio's\" and \"Perioden\""));
         };
+        let (n, line) = next?;
         if line.contains("Regio's") && line.contains("Perioden") {
             break (n, line);
         }
@@ -206,30 +243,39 @@ pub fn parse_statline_text(file: &SourceFile, regions: &Regions) -> Result<Vec<F
     };
     let n_measures = builder.measures.len();
     let mut facts = Vec::new();
-    for (n, line) in lines {
-        if is_footer(line) {
+    for next in lines {
+        let (n, line) = next?;
+        if is_footer(&line) {
             break;
         }
         if line.trim().is_empty() {
             continue;
         }
-        let tokens: Vec<&str> = line.split_whitespace().collect();
-        if tokens.len() < n_measures + 3 {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let found = find_period(&words)
+            .map_err(|label| file.error(n, "Perioden", format!("unknown period label {label:?}")))?;
+        let Some((at, period)) = found else {
+            return Err(file.error(
+                n,
+                "Perioden",
+                format!(
+                    "no period (such as `1e halfjaar 2020` or `2023*`) after the category and region: {:?}",
+                    short(&line)
+                ),
+            ));
+        };
+        let cells = &words[at + period.split_whitespace().count()..];
+        if cells.len() != n_measures {
+            let hint =
+                if cells.len() > n_measures { " (a thousands separator such as `1 905`? write 1905)" } else { "" };
             return Err(file.error(
                 n,
                 "line",
-                format!("too few fields: expected category, region, period and {n_measures} values"),
+                format!("{} values after the period {period:?}, expected {n_measures}{hint}", cells.len()),
             ));
         }
-        let (head, cells) = tokens.split_at(tokens.len() - n_measures);
-        let (head, period) = match head {
-            [rest @ .., half, word, year] if word.eq_ignore_ascii_case("halfjaar") => {
-                (rest, format!("{half} {word} {year}"))
-            }
-            [rest @ .., period] => (rest, period.to_string()),
-            [] => unreachable!("checked above"),
-        };
-        let (category, region) = (1..head.len())
+        let head = &words[..at];
+        let (category, region) = (1..head.len().min(MAX_CATEGORY_WORDS + 1))
             .find_map(|split| {
                 let category = categories::lookup(&head[..split].join(" "))?;
                 let region = regions.resolve_label(&head[split..].join(" "))?;
@@ -238,12 +284,31 @@ pub fn parse_statline_text(file: &SourceFile, regions: &Regions) -> Result<Vec<F
             .ok_or_else(|| unresolved(file, n, head, regions))?;
         facts.push(builder.fact(n, category, region, &period, cells)?);
     }
+    no_rows(file, header_line, &facts)?;
     Ok(facts)
+}
+
+/// At most 80 characters of a line, for a message.
+fn short(line: &str) -> String {
+    if line.chars().count() > 80 {
+        format!("{}…", line.chars().take(80).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+/// Refuses a download without data rows: a header alone is no figures, and ingesting it would say nothing.
+fn no_rows(file: &SourceFile, header_line: usize, facts: &[Fact]) -> Result<()> {
+    if facts.is_empty() {
+        return Err(file.error(header_line, "rows", "no data rows after the header"));
+    }
+    Ok(())
 }
 
 /// Says which of category and region could not be resolved in a text-export line.
 fn unresolved(file: &SourceFile, line: usize, head: &[&str], regions: &Regions) -> super::error::IngestError {
-    for split in 1..head.len() {
+    let splits = 1..head.len().min(MAX_CATEGORY_WORDS + 1);
+    for split in splits.clone() {
         if categories::lookup(&head[..split].join(" ")).is_some() {
             let region = head[split..].join(" ");
             return file.error(
@@ -253,13 +318,13 @@ fn unresolved(file: &SourceFile, line: usize, head: &[&str], regions: &Regions) 
             );
         }
     }
-    for split in (1..head.len()).rev() {
+    for split in splits.rev() {
         if regions.resolve_label(&head[split..].join(" ")).is_some() {
             let category = head[..split].join(" ");
             return file.error(line, "Kenmerken", format!("unknown category {category:?}"));
         }
     }
-    file.error(line, "Kenmerken/Regio's", format!("cannot tell category from region in {:?}", head.join(" ")))
+    file.error(line, "Kenmerken/Regio's", format!("cannot tell category from region in {:?}", short(&head.join(" "))))
 }
 
 /// Reads the StatLine CSV download: a header `"Kenmerken ...";"Regio's";"Perioden";"...(aantal)"...`,
@@ -284,19 +349,25 @@ pub fn parse_statline_csv(
     };
     let totaal = categories::lookup("Totaal").expect("Totaal is a category");
     let mut facts = Vec::new();
-    for (n, line) in file.lines().skip(header_line) {
-        if is_footer(line) {
+    for next in file.lines()?.skip(header_line) {
+        let (n, line) = next?;
+        if is_footer(&line) {
             break;
         }
         if line.trim().is_empty() {
             continue;
         }
-        let fields = split_fields(line).map_err(|f| file.error(n, format!("field {f}"), "quote not closed"))?;
-        if fields.len() < header.len() {
+        let fields = split_fields(&line).map_err(|f| file.error(n, format!("field {f}"), "quote not closed"))?;
+        if fields.len() != header.len() {
+            let (field, problem) = if fields.len() < header.len() {
+                (header[fields.len()].clone(), "too few")
+            } else {
+                (format!("field {}", header.len() + 1), "too many")
+            };
             return Err(file.error(
                 n,
-                format!("field {}", fields.len() + 1),
-                format!("too few fields: {} of {}", fields.len(), header.len()),
+                field,
+                format!("{problem} fields: {} of {} (a ';' in an unquoted value?)", fields.len(), header.len()),
             ));
         }
         let category = match category_col {
@@ -314,6 +385,7 @@ pub fn parse_statline_csv(
         let cells: Vec<&str> = measure_cols.iter().map(|&i| fields[i].as_str()).collect();
         facts.push(builder.fact(n, category, region, &fields[period_col], &cells)?);
     }
+    no_rows(file, header_line, &facts)?;
     Ok(facts)
 }
 
@@ -330,6 +402,10 @@ mod tests {
         assert!(parse_cell("12a").is_err());
         assert!(parse_cell("-5").is_err());
         assert!(parse_cell("2,5").is_err());
+        // Regression (hardening probe, item 12): the largest 64-bit number was taken as a count.
+        assert!(parse_cell("9223372036854775807").unwrap_err().contains("larger than any Veilig Thuis count"));
+        assert!(parse_cell("99999999999999999999").unwrap_err().contains("larger than any Veilig Thuis count"));
+        assert_eq!(parse_cell("100000000"), Ok((Some(MAX_COUNT), false)));
     }
 
     #[test]

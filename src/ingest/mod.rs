@@ -70,15 +70,18 @@ impl Source {
 }
 
 fn detect(file: SourceFile) -> Result<Source> {
-    let Some((line_no, first)) = file.lines().find(|(_, l)| !l.trim().is_empty()) else {
+    // The first lines tell the layout.
+    let head: Vec<(usize, String)> = file.lines()?.take(20).collect::<Result<_>>()?;
+    let Some((line_no, first)) = head.iter().find(|(_, l)| !l.trim().is_empty()) else {
         return Err(IngestError::UnknownLayout { file: file.path.clone(), reason: "the file is empty".into() });
     };
+    let line_no = *line_no;
     // A StatLine text export's title may contain ';' ("Huiselijk geweld; aard geweld, ..."), its
     // header line never does.
-    let text_header =
-        file.lines().take(20).find(|(_, l)| l.contains("Regio's") && l.contains("Perioden") && !l.contains(';'));
+    let text_header = head.iter().find(|(_, l)| l.contains("Regio's") && l.contains("Perioden") && !l.contains(';'));
     if let Some((n, _)) = text_header {
-        return Ok(Source { file, layout: Layout::StatlineText, header: vec![], header_line: n });
+        let header_line = *n;
+        return Ok(Source { file, layout: Layout::StatlineText, header: vec![], header_line });
     }
     if first.contains(';') {
         let header = split_fields(first).map_err(|f| file.error(line_no, format!("field {f}"), "quote not closed"))?;
@@ -170,25 +173,29 @@ pub fn command(data_dir: &Path, files: &[PathBuf]) -> std::result::Result<(), No
     Ok(())
 }
 
-/// Ingests `files` into `data_dir`. Nothing is written unless every file is good.
+/// Ingests `files` into `data_dir`. Nothing is written unless every file is good, and a run is written
+/// whole or not at all (see [`Store`]); one ingest writes a data directory at a time.
 pub fn ingest_files(data_dir: &Path, files: &[PathBuf], progress: &mut dyn FnMut(&str)) -> Result<Report> {
     let mut sources = Vec::new();
     for path in files {
-        sources.push(detect(SourceFile::read(path)?)?);
+        sources.push(detect(SourceFile::open(path)?)?);
     }
     // Dimensions first, whatever the order on the command line: facts resolve through them.
     sources.sort_by_key(|s| s.layout);
 
+    // Held from reading what is stored to the commit: another ingest waits, so neither loses the other's rows.
+    let store = Store::open(data_dir, progress)?;
     let mut report = Report::default();
     let mut regions = load_regions(data_dir)?;
     let regions_before = regions.len();
     let mut regions_changed = false;
     let mut population: Vec<Population> = Vec::new();
     let mut facts: Vec<Fact> = Vec::new();
-    for source in &sources {
+    let mut cells = Cells::default();
+    for (index, source) in sources.iter().enumerate() {
         let name = source.file.path.display();
         let table = source.table();
-        let summary = match source.layout {
+        let (rows, summary) = match source.layout {
             Layout::Regions | Layout::GemeentenList | Layout::Gebieden => {
                 let (found, people) = match source.layout {
                     Layout::Regions => (dimensions::parse_regions(&table)?, vec![]),
@@ -201,55 +208,69 @@ pub fn ingest_files(data_dir: &Path, files: &[PathBuf], progress: &mut dyn FnMut
                 let people_note =
                     if people.is_empty() { String::new() } else { format!(", {} population rows", people.len()) };
                 population.extend(people);
-                format!("{n} regions{people_note}")
+                (n, format!("{n} regions{people_note}"))
             }
             Layout::Population => {
                 let rows = dimensions::parse_population(&table, &regions)?;
                 let n = rows.len();
                 population.extend(rows);
-                format!("{n} population rows")
+                (n, format!("{n} population rows"))
             }
-            Layout::StatlineCsv => {
-                let rows = facts::parse_statline_csv(&source.file, &source.header, source.header_line, &regions)?;
+            Layout::StatlineCsv | Layout::StatlineText => {
+                let rows = match source.layout {
+                    Layout::StatlineCsv => {
+                        facts::parse_statline_csv(&source.file, &source.header, source.header_line, &regions)?
+                    }
+                    _ => facts::parse_statline_text(&source.file, &regions)?,
+                };
+                cells.add(&sources, index, &rows)?;
                 let n = rows.len();
                 facts.extend(rows);
-                format!("{n} rows")
-            }
-            Layout::StatlineText => {
-                let rows = facts::parse_statline_text(&source.file, &regions)?;
-                let n = rows.len();
-                facts.extend(rows);
-                format!("{n} rows")
+                (n, format!("{n} rows"))
             }
         };
+        if rows == 0 {
+            return Err(source.file.error(source.header_line, "rows", "no data rows after the header"));
+        }
         progress(&format!("{name}: {}: {summary}", source.layout.describe()));
     }
-    check_unique(&facts)?;
 
-    let store = Store::new(data_dir)?;
-    let result = write_all(&store, &regions, regions_changed, population, facts, &mut report);
-    if result.is_err() {
-        store.discard_staged();
-    }
-    result?;
+    write_all(&store, &regions, regions_changed, population, facts, &mut report)?;
     if regions_changed {
         report.lines.push(format!("regions: {} (was {regions_before})", regions.len()));
     }
     Ok(report)
 }
 
-/// Refuses input that names the same cell twice: one of the two would silently win.
-fn check_unique(facts: &[Fact]) -> Result<()> {
-    let mut seen = HashSet::new();
-    for f in facts {
-        if !seen.insert((f.replace_key(), &f.category)) {
-            return Err(IngestError::Duplicate(format!(
-                "{} {} {} {:?}",
-                f.source_table, f.region_code, f.period, f.category
-            )));
+/// The cells read so far, each with the file and line that named it: input that names one cell twice is
+/// refused, as one of the two would silently win.
+#[derive(Default)]
+struct Cells {
+    seen: HashMap<(String, String, Period, String), (usize, usize)>,
+}
+
+impl Cells {
+    fn add(&mut self, sources: &[Source], index: usize, facts: &[Fact]) -> Result<()> {
+        for f in facts {
+            let key = (f.source_table.clone(), f.region_code.clone(), f.period, f.category.clone());
+            if let Some(&(first, line)) = self.seen.get(&key) {
+                return Err(sources[index].file.error(
+                    f.line,
+                    "cell",
+                    format!(
+                        "the input names one cell twice: {} {} {} {:?}, also on {}:{line}",
+                        f.source_table,
+                        f.region_code,
+                        f.period,
+                        f.category,
+                        sources[first].file.path.display()
+                    ),
+                ));
+            }
+            self.seen.insert(key, (index, f.line));
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn write_all(
@@ -261,10 +282,10 @@ fn write_all(
     report: &mut Report,
 ) -> Result<()> {
     // Stage everything first: an error here leaves the data directory untouched.
-    let mut staged_tables = Vec::new();
+    let mut run = store.begin()?;
     if regions_changed {
         let batch = regions.to_batch().map_err(|e| IngestError::store(&store.data_dir, e))?;
-        staged_tables.push((store.stage_table(&schema::REGIONS, &batch)?, &schema::REGIONS));
+        run.stage_table(&schema::REGIONS, &batch)?;
     }
     if !population.is_empty() {
         let path = store.data_dir.join(schema::POPULATION.path);
@@ -279,35 +300,27 @@ fn write_all(
         rows.sort_by(|a, b| (&a.region_code, a.year).cmp(&(&b.region_code, b.year)));
         report.lines.push(format!("population: {} rows", rows.len()));
         let batch = store::population_to_batch(&rows).map_err(|e| IngestError::store(&path, e))?;
-        staged_tables.push((store.stage_table(&schema::POPULATION, &batch)?, &schema::POPULATION));
+        run.stage_table(&schema::POPULATION, &batch)?;
     }
-    staged_tables.push((store.stage_table(&schema::CATEGORIES, &categories::table())?, &schema::CATEGORIES));
+    run.stage_table(&schema::CATEGORIES, &categories::table())?;
 
     let mut by_partition: BTreeMap<(i32, u8), Vec<Fact>> = BTreeMap::new();
     report.facts = facts.len();
     for fact in facts {
         by_partition.entry((fact.period.year, fact.period.half)).or_default().push(fact);
     }
-    let mut staged_partitions = Vec::new();
-    for (&(year, half), new) in &mut by_partition {
+    for ((year, half), new) in by_partition {
         let period = Period { year, half };
         let replaced: HashSet<_> = new.iter().map(|f| f.replace_key()).collect();
         let mut rows: Vec<Fact> =
             store.read_partition(period)?.into_iter().filter(|f| !replaced.contains(&f.replace_key())).collect();
         let kept = rows.len();
-        rows.append(new);
+        rows.extend(new);
         report.lines.push(format!("veilig_thuis year={year}/half={half}: {} rows ({kept} kept)", rows.len()));
-        staged_partitions.push((store.stage_partition(period, rows)?, period));
-    }
-
-    for (staged, table) in staged_tables {
-        store.commit_table(&staged, table)?;
-    }
-    for (staged, period) in staged_partitions {
-        store.commit_partition(&staged, period)?;
+        run.stage_partition(period, rows)?;
         report.partitions.push(period);
     }
-    Ok(())
+    run.commit()
 }
 
 #[cfg(test)]

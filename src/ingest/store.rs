@@ -105,6 +105,7 @@ fn batch_to_facts(batch: &RecordBatch, path: &Path) -> Result<Vec<Fact>> {
                 category_group: group.value(i).to_string(),
                 values,
                 suppressed_cells: suppressed.value(i),
+                line: 0,
             })
         })
         .collect()
@@ -255,22 +256,122 @@ pub fn partition_dir(data_dir: &Path, period: Period) -> PathBuf {
     data_dir.join(schema::FACTS.path).join(format!("year={}", period.year)).join(format!("half={}", period.half))
 }
 
-/// The data directory and its staging area.
+/// Lets a crash test stop the process at a named step of a run (`VTSQL_FAILPOINT=commit:2` aborts before
+/// the third step of applying a committed run): the steps a kill -9 can fall between.
+fn failpoint(step: &str, index: usize) {
+    if let Ok(wanted) = std::env::var("VTSQL_FAILPOINT")
+        && wanted == format!("{step}:{index}")
+    {
+        std::process::abort();
+    }
+}
+
+/// The name of the file that holds a data directory's writer lock.
+const LOCK: &str = ".lock";
+/// The file in a run's staging directory that makes it committed: written last, by one rename.
+const JOURNAL: &str = "COMMITTED";
+/// The file in a staged partition that tells which run made it, so that applying a run can tell whether a
+/// partition is in place already.
+const RUN_MARK: &str = ".vtsql-run";
+
+/// The data directory and its staging area, held by one writer at a time.
+///
+/// A writer takes the directory's lock (`DATA/.lock`, waiting for another writer to finish), then finishes
+/// or undoes what a writer that died left behind ([`Store::open`]). A run stages every table and partition
+/// it writes under `DATA/.staging/run-*` and commits them together ([`Run::commit`]): a journal of the moves
+/// is written first and switched in by one rename; from then on the run is applied, by this process or, if
+/// it dies, by the next one that opens the store. So a reader after a crash sees the old state or the new
+/// one, never a mixture.
 pub struct Store {
     pub data_dir: PathBuf,
     staging: PathBuf,
+    _lock: File,
+    /// This writer made the data directory: if nothing is committed, it takes it away again.
+    created: bool,
+    committed: std::cell::Cell<bool>,
 }
 
 impl Store {
-    pub fn new(data_dir: &Path) -> Result<Self> {
+    /// Takes the writer lock of `data_dir` (creating the directory), waiting for another writer if there is
+    /// one (`waiting` is told), and recovers what a dead writer left.
+    pub fn open(data_dir: &Path, waiting: &mut dyn FnMut(&str)) -> Result<Self> {
+        let created = !data_dir.exists();
+        std::fs::create_dir_all(data_dir).map_err(|e| IngestError::io(data_dir, e))?;
+        let lock_path = data_dir.join(LOCK);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| IngestError::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                waiting(&format!("waiting for another vtsql that is writing {}", data_dir.display()));
+                lock.lock().map_err(|e| IngestError::io(&lock_path, e))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(IngestError::io(&lock_path, e)),
+        }
         let staging = data_dir.join(STAGING);
-        std::fs::create_dir_all(data_dir.join(schema::FACTS.path)).map_err(|e| IngestError::io(data_dir, e))?;
         std::fs::create_dir_all(&staging).map_err(|e| IngestError::io(&staging, e))?;
-        Ok(Store { data_dir: data_dir.to_path_buf(), staging })
+        let store = Store {
+            data_dir: data_dir.to_path_buf(),
+            staging,
+            _lock: lock,
+            created,
+            committed: std::cell::Cell::new(false),
+        };
+        store.recover()?;
+        Ok(store)
     }
 
-    fn scratch(&self, name: &str) -> PathBuf {
-        self.staging.join(format!("{}-{name}", std::process::id()))
+    /// Finishes or removes what a dead writer left in `data_dir`, if no writer holds it now and there is
+    /// anything to finish: how a reader that opens the directory after a crash sees a whole state. Answers
+    /// whether it looked.
+    pub fn recover_if_idle(data_dir: &Path) -> Result<bool> {
+        let staging = data_dir.join(STAGING);
+        let pending = std::fs::read_dir(&staging).is_ok_and(|mut entries| entries.next().is_some());
+        let lock_path = data_dir.join(LOCK);
+        if !pending || !lock_path.is_file() {
+            return Ok(false);
+        }
+        let lock = File::options().write(true).open(&lock_path).map_err(|e| IngestError::io(&lock_path, e))?;
+        if lock.try_lock().is_err() {
+            return Ok(false);
+        }
+        let store = Store {
+            data_dir: data_dir.to_path_buf(),
+            staging,
+            _lock: lock,
+            created: false,
+            committed: std::cell::Cell::new(false),
+        };
+        store.recover()?;
+        Ok(true)
+    }
+
+    /// Finishes committed runs a dead writer left and removes everything else under staging (no other
+    /// writer is alive: this one holds the lock).
+    fn recover(&self) -> Result<()> {
+        let entries = std::fs::read_dir(&self.staging).map_err(|e| IngestError::io(&self.staging, e))?;
+        let mut leftovers: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        leftovers.sort();
+        for path in leftovers {
+            if path.join(JOURNAL).is_file() {
+                Run::resume(self, &path)?.apply()?;
+            }
+            remove_any(&path)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a run: its staging directory.
+    pub fn begin(&self) -> Result<Run<'_>> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let id = format!("run-{}-{nanos}", std::process::id());
+        let dir = self.staging.join(&id);
+        std::fs::create_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
+        Ok(Run { store: self, id, dir, moves: Vec::new(), done: false })
     }
 
     pub fn partition_dir(&self, period: Period) -> PathBuf {
@@ -286,67 +387,174 @@ impl Store {
         }
         Ok(facts)
     }
+}
 
-    /// Builds the new content of one partition under staging; returns the staged directory.
-    pub fn stage_partition(&self, period: Period, mut facts: Vec<Fact>) -> Result<PathBuf> {
-        sort_facts(&mut facts);
-        let dir = self.scratch(&format!("year={}-half={}", period.year, period.half));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
+impl Drop for Store {
+    /// A data directory this writer made and committed nothing to is taken away again: a refused ingest
+    /// into a new directory leaves none behind. Only empty directories are removed.
+    fn drop(&mut self) {
+        if self.created && !self.committed.get() {
+            let _ = std::fs::remove_dir(&self.staging);
+            let _ = std::fs::remove_file(self.data_dir.join(LOCK));
+            let _ = std::fs::remove_dir(&self.data_dir);
         }
+    }
+}
+
+fn remove_any(path: &Path) -> Result<()> {
+    let removed = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+    match removed {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(IngestError::io(path, e)),
+        _ => Ok(()),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| IngestError::io(dir, e))
+}
+
+/// One move of a committed run: a staged file or partition into its place.
+#[derive(Debug, Clone, PartialEq)]
+struct Move {
+    /// The name under the run's staging directory.
+    staged: String,
+    /// The target, relative to the data directory.
+    target: String,
+    /// A partition directory (swapped in whole) rather than a table file.
+    partition: bool,
+}
+
+/// Writes staged under one staging directory, committed together.
+pub struct Run<'s> {
+    store: &'s Store,
+    id: String,
+    dir: PathBuf,
+    moves: Vec<Move>,
+    done: bool,
+}
+
+impl<'s> Run<'s> {
+    /// A committed run found after a crash, from its journal.
+    fn resume(store: &'s Store, dir: &Path) -> Result<Run<'s>> {
+        let journal = dir.join(JOURNAL);
+        let text = std::fs::read_to_string(&journal).map_err(|e| IngestError::io(&journal, e))?;
+        let mut lines = text.lines();
+        let id = lines.next().unwrap_or_default().to_string();
+        let moves = lines
+            .map(|line| {
+                let mut parts = line.splitn(3, '\t');
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some(kind), Some(staged), Some(target)) => Ok(Move {
+                        staged: staged.to_string(),
+                        target: target.to_string(),
+                        partition: kind == "partition",
+                    }),
+                    _ => Err(IngestError::store(&journal, format!("not a vtsql journal line: {line:?}"))),
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Run { store, id, dir: dir.to_path_buf(), moves, done: true })
+    }
+
+    /// Builds the new content of one partition; it replaces the partition at commit.
+    pub fn stage_partition(&mut self, period: Period, mut facts: Vec<Fact>) -> Result<()> {
+        sort_facts(&mut facts);
+        let staged = format!("year={}-half={}", period.year, period.half);
+        let dir = self.dir.join(&staged);
         std::fs::create_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
         let batch = facts_to_batch(&facts).map_err(|e| IngestError::store(&dir, e))?;
         let mut writer = FactFileWriter::create(&dir.join("part-0.parquet"))?;
         writer.write(&batch)?;
         writer.finish()?;
-        Ok(dir)
+        let mark = dir.join(RUN_MARK);
+        std::fs::write(&mark, &self.id).map_err(|e| IngestError::io(&mark, e))?;
+        sync_dir(&dir)?;
+        let target = partition_dir(Path::new(""), period).to_string_lossy().into_owned();
+        self.moves.push(Move { staged, target, partition: true });
+        Ok(())
     }
 
-    /// Stages a dimension table; returns the staged file.
-    pub fn stage_table(&self, table: &schema::Table, batch: &RecordBatch) -> Result<PathBuf> {
-        let path = self.scratch(table.path);
-        write_table(&path, table, batch)?;
-        Ok(path)
+    /// Stages a dimension table; it replaces the table at commit.
+    pub fn stage_table(&mut self, table: &schema::Table, batch: &RecordBatch) -> Result<()> {
+        let staged = format!("table-{}", table.path);
+        write_table(&self.dir.join(&staged), table, batch)?;
+        self.moves.push(Move { staged, target: table.path.to_string(), partition: false });
+        Ok(())
     }
 
-    /// Puts a staged directory in place of a partition in one atomic step.
-    pub fn commit_partition(&self, staged: &Path, period: Period) -> Result<()> {
-        let target = self.partition_dir(period);
-        let parent = target.parent().unwrap_or(&self.data_dir);
+    /// Makes every staged write take effect, or none: the journal is switched in by one rename, and each
+    /// move after it can be done again by [`Store::open`] after a crash.
+    pub fn commit(mut self) -> Result<()> {
+        let mut text = format!("{}\n", self.id);
+        for m in &self.moves {
+            let kind = if m.partition { "partition" } else { "table" };
+            text.push_str(&format!("{kind}\t{}\t{}\n", m.staged, m.target));
+        }
+        let writing = self.dir.join(format!("{JOURNAL}.writing"));
+        let mut file = File::create(&writing).map_err(|e| IngestError::io(&writing, e))?;
+        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| IngestError::io(&writing, e))?;
+        file.sync_all().map_err(|e| IngestError::io(&writing, e))?;
+        failpoint("commit", 0);
+        let journal = self.dir.join(JOURNAL);
+        std::fs::rename(&writing, &journal).map_err(|e| IngestError::io(&journal, e))?;
+        sync_dir(&self.dir)?;
+        self.done = true;
+        self.store.committed.set(true);
+        self.apply()?;
+        remove_any(&self.dir)?;
+        sync_dir(&self.store.staging)
+    }
+
+    /// Does every move of a committed run that is not done yet.
+    fn apply(&self) -> Result<()> {
+        for (i, m) in self.moves.iter().enumerate() {
+            failpoint("commit", i + 1);
+            let staged = self.dir.join(&m.staged);
+            let target = self.store.data_dir.join(&m.target);
+            if m.partition {
+                self.swap_in(&staged, &target)?;
+            } else if staged.exists() {
+                std::fs::rename(&staged, &target).map_err(|e| IngestError::io(&target, e))?;
+            }
+            if let Some(parent) = target.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts the staged partition in place of the target in one atomic step (a reader sees the old
+    /// partition or the new one), unless the target is this run's already.
+    fn swap_in(&self, staged: &Path, target: &Path) -> Result<()> {
+        let ours = |dir: &Path| std::fs::read_to_string(dir.join(RUN_MARK)).is_ok_and(|id| id == self.id);
+        if ours(target) {
+            return Ok(());
+        }
+        if !staged.exists() {
+            return Err(IngestError::store(staged, "a committed partition is missing from staging"));
+        }
+        let parent = target.parent().unwrap_or(&self.store.data_dir);
         std::fs::create_dir_all(parent).map_err(|e| IngestError::io(parent, e))?;
         if !target.exists() {
-            return std::fs::rename(staged, &target).map_err(|e| IngestError::io(&target, e));
+            return std::fs::rename(staged, target).map_err(|e| IngestError::io(target, e));
         }
-        match exchange(staged, &target) {
-            Ok(()) => {}
+        match exchange(staged, target) {
+            Ok(()) => Ok(()),
             Err(_) => {
                 // Without RENAME_EXCHANGE there is a moment without the partition, never a mixed one.
-                let old = self.scratch("old-partition");
-                std::fs::rename(&target, &old).map_err(|e| IngestError::io(&target, e))?;
-                std::fs::rename(staged, &target).map_err(|e| IngestError::io(&target, e))?;
-                std::fs::rename(&old, staged).map_err(|e| IngestError::io(&old, e))?;
+                let old = staged.with_extension("old");
+                std::fs::rename(target, &old).map_err(|e| IngestError::io(target, e))?;
+                std::fs::rename(staged, target).map_err(|e| IngestError::io(target, e))
             }
         }
-        // `staged` now holds the previous partition.
-        std::fs::remove_dir_all(staged).map_err(|e| IngestError::io(staged, e))
     }
+}
 
-    /// Puts a staged file in place of a dimension table (rename replaces atomically).
-    pub fn commit_table(&self, staged: &Path, table: &schema::Table) -> Result<()> {
-        let target = self.data_dir.join(table.path);
-        std::fs::rename(staged, &target).map_err(|e| IngestError::io(&target, e))
-    }
-
-    /// Removes what this process left under staging (after an error).
-    pub fn discard_staged(&self) {
-        let prefix = format!("{}-", std::process::id());
-        if let Ok(entries) = std::fs::read_dir(&self.staging) {
-            for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                    let path = entry.path();
-                    let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
-                }
-            }
+impl Drop for Run<'_> {
+    /// A run that was not committed leaves nothing behind.
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }

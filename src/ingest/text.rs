@@ -1,39 +1,137 @@
-//! Reading CBS downloads: UTF-8 with or without BOM, CRLF or LF, `;`-separated fields that may be
-//! quoted (`""` inside quotes is one quote).
+//! Reading CBS downloads: UTF-8 with or without BOM, lines ended by CRLF, LF or a lone CR, `;`-separated
+//! fields that may be quoted (`""` inside quotes is one quote).
+//!
+//! A file is read line by line as it is parsed, never whole: only regular files are read (a FIFO or a
+//! device could block or never end), of at most [`MAX_FILE_BYTES`], in lines of at most
+//! [`MAX_LINE_BYTES`]; anything beyond is refused with the file and line.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use super::error::{IngestError, Result};
 
-/// A source file as numbered lines.
+/// The largest file ingest reads. CBS's largest Veilig Thuis download is tens of megabytes.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+/// The longest line ingest reads. A StatLine line is a few hundred bytes.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// A source file, read as numbered lines.
 pub struct SourceFile {
     pub path: PathBuf,
-    text: String,
 }
 
 impl SourceFile {
-    pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| IngestError::io(path, e))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let line = e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
-            IngestError::input(path, line, "encoding", "not valid UTF-8 (save the download as UTF-8)")
-        })?;
-        let text = text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text);
-        Ok(SourceFile { path: path.to_path_buf(), text })
+    /// A regular file of at most [`MAX_FILE_BYTES`].
+    pub fn open(path: &Path) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| IngestError::io(path, e))?;
+        if !meta.is_file() {
+            let what = if meta.is_dir() { "a directory" } else { "not a regular file (a pipe, socket or device)" };
+            return Err(IngestError::input(path, 0, "file", format!("{what}: ingest reads files of CBS downloads")));
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(IngestError::input(
+                path,
+                0,
+                "file",
+                format!("{} MiB, more than the {} MiB ingest reads", meta.len() >> 20, MAX_FILE_BYTES >> 20),
+            ));
+        }
+        Ok(SourceFile { path: path.to_path_buf() })
     }
 
-    /// Lines with their 1-based numbers, line ends removed.
-    pub fn lines(&self) -> impl Iterator<Item = (usize, &str)> {
-        self.text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
+    /// The lines with their 1-based numbers, line ends removed, read as they are asked for.
+    pub fn lines(&self) -> Result<Lines> {
+        let file = File::open(&self.path).map_err(|e| IngestError::io(&self.path, e))?;
+        Ok(Lines { path: self.path.clone(), reader: BufReader::new(file), number: 0, read: 0, pending_lf: false })
     }
 
     pub fn error(&self, line: usize, field: impl Into<String>, message: impl Into<String>) -> IngestError {
         IngestError::input(&self.path, line, field, message)
     }
 
-    /// The file name, for `source_table` guesses and messages.
+    /// The file name, for messages.
     pub fn file_name(&self) -> String {
         self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+}
+
+/// The lines of a [`SourceFile`].
+pub struct Lines {
+    path: PathBuf,
+    reader: BufReader<File>,
+    number: usize,
+    read: u64,
+    /// The last line ended with a CR: an LF right after it belongs to that line end.
+    pending_lf: bool,
+}
+
+impl Lines {
+    fn next_line(&mut self) -> Result<Option<String>> {
+        let mut line: Vec<u8> = Vec::new();
+        let mut any = false;
+        loop {
+            let buffer = self.reader.fill_buf().map_err(|e| IngestError::io(&self.path, e))?;
+            if buffer.is_empty() {
+                break;
+            }
+            let mut start = 0;
+            if std::mem::take(&mut self.pending_lf) && buffer[0] == b'\n' {
+                start = 1;
+            }
+            let end = buffer[start..].iter().position(|b| *b == b'\n' || *b == b'\r').map(|i| start + i);
+            let (take, consumed, ended) = match end {
+                Some(i) => (i - start, i + 1, Some(buffer[i])),
+                None => (buffer.len() - start, buffer.len(), None),
+            };
+            if line.len() + take > MAX_LINE_BYTES {
+                return Err(IngestError::input(
+                    &self.path,
+                    self.number + 1,
+                    "line",
+                    format!("longer than {} KiB: not a CBS download", MAX_LINE_BYTES >> 10),
+                ));
+            }
+            line.extend_from_slice(&buffer[start..start + take]);
+            any = true;
+            self.read += consumed as u64;
+            self.reader.consume(consumed);
+            if self.read > MAX_FILE_BYTES {
+                return Err(IngestError::input(
+                    &self.path,
+                    self.number + 1,
+                    "file",
+                    format!("more than the {} MiB ingest reads", MAX_FILE_BYTES >> 20),
+                ));
+            }
+            if let Some(end) = ended {
+                self.pending_lf = end == b'\r';
+                break;
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
+        self.number += 1;
+        let mut text = String::from_utf8(line).map_err(|_| {
+            IngestError::input(&self.path, self.number, "encoding", "not valid UTF-8 (save the download as UTF-8)")
+        })?;
+        if self.number == 1 && text.starts_with('\u{feff}') {
+            text.remove(0);
+        }
+        Ok(Some(text))
+    }
+}
+
+impl Iterator for Lines {
+    type Item = Result<(usize, String)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.next_line() {
+            Ok(Some(line)) => Some(Ok((self.number, line))),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
     }
 }
 
@@ -88,6 +186,13 @@ pub fn is_footer(line: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn lines_of(bytes: &[u8]) -> Result<Vec<(usize, String)>> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.csv");
+        std::fs::write(&path, bytes).unwrap();
+        SourceFile::open(&path)?.lines()?.collect()
+    }
+
     #[test]
     fn splits_quoted_and_plain_fields() {
         assert_eq!(split_fields(r#""2020";"Aa en Hunze";25445;92"#).unwrap(), ["2020", "Aa en Hunze", "25445", "92"]);
@@ -102,5 +207,37 @@ mod tests {
         assert!(is_footer("\"Bron: CBS\""));
         assert!(is_footer("Bron: CBS."));
         assert!(!is_footer("\"Bronckhorst\";1"));
+    }
+
+    /// Regression (hardening probe, item 12): CR-only line ends made one line of the whole file.
+    #[test]
+    fn every_line_end_and_a_bom() {
+        let expected: Vec<(usize, String)> = vec![(1, "a".into()), (2, "".into()), (3, "b".into())];
+        for text in ["\u{feff}a\n\nb\n", "a\r\n\r\nb", "a\r\rb\r", "a\n\r\nb"] {
+            assert_eq!(lines_of(text.as_bytes()).unwrap(), expected, "{text:?}");
+        }
+        assert_eq!(lines_of(b"").unwrap(), vec![]);
+    }
+
+    /// Regression (hardening probe, item 8): a FIFO blocked for ever, /dev/zero grew memory without end,
+    /// and a 10 MB line took hours.
+    #[test]
+    fn refuses_what_is_not_a_download() {
+        let error = SourceFile::open(Path::new("/dev/zero")).err().unwrap().to_string();
+        assert!(error.contains("not a regular file"), "{error}");
+        let dir = tempfile::tempdir().unwrap();
+        let error = SourceFile::open(dir.path()).err().unwrap().to_string();
+        assert!(error.contains("a directory"), "{error}");
+        let fifo = dir.path().join("fifo");
+        let name = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let error = SourceFile::open(&fifo).err().unwrap().to_string();
+        assert!(error.contains("not a regular file"), "{error}");
+        let long = format!("ok\n{}\n", "x".repeat(MAX_LINE_BYTES + 1));
+        let error = lines_of(long.as_bytes()).err().unwrap().to_string();
+        assert!(error.contains(":2: line: longer than 1024 KiB"), "{error}");
+        let error = lines_of(b"ok\n\xff\xfe\n").err().unwrap().to_string();
+        assert!(error.contains(":2: encoding"), "{error}");
     }
 }
