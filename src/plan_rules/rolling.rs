@@ -111,11 +111,12 @@ impl Additive {
         }
     }
 
-    /// Appends each row's contribution to every part.
-    fn contributions(&self, arg: &ArrayRef, parts: &mut [Vec<i64>]) -> Result<()> {
+    /// Appends each row's contribution to every part (kept wider than 64 bits, so that a frame's sum is
+    /// exact, or known to be out of range).
+    fn contributions(&self, arg: &ArrayRef, parts: &mut [Vec<i128>]) -> Result<()> {
         match self {
             Additive::Count => {
-                parts[0].extend((0..arg.len()).map(|i| i64::from(arg.is_valid(i))));
+                parts[0].extend((0..arg.len()).map(|i| i128::from(arg.is_valid(i))));
             }
             Additive::Sum => {
                 let values = cast(arg, &DataType::Int64)?;
@@ -123,13 +124,13 @@ impl Additive {
                 let (sums, counts) = parts.split_at_mut(1);
                 match values.nulls() {
                     None => {
-                        sums[0].extend_from_slice(values.values());
+                        sums[0].extend(values.values().iter().map(|&v| i128::from(v)));
                         counts[0].extend(std::iter::repeat_n(1, values.len()));
                     }
                     Some(nulls) => {
                         for (i, &v) in values.values().iter().enumerate() {
-                            let valid = i64::from(nulls.is_valid(i));
-                            sums[0].push(v * valid);
+                            let valid = i128::from(nulls.is_valid(i));
+                            sums[0].push(i128::from(v) * valid);
                             counts[0].push(valid);
                         }
                     }
@@ -140,7 +141,7 @@ impl Additive {
                 for cell in cells.iter() {
                     let totals = Totals::of_cell(rounding, cell).parts();
                     for (part, total) in parts.iter_mut().zip(totals) {
-                        part.push(total);
+                        part.push(i128::from(total));
                     }
                 }
             }
@@ -148,20 +149,21 @@ impl Additive {
         Ok(())
     }
 
-    /// The function's results from each row's frame sums.
-    fn finish(&self, mut sums: Vec<Vec<i64>>) -> ArrayRef {
-        match self {
-            Additive::Count => Arc::new(Int64Array::from(std::mem::take(&mut sums[0]))),
-            Additive::Sum => {
-                Arc::new(sums[0].iter().zip(&sums[1]).map(|(&s, &n)| (n > 0).then_some(s)).collect::<Int64Array>())
-            }
+    /// The function's results from each row's frame sums: a `sum` beyond 64 bits wraps as DataFusion's
+    /// does, an `ssum` beyond them is an error.
+    fn finish(&self, sums: Vec<Vec<i128>>) -> Result<ArrayRef> {
+        Ok(match self {
+            Additive::Count => Arc::new(sums[0].iter().map(|&n| n as i64).collect::<Int64Array>()),
+            Additive::Sum => Arc::new(
+                sums[0].iter().zip(&sums[1]).map(|(&s, &n)| (n > 0).then_some(s as i64)).collect::<Int64Array>(),
+            ),
             Additive::Ssum(rounding) => {
                 let totals: Vec<Totals> = (0..sums[0].len())
-                    .map(|i| Totals::from_parts([sums[0][i], sums[1][i], sums[2][i], sums[3][i]]))
+                    .map(|i| Totals::from_wide_parts([sums[0][i], sums[1][i], sums[2][i], sums[3][i]]))
                     .collect();
-                Arc::new(ssum::to_struct(&totals, rounding))
+                Arc::new(ssum::to_struct(&totals, rounding)?)
             }
-        }
+        })
     }
 }
 
@@ -312,7 +314,7 @@ struct Rolling {
     last_key: Option<Vec<ArrayRef>>,
     /// Per frame and part, the contributions of the current partition's rows still in reach of the
     /// next row (the last `k`; for `UNBOUNDED PRECEDING` one row holding the partition's total).
-    carry: Vec<Vec<Vec<i64>>>,
+    carry: Vec<Vec<Vec<i128>>>,
 }
 
 impl Rolling {
@@ -347,7 +349,7 @@ impl Rolling {
         for (frame, carry) in self.frames.iter().zip(self.carry.iter_mut()) {
             let arg = frame.arg.evaluate(batch)?.into_array(n)?;
             // the carried rows, then this batch's
-            let mut rows: Vec<Vec<i64>> =
+            let mut rows: Vec<Vec<i128>> =
                 if continues { std::mem::take(carry) } else { vec![Vec::with_capacity(n); frame.kind.parts()] };
             let carried = rows[0].len();
             frame.kind.contributions(&arg, &mut rows)?;
@@ -358,10 +360,10 @@ impl Rolling {
             let mut next_carry = Vec::with_capacity(rows.len());
             for (part, out) in rows.iter().zip(sums.iter_mut()) {
                 let mut prefix = Vec::with_capacity(part.len() + 1);
-                prefix.push(0i64);
-                let mut total = 0i64;
+                prefix.push(0i128);
+                let mut total = 0i128;
                 for &v in part {
-                    total = total.wrapping_add(v);
+                    total += v;
                     prefix.push(total);
                 }
                 for (g, &start) in group_starts.iter().enumerate() {
@@ -371,20 +373,20 @@ impl Rolling {
                             Some(k) => start.max(j.saturating_sub(k)),
                             None => start,
                         };
-                        out.push(prefix[j + 1].wrapping_sub(prefix[from]));
+                        out.push(prefix[j + 1] - prefix[from]);
                     }
                 }
                 let last_start = *group_starts.last().unwrap_or(&0);
                 next_carry.push(match frame.preceding {
                     Some(k) => part[last_start.max(part.len().saturating_sub(k))..].to_vec(),
-                    None => vec![prefix[part.len()].wrapping_sub(prefix[last_start])],
+                    None => vec![prefix[part.len()] - prefix[last_start]],
                 });
             }
             *carry = next_carry;
             if sums[0].len() != n {
                 return internal_err!("RollingWindowExec: {} results for {n} rows", sums[0].len());
             }
-            columns.push(frame.kind.finish(sums));
+            columns.push(frame.kind.finish(sums)?);
         }
         Ok(columns)
     }

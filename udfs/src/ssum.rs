@@ -22,6 +22,7 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StructArray};
 use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::{max, min};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
 use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
@@ -84,8 +85,14 @@ impl Default for Rounding {
 /// the full half-base from). From these, low = value − half·published + deficit and high = value +
 /// half·published + hidden_high·suppressed. Every part is a plain sum, so partial totals merge by
 /// addition and retract by subtraction; a row costs two or three additions.
+///
+/// A sum beyond the range of 64-bit integers is remembered, and the result is an error: never a sum that
+/// wrapped around to a wrong value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Totals([i64; 4]);
+pub struct Totals {
+    sums: [i64; 4],
+    overflowed: bool,
+}
 
 const VALUE: usize = 0;
 const PUBLISHED: usize = 1;
@@ -95,17 +102,26 @@ const STATE: [&str; 4] = ["value", "published", "suppressed", "deficit"];
 
 impl Totals {
     #[inline]
+    fn bump(&mut self, part: usize, by: Option<i64>) {
+        let (sum, overflowed) = match by {
+            Some(by) => self.sums[part].overflowing_add(by),
+            None => (self.sums[part], true),
+        };
+        self.sums[part] = sum;
+        self.overflowed |= overflowed;
+    }
+
+    #[inline]
     fn add(&mut self, rounding: &Rounding, cell: Option<i64>, sign: i64) {
-        let t = &mut self.0;
         match cell {
             Some(v) => {
-                t[VALUE] += sign * v;
-                t[PUBLISHED] += sign;
+                self.bump(VALUE, v.checked_mul(sign));
+                self.bump(PUBLISHED, Some(sign));
                 if v < rounding.half {
-                    t[DEFICIT] += sign * (rounding.half - v);
+                    self.bump(DEFICIT, rounding.half.checked_sub(v).and_then(|d| d.checked_mul(sign)));
                 }
             }
-            None => t[SUPPRESSED] += sign,
+            None => self.bump(SUPPRESSED, Some(sign)),
         }
     }
 
@@ -119,34 +135,56 @@ impl Totals {
     /// The four running sums (value, published, suppressed, deficit): each adds and subtracts on its
     /// own, so prefix sums of them give any frame's totals.
     pub fn parts(&self) -> [i64; 4] {
-        self.0
+        self.sums
     }
 
     pub fn from_parts(parts: [i64; 4]) -> Totals {
-        Totals(parts)
+        Totals { sums: parts, overflowed: false }
+    }
+
+    /// Totals from sums kept wider than 64 bits (a rolling frame's): a sum out of range makes the result an
+    /// error.
+    pub fn from_wide_parts(parts: [i128; 4]) -> Totals {
+        let narrow = parts.map(i64::try_from);
+        Totals { sums: narrow.clone().map(|p| p.unwrap_or(0)), overflowed: narrow.iter().any(Result::is_err) }
     }
 
     fn merge(&mut self, other: &Totals) {
-        for (a, b) in self.0.iter_mut().zip(other.0) {
-            *a += b;
+        for part in 0..4 {
+            self.bump(part, Some(other.sums[part]));
         }
+        self.overflowed |= other.overflowed;
     }
 
-    /// value (NULL without published cells), low, high, suppressed, cells.
-    pub fn result(&self, rounding: &Rounding) -> [Option<i64>; 5] {
-        let [value, published, suppressed, deficit] = self.0;
-        let low = value - rounding.half * published + deficit;
-        let high = value + rounding.half * published + rounding.hidden_high * suppressed;
-        [(published > 0).then_some(value), Some(low), Some(high), Some(suppressed), Some(published + suppressed)]
+    /// value (NULL without published cells), low, high, suppressed, cells; an error where a sum left the
+    /// range of 64-bit integers.
+    pub fn result(&self, rounding: &Rounding) -> Result<[Option<i64>; 5]> {
+        let [value, published, suppressed, deficit] = self.sums;
+        let low = rounding
+            .half
+            .checked_mul(published)
+            .and_then(|half| value.checked_sub(half))
+            .and_then(|low| low.checked_add(deficit));
+        let high = rounding
+            .half
+            .checked_mul(published)
+            .and_then(|half| value.checked_add(half))
+            .and_then(|high| rounding.hidden_high.checked_mul(suppressed).and_then(|h| high.checked_add(h)));
+        match (self.overflowed, low, high, published.checked_add(suppressed)) {
+            (false, Some(low), Some(high), Some(cells)) => {
+                Ok([(published > 0).then_some(value), Some(low), Some(high), Some(suppressed), Some(cells)])
+            }
+            _ => exec_err!("ssum: the sum is beyond the range of 64-bit integers"),
+        }
     }
 }
 
 /// The `ssum` results (the struct of [`result_fields`]) of the given totals.
-pub fn to_struct(totals: &[Totals], rounding: &Rounding) -> StructArray {
-    let results: Vec<[Option<i64>; 5]> = totals.iter().map(|t| t.result(rounding)).collect();
+pub fn to_struct(totals: &[Totals], rounding: &Rounding) -> Result<StructArray> {
+    let results: Vec<[Option<i64>; 5]> = totals.iter().map(|t| t.result(rounding)).collect::<Result<_>>()?;
     let columns: Vec<ArrayRef> =
         (0..5).map(|i| Arc::new(results.iter().map(|r| r[i]).collect::<Int64Array>()) as ArrayRef).collect();
-    StructArray::new(result_fields(), columns, None)
+    Ok(StructArray::new(result_fields(), columns, None))
 }
 
 /// The `ssum` aggregate.
@@ -257,11 +295,11 @@ impl AggregateUDFImpl for Ssum {
     }
 
     fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(SsumGroups { rounding: rounding(&args)?, groups: Vec::new() }))
+        Ok(Box::new(SsumGroups { rounding: rounding(&args)?, groups: Vec::new(), magnitude: 0 }))
     }
 
     fn default_value(&self, _: &DataType) -> Result<ScalarValue> {
-        Ok(ScalarValue::Struct(Arc::new(to_struct(&[Totals::default()], &Rounding::default()))))
+        Ok(ScalarValue::Struct(Arc::new(to_struct(&[Totals::default()], &Rounding::default())?)))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -309,7 +347,7 @@ impl Accumulator for SsumAccumulator {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Struct(Arc::new(to_struct(&[self.totals], &self.rounding))))
+        Ok(ScalarValue::Struct(Arc::new(to_struct(&[self.totals], &self.rounding)?)))
     }
 
     fn size(&self) -> usize {
@@ -317,13 +355,15 @@ impl Accumulator for SsumAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(self.totals.0.iter().map(|v| ScalarValue::Int64(Some(*v))).collect())
+        self.totals.result(&self.rounding)?;
+        Ok(self.totals.sums.iter().map(|v| ScalarValue::Int64(Some(*v))).collect())
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        for (part, state) in self.totals.0.iter_mut().zip(states) {
-            let state = state.as_primitive::<Int64Type>();
-            *part += state.iter().flatten().sum::<i64>();
+        for (part, state) in states.iter().enumerate().take(4) {
+            for v in state.as_primitive::<Int64Type>().iter().flatten() {
+                self.totals.bump(part, Some(v));
+            }
         }
         Ok(())
     }
@@ -334,6 +374,9 @@ impl Accumulator for SsumAccumulator {
 struct SsumGroups {
     rounding: Rounding,
     groups: Vec<Totals>,
+    /// At least the largest magnitude any group's sums can have reached: while it stays far below the
+    /// range of 64-bit integers, rows are added without checking each addition.
+    magnitude: u128,
 }
 
 impl GroupsAccumulator for SsumGroups {
@@ -347,6 +390,18 @@ impl GroupsAccumulator for SsumGroups {
         self.groups.resize(total_num_groups, Totals::default());
         let cells = values[0].as_primitive::<Int64Type>();
         let rounding = self.rounding;
+        let largest = [min(cells), max(cells)].into_iter().flatten().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+        let per_row = u128::from(largest) + rounding.half.unsigned_abs() as u128 + 1;
+        self.magnitude += per_row * cells.len() as u128;
+        if self.magnitude > (i64::MAX / 2) as u128 {
+            // near the range's end: every addition checked
+            for (i, &g) in group_indices.iter().enumerate() {
+                if opt_filter.is_none_or(|f| f.is_valid(i) && f.value(i)) {
+                    self.groups[g].add(&rounding, (!cells.is_null(i)).then(|| cells.value(i)), 1);
+                }
+            }
+            return Ok(());
+        }
         match opt_filter {
             // The common cases: no filter; no hidden cells at all.
             None if cells.null_count() == 0 => {
@@ -361,7 +416,7 @@ impl GroupsAccumulator for SsumGroups {
                 for (i, &g) in group_indices.iter().enumerate() {
                     let valid = i64::from(nulls.is_valid(i));
                     let v = values[i] * valid;
-                    let t = &mut self.groups[g].0;
+                    let t = &mut self.groups[g].sums;
                     t[VALUE] += v;
                     t[PUBLISHED] += valid;
                     t[SUPPRESSED] += 1 - valid;
@@ -382,13 +437,16 @@ impl GroupsAccumulator for SsumGroups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        Ok(Arc::new(to_struct(&emit_to.take_needed(&mut self.groups), &self.rounding)))
+        Ok(Arc::new(to_struct(&emit_to.take_needed(&mut self.groups), &self.rounding)?))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let groups = emit_to.take_needed(&mut self.groups);
+        for group in &groups {
+            group.result(&self.rounding)?;
+        }
         Ok((0..STATE.len())
-            .map(|i| Arc::new(Int64Array::from_iter_values(groups.iter().map(|t| t.0[i]))) as ArrayRef)
+            .map(|i| Arc::new(Int64Array::from_iter_values(groups.iter().map(|t| t.sums[i]))) as ArrayRef)
             .collect())
     }
 
@@ -397,8 +455,8 @@ impl GroupsAccumulator for SsumGroups {
         let parts: Vec<&Int64Array> = values.iter().map(|v| v.as_primitive::<Int64Type>()).collect();
         for (row, &g) in group_indices.iter().enumerate() {
             let mut other = Totals::default();
-            for (i, part) in parts.iter().enumerate() {
-                other.0[i] = part.value(row);
+            for (i, part) in parts.iter().enumerate().take(4) {
+                other.sums[i] = part.value(row);
             }
             self.groups[g].merge(&other);
         }
@@ -417,7 +475,7 @@ impl GroupsAccumulator for SsumGroups {
             })
             .collect();
         Ok((0..STATE.len())
-            .map(|i| Arc::new(Int64Array::from_iter_values(rows.iter().map(|t| t.0[i]))) as ArrayRef)
+            .map(|i| Arc::new(Int64Array::from_iter_values(rows.iter().map(|t| t.sums[i]))) as ArrayRef)
             .collect())
     }
 
@@ -448,7 +506,7 @@ mod tests {
     fn sum(cells: &[Option<i64>]) -> [Option<i64>; 5] {
         let mut acc = SsumAccumulator::new(Rounding::default());
         acc.update_batch(&[Arc::new(Int64Array::from(cells.to_vec())) as ArrayRef]).unwrap();
-        acc.totals().result(&Rounding::default())
+        acc.totals().result(&Rounding::default()).unwrap()
     }
 
     #[test]
@@ -518,7 +576,7 @@ mod properties {
                 let state: Vec<ArrayRef> = acc.state().unwrap().iter().map(|s| s.to_array().unwrap()).collect();
                 merged.merge_batch(&state).unwrap();
             }
-            prop_assert_eq!(merged.totals().result(&rounding), brute_force(&cells, &rounding));
+            prop_assert_eq!(merged.totals().result(&rounding).unwrap(), brute_force(&cells, &rounding));
         }
 
         /// Groups in one pass, with their states merged in another accumulator.
@@ -527,14 +585,14 @@ mod properties {
             let rounding = Rounding::default();
             let cells: Vec<Option<i64>> = rows.iter().map(|r| r.0).collect();
             let groups: Vec<usize> = rows.iter().map(|r| r.1).collect();
-            let mut first = SsumGroups { rounding, groups: vec![] };
+            let mut first = SsumGroups { rounding, groups: vec![], magnitude: 0 };
             first.update_batch(&[array(&cells)], &groups, None, 5).unwrap();
             let state = first.state(EmitTo::All).unwrap();
-            let mut second = SsumGroups { rounding, groups: vec![] };
+            let mut second = SsumGroups { rounding, groups: vec![], magnitude: 0 };
             second.merge_batch(&state, &[0, 1, 2, 3, 4], 5).unwrap();
             for g in 0..5 {
                 let mine: Vec<Option<i64>> = rows.iter().filter(|r| r.1 == g).map(|r| r.0).collect();
-                prop_assert_eq!(second.groups[g].result(&rounding), brute_force(&mine, &rounding));
+                prop_assert_eq!(second.groups[g].result(&rounding).unwrap(), brute_force(&mine, &rounding));
             }
         }
 
@@ -545,7 +603,7 @@ mod properties {
             let mut acc = SsumAccumulator::new(Rounding::default());
             acc.update_batch(&[array(&cells)]).unwrap();
             acc.retract_batch(&[array(&cells[..cut])]).unwrap();
-            prop_assert_eq!(acc.totals().result(&Rounding::default()), brute_force(&cells[cut..], &Rounding::default()));
+            prop_assert_eq!(acc.totals().result(&Rounding::default()).unwrap(), brute_force(&cells[cut..], &Rounding::default()));
         }
     }
 }
