@@ -146,7 +146,7 @@ impl Totals {
     /// error.
     pub fn from_wide_parts(parts: [i128; 4]) -> Totals {
         let narrow = parts.map(i64::try_from);
-        Totals { sums: narrow.clone().map(|p| p.unwrap_or(0)), overflowed: narrow.iter().any(Result::is_err) }
+        Totals { sums: narrow.map(|p| p.unwrap_or(0)), overflowed: narrow.iter().any(Result::is_err) }
     }
 
     fn merge(&mut self, other: &Totals) {
