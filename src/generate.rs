@@ -565,6 +565,7 @@ pub fn generate(data_dir: &Path, shape: &Shape, progress: &mut (dyn FnMut(&str) 
     }
     let started = Instant::now();
     let name = data_dir.file_name().map_or("data".into(), |n| n.to_string_lossy().into_owned());
+    remove_dead_leftovers(data_dir, &name);
     let building = data_dir.with_file_name(format!(".{name}.generating-{}", std::process::id()));
     let result = build(&building, shape, progress, started);
     let report = match result {
@@ -579,6 +580,24 @@ pub fn generate(data_dir: &Path, shape: &Shape, progress: &mut (dyn FnMut(&str) 
     }
     std::fs::rename(&building, data_dir).map_err(|e| IngestError::io(data_dir, e))?;
     Ok(Report { seconds: started.elapsed().as_secs_f64(), ..report })
+}
+
+/// Removes what a killed `vtsql generate` of the same directory left beside it (`.NAME.generating-PID` of a
+/// process that is gone).
+fn remove_dead_leftovers(data_dir: &Path, name: &str) {
+    let parent = data_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let prefix = format!(".{name}.generating-");
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file_name.strip_prefix(&prefix).and_then(|p| p.parse::<i32>().ok()) else { continue };
+        // SAFETY: kill with signal 0 only asks whether the process exists.
+        let gone =
+            unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn build(dir: &Path, shape: &Shape, progress: &mut (dyn FnMut(&str) + Send), started: Instant) -> Result<Report> {

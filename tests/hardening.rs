@@ -15,7 +15,7 @@ use futures::TryStreamExt;
 use prost::Message;
 
 use crate::Check;
-use crate::common::{ensure, ensure_eq, fixture, runtime};
+use crate::common::{derived_seed, ensure, ensure_eq, fixture, raw_files, runtime, seed};
 use crate::flight::{Server, TOKEN, fetch};
 
 pub const CHECKS: &[(&str, Check)] = &[
@@ -29,6 +29,17 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("hardening::item05_prepared_statements_belong_to_their_maker", item05_prepared_statements_belong_to_their_maker),
     ("hardening::item06_small_answers_do_not_wait_for_delayed_acks", item06_small_answers_do_not_wait_for_delayed_acks),
     ("hardening::item07_multi_byte_period_labels", item07_multi_byte_period_labels),
+    (
+        "hardening::item08_long_lines_and_odd_files_are_refused_quickly",
+        item08_long_lines_and_odd_files_are_refused_quickly,
+    ),
+    ("hardening::item09_two_ingests_at_once_keep_every_row", item09_two_ingests_at_once_keep_every_row),
+    (
+        "hardening::item10_a_killed_ingest_leaves_the_old_or_the_new_state",
+        item10_a_killed_ingest_leaves_the_old_or_the_new_state,
+    ),
+    ("hardening::item11_leftovers_of_dead_processes_are_removed", item11_leftovers_of_dead_processes_are_removed),
+    ("hardening::item12_wrong_input_is_refused_with_its_place", item12_wrong_input_is_refused_with_its_place),
     ("hardening::item13_a_mistyped_data_directory_is_an_error", item13_a_mistyped_data_directory_is_an_error),
     ("hardening::item14_structs_in_csv", item14_structs_in_csv),
 ];
@@ -250,4 +261,219 @@ fn item14_structs_in_csv() -> Result<(), String> {
         "the header spreads the struct's fields",
     )?;
     ensure_eq(stdout.lines().nth(1).map(|l| l.split(',').count()), Some(6), "fields of a row")
+}
+
+fn ingest(data: &std::path::Path, files: &[std::path::PathBuf]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vtsql"));
+    command.arg("--data").arg(data).arg("ingest").args(files);
+    command
+}
+
+fn item08_long_lines_and_odd_files_are_refused_quickly() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    // a text-export line of 120,000 words: read in linear time (the old split took hours)
+    let text = std::fs::read_to_string(seed()).map_err(|e| e.to_string())?;
+    let words = vec!["Almelo"; 120_000].join(" ");
+    let long = dir.path().join("long.txt");
+    std::fs::write(&long, text.replace("Totaal Almelo 1e halfjaar", &format!("Totaal {words} 1e halfjaar")))
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let out = ingest(&data, &[long]).output().map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure(!out.status.success() && stderr.contains("unknown region"), || stderr.clone().into_owned())?;
+    ensure(started.elapsed() < Duration::from_secs(30), || format!("refused after {:?}", started.elapsed()))?;
+    for odd in ["/dev/zero", "/dev/null"] {
+        let out = ingest(&data, &[odd.into()]).output().map_err(|e| e.to_string())?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure(!out.status.success() && stderr.contains("not a regular file"), || format!("{odd}: {stderr}"))?;
+    }
+    ensure(!data.exists(), || "a refused ingest made the data directory".into())
+}
+
+/// `count` derived text exports of the seed for `region`, one per half-year from 2010.
+fn half_years_of(dir: &std::path::Path, region: &str, count: usize) -> Vec<std::path::PathBuf> {
+    (0..count)
+        .map(|i| {
+            let label = format!("{}e halfjaar {}", i % 2 + 1, 2010 + i / 2);
+            derived_seed(dir, &format!("{region}-{i}.txt"), &label, region, |v| v + i as i64 * 5)
+        })
+        .collect()
+}
+
+fn item09_two_ingests_at_once_keep_every_row() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    ingest(&data, &raw_files()).output().map_err(|e| e.to_string())?;
+    let almelo = half_years_of(dir.path(), "Almelo", 12);
+    let nederland = half_years_of(dir.path(), "Nederland", 12);
+    let quiet = |mut command: Command| command.stderr(std::process::Stdio::null()).spawn().map_err(|e| e.to_string());
+    let mut first = quiet(ingest(&data, &almelo))?;
+    let mut second = quiet(ingest(&data, &nederland))?;
+    ensure(first.wait().map_err(|e| e.to_string())?.success(), || "the first ingest failed".into())?;
+    ensure(second.wait().map_err(|e| e.to_string())?.success(), || "the second ingest failed".into())?;
+    let rows = crate::common::query(&data, "SELECT count(*) FROM veilig_thuis")?;
+    // the shipped half-year, and 52 kinds of violence for each region and half-year of both ingests
+    ensure_eq(rows[0][0].clone(), (52 + 2 * 12 * 52).to_string(), "rows after two ingests at once")
+}
+
+/// Every table of a data directory as text, read through a new vtsql process (which first finishes or
+/// undoes what a killed writer left), and what is left under staging.
+fn state(data: &std::path::Path) -> Result<(String, usize), String> {
+    let sql = "SELECT * FROM veilig_thuis ORDER BY source_table, period, region_code, category; \
+               SELECT * FROM regions ORDER BY region_code; SELECT * FROM population ORDER BY region_code, year; \
+               SELECT count(*) FROM categories";
+    let out = Command::new(env!("CARGO_BIN_EXE_vtsql"))
+        .args(["--data".as_ref(), data.as_os_str(), "--format".as_ref(), "csv".as_ref(), "-c".as_ref(), sql.as_ref()])
+        .output()
+        .map_err(|e| e.to_string())?;
+    ensure(out.status.success(), || String::from_utf8_lossy(&out.stderr).into_owned())?;
+    let left = std::fs::read_dir(data.join(".staging")).map(|d| d.count()).unwrap_or(0);
+    Ok((String::from_utf8_lossy(&out.stdout).into_owned(), left))
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| e.to_string())?;
+    for entry in std::fs::read_dir(from).map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+fn item10_a_killed_ingest_leaves_the_old_or_the_new_state() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let base = dir.path().join("base");
+    ingest(&base, &raw_files()).output().map_err(|e| e.to_string())?;
+    // a run that writes regions, population, categories and three partitions, one of them replaced
+    let mut files = half_years_of(dir.path(), "Almelo", 3);
+    files.push(derived_seed(dir.path(), "again.txt", "1e halfjaar 2020*", "Almelo", |v| v + 100));
+    files.push(crate::common::repo().join("data/raw/regions.csv"));
+    files.push(crate::common::repo().join("data/raw/bevolking_70072ned_almelo.csv"));
+    let (old, _) = state(&base)?;
+    let finished = dir.path().join("finished");
+    copy_dir(&base, &finished)?;
+    ensure(ingest(&finished, &files).output().map_err(|e| e.to_string())?.status.success(), || {
+        "the ingest failed".into()
+    })?;
+    let (new, _) = state(&finished)?;
+    ensure(old != new, || "the run changes nothing".into())?;
+    // killed at each step of the commit: before the journal is in place the old state, after it the new
+    // (the moves: 3 tables and 4 partitions)
+    for step in 0..=7 {
+        let copy = dir.path().join(format!("step-{step}"));
+        copy_dir(&base, &copy)?;
+        let out = ingest(&copy, &files)
+            .env("VTSQL_FAILPOINT", format!("commit:{step}"))
+            .output()
+            .map_err(|e| e.to_string())?;
+        ensure(!out.status.success(), || format!("step {step}: the ingest was not stopped"))?;
+        let (after, left) = state(&copy)?;
+        let expected = if step == 0 { &old } else { &new };
+        ensure(&after == expected, || format!("killed at commit step {step}: neither the expected state\n{after}"))?;
+        ensure_eq(left, 0, "entries left under staging")?;
+    }
+    // killed at random moments
+    let mut seen = (0, 0);
+    for i in 0..12u64 {
+        let copy = dir.path().join(format!("kill-{i}"));
+        copy_dir(&base, &copy)?;
+        let mut child = ingest(&copy, &files).stderr(std::process::Stdio::null()).spawn().map_err(|e| e.to_string())?;
+        std::thread::sleep(Duration::from_millis(i * 17 % 150));
+        let _ = child.kill();
+        let _ = child.wait();
+        let (after, left) = state(&copy)?;
+        ensure(after == old || after == new, || format!("killed after {} ms: a mixed state\n{after}", i * 17 % 150))?;
+        ensure_eq(left, 0, "entries left under staging")?;
+        if after == old { seen.0 += 1 } else { seen.1 += 1 }
+    }
+    eprintln!("  killed at random: {} times the old state, {} times the new", seen.0, seen.1);
+    Ok(())
+}
+
+fn item11_leftovers_of_dead_processes_are_removed() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    ingest(&data, &raw_files()).output().map_err(|e| e.to_string())?;
+    // what a killed ingest of an older vtsql, and a killed run, leave under staging
+    let staging = data.join(".staging");
+    std::fs::write(staging.join("4242-regions.parquet"), "half written").map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(staging.join("run-4242-1/year=2030-half=1")).map_err(|e| e.to_string())?;
+    let (_, left) = state(&data)?;
+    ensure_eq(left, 0, "entries left under staging after the next start")?;
+    // what a killed generate leaves beside its directory
+    let generated = dir.path().join("generated");
+    let leftover = dir.path().join(".generated.generating-999999999");
+    std::fs::create_dir_all(leftover.join("veilig_thuis")).map_err(|e| e.to_string())?;
+    let out = Command::new(env!("CARGO_BIN_EXE_vtsql"))
+        .args(["--data".as_ref(), generated.as_os_str()])
+        .args(["generate", "--regions", "2", "--years", "1"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    ensure(out.status.success(), || String::from_utf8_lossy(&out.stderr).into_owned())?;
+    ensure(!leftover.exists(), || "the dead generate's directory is still there".into())
+}
+
+fn item12_wrong_input_is_refused_with_its_place() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    ingest(&data, &raw_files()).output().map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(seed()).map_err(|e| e.to_string())?;
+    let line = "Totaal Almelo 1e halfjaar 2020* 165 245 200 . 15";
+    let header =
+        "\"Kenmerken\";\"Regio's\";\"Perioden\";\"Gestarte adviezen (aantal)\";\"Ontvangen meldingen (aantal)\"";
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "six.txt",
+            text.replace(line, "Totaal Almelo 1e halfjaar 2020* 165 245 200 . 15 7"),
+            ":6: line: 6 values after the period \"1e halfjaar 2020*\", expected 5",
+        ),
+        (
+            "four.txt",
+            text.replace(line, "Totaal Almelo 1e halfjaar 2020* 165 245 200 ."),
+            ":6: line: 4 values after the period",
+        ),
+        (
+            "thousands.txt",
+            text.replace(line, "Totaal Almelo 1e halfjaar 2020* 1 905 245 200 . 15"),
+            "thousands separator",
+        ),
+        (
+            "big.txt",
+            text.replace(line, "Totaal Almelo 1e halfjaar 2020* 9223372036854775807 245 200 . 15"),
+            "larger than any Veilig Thuis count",
+        ),
+        (
+            "extra.csv",
+            format!("{header}\n\"Totaal\";\"Almelo\";\"2020HJ01\";10;20;30\n"),
+            ":2: field 6: too many fields: 6 of 5",
+        ),
+        ("header.csv", format!("{header}\n"), ":1: rows: no data rows after the header"),
+        ("cr.csv", format!("{header}\r\"Totaal\";\"Almelo\";\"2020HJ01\";10;20\r"), ""),
+    ];
+    let before = crate::common::query(&data, "SELECT * FROM veilig_thuis ORDER BY category")?;
+    for (name, content, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).map_err(|e| e.to_string())?;
+        let out = ingest(&data, &[path]).output().map_err(|e| e.to_string())?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if expected.is_empty() {
+            ensure(out.status.success(), || format!("{name}: {stderr}"))?;
+            continue;
+        }
+        ensure(!out.status.success() && stderr.contains(name) && stderr.contains(expected), || {
+            format!("{name}: {stderr}")
+        })?;
+        ensure_eq(
+            &crate::common::query(&data, "SELECT * FROM veilig_thuis ORDER BY category")?,
+            &before,
+            "the data after a refusal",
+        )?;
+    }
+    Ok(())
 }
