@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod metadata;
 pub mod query;
+pub mod request;
 pub mod service;
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use tonic::transport::{Server, ServerTlsConfig};
 use crate::session::Session;
 pub use auth::Auth;
 pub use query::{Engine, Limits};
+pub use request::read_request;
 pub use service::FlightSqlServer;
 
 /// How long in-flight queries may run on after SIGTERM or Ctrl-C before the server exits anyway.

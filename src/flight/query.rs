@@ -203,7 +203,7 @@ impl Engine {
 }
 
 /// A client's statement as DataFusion reads it, if it is not too long: `?` placeholders numbered.
-fn client_sql(sql: &str) -> Result<String, Status> {
+pub(super) fn client_sql(sql: &str) -> Result<String, Status> {
     if sql.len() > MAX_SQL_BYTES {
         return Err(Status::invalid_argument(format!(
             "the statement is {} KiB long; vtsql serve takes statements of up to {} KiB",

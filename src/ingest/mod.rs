@@ -158,6 +158,30 @@ fn load_regions(data_dir: &Path) -> Result<Regions> {
     Ok(regions)
 }
 
+/// The regions every download resolves through before a regions table is stored: vtsql's shipped list.
+const SHIPPED_REGIONS: &[u8] = include_bytes!("../../data/raw/regions.csv");
+
+/// Reads `bytes` as a download called `name` would be ingested, writing nothing: its layout, then every
+/// row, resolving regions through the shipped list. Answers the number of rows; what the fuzz targets and
+/// property tests drive with arbitrary input.
+pub fn read_download(name: &str, bytes: &[u8]) -> Result<usize> {
+    let shipped = detect(SourceFile::in_memory("regions.csv", SHIPPED_REGIONS))?;
+    let mut regions = Regions::default();
+    regions.upsert_all(dimensions::parse_regions(&shipped.table())?);
+    let source = detect(SourceFile::in_memory(name, bytes))?;
+    let table = source.table();
+    Ok(match source.layout {
+        Layout::Regions => dimensions::parse_regions(&table)?.len(),
+        Layout::GemeentenList => dimensions::parse_gemeenten_list(&table)?.len(),
+        Layout::Gebieden => dimensions::parse_gebieden(&table, Some(2020))?.0.len(),
+        Layout::Population => dimensions::parse_population(&table, &regions)?.len(),
+        Layout::StatlineCsv => {
+            facts::parse_statline_csv(&source.file, &source.header, source.header_line, &regions)?.len()
+        }
+        Layout::StatlineText => facts::parse_statline_text(&source.file, &regions)?.len(),
+    })
+}
+
 /// An ingest that was refused; nothing was written.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}\nnothing was written")]
@@ -326,6 +350,45 @@ fn write_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SEED: &[u8] = include_bytes!("../../data/raw/84851NED_almelo_2020H1.txt");
+    const POPULATION: &[u8] = include_bytes!("../../data/raw/bevolking_70072ned_almelo.csv");
+
+    /// A download damaged by `edits`: (position, bytes removed, bytes put in).
+    fn damaged(download: &[u8], edits: &[(usize, usize, Vec<u8>)]) -> Vec<u8> {
+        let mut bytes = download.to_vec();
+        for (at, remove, insert) in edits {
+            let at = at % (bytes.len() + 1);
+            let end = (at + remove).min(bytes.len());
+            bytes.splice(at..end, insert.iter().copied());
+        }
+        bytes
+    }
+
+    #[test]
+    fn the_shipped_downloads_read() {
+        assert_eq!(read_download("seed.txt", SEED).unwrap(), 52);
+        assert_eq!(read_download("population.csv", POPULATION).unwrap(), 4);
+        assert_eq!(read_download("regions.csv", SHIPPED_REGIONS).unwrap(), 46);
+    }
+
+    proptest::proptest! {
+        /// Any damage to a download, or any bytes at all, give rows or an error, never a panic (the short
+        /// form of the `statline_text` and `statline_csv` fuzz targets).
+        #[test]
+        fn damaged_downloads_are_read_or_refused(
+            edits in proptest::collection::vec((0usize..5000, 0usize..40, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12)), 1..6),
+            which in 0usize..3,
+        ) {
+            let (name, download) = [("seed.txt", SEED), ("population.csv", POPULATION), ("regions.csv", SHIPPED_REGIONS)][which];
+            let _ = read_download(name, &damaged(download, &edits));
+        }
+
+        #[test]
+        fn arbitrary_bytes_are_read_or_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let _ = read_download("any.txt", &bytes);
+        }
+    }
 
     #[test]
     fn years_in_file_names() {

@@ -6,8 +6,9 @@
 //! [`MAX_LINE_BYTES`]; anything beyond is refused with the file and line.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::error::{IngestError, Result};
 
@@ -19,6 +20,8 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// A source file, read as numbered lines.
 pub struct SourceFile {
     pub path: PathBuf,
+    /// The content, for a download held in memory rather than in a file.
+    bytes: Option<Arc<[u8]>>,
 }
 
 impl SourceFile {
@@ -37,13 +40,21 @@ impl SourceFile {
                 format!("{} MiB, more than the {} MiB ingest reads", meta.len() >> 20, MAX_FILE_BYTES >> 20),
             ));
         }
-        Ok(SourceFile { path: path.to_path_buf() })
+        Ok(SourceFile { path: path.to_path_buf(), bytes: None })
+    }
+
+    /// A download held in memory, named `name` in messages.
+    pub fn in_memory(name: &str, bytes: &[u8]) -> Self {
+        SourceFile { path: PathBuf::from(name), bytes: Some(bytes.into()) }
     }
 
     /// The lines with their 1-based numbers, line ends removed, read as they are asked for.
     pub fn lines(&self) -> Result<Lines> {
-        let file = File::open(&self.path).map_err(|e| IngestError::io(&self.path, e))?;
-        Ok(Lines { path: self.path.clone(), reader: BufReader::new(file), number: 0, read: 0, pending_lf: false })
+        let source: Box<dyn Read> = match &self.bytes {
+            Some(bytes) => Box::new(std::io::Cursor::new(Arc::clone(bytes))),
+            None => Box::new(File::open(&self.path).map_err(|e| IngestError::io(&self.path, e))?),
+        };
+        Ok(Lines { path: self.path.clone(), reader: BufReader::new(source), number: 0, read: 0, pending_lf: false })
     }
 
     pub fn error(&self, line: usize, field: impl Into<String>, message: impl Into<String>) -> IngestError {
@@ -59,7 +70,7 @@ impl SourceFile {
 /// The lines of a [`SourceFile`].
 pub struct Lines {
     path: PathBuf,
-    reader: BufReader<File>,
+    reader: BufReader<Box<dyn Read>>,
     number: usize,
     read: u64,
     /// The last line ended with a CR: an LF right after it belongs to that line end.
