@@ -51,26 +51,64 @@ impl Measure {
     }
 }
 
+/// Text shared by many facts (a region's code, a kind of violence): one allocation, however many rows name it.
+pub type Text = std::sync::Arc<str>;
+
+/// Gives the same [`Text`] for the same string: facts are many, their distinct texts few.
+#[derive(Default)]
+pub struct Interner(std::collections::HashSet<Text>);
+
+impl Interner {
+    pub fn text(&mut self, s: &str) -> Text {
+        if let Some(text) = self.0.get(s) {
+            return Text::clone(text);
+        }
+        let text: Text = s.into();
+        self.0.insert(Text::clone(&text));
+        text
+    }
+}
+
 /// One row of `veilig_thuis`: a source table × region × category × period.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fact {
-    pub source_table: String,
+    pub source_table: Text,
     pub period: Period,
     pub provisional: bool,
-    pub region_level: String,
-    pub region_code: String,
-    pub region_name: String,
-    pub category: String,
-    pub category_group: String,
-    /// Indexed like [`Measure::ALL`]; `None` is a cell CBS published as `.` or left blank.
-    pub values: [Option<i64>; 5],
+    pub region_level: Text,
+    pub region_code: Text,
+    pub region_name: Text,
+    pub category: Text,
+    pub category_group: Text,
+    /// Indexed like [`Measure::ALL`]; a value counts where its bit of `published` is set.
+    pub(super) values: [i64; 5],
+    /// Bit `i` set: value `i` was published; clear: CBS published `.` or left the cell blank.
+    pub(super) published: u8,
     /// How many of the five cells were `.` (suppressed), as opposed to blank (cannot occur).
     pub suppressed_cells: i32,
-    /// The line of its source file (0 for a row read back from the data directory), for messages.
-    pub line: usize,
+    /// Where it was read: the index of its file among an ingest's sources and its line (0, 0 for a row
+    /// read back from the data directory), for messages.
+    pub file: u32,
+    pub line: u32,
 }
 
 impl Fact {
+    /// The `i`th count ([`Measure::ALL`]), `None` where none was published.
+    pub fn value(&self, i: usize) -> Option<i64> {
+        (self.published >> i & 1 == 1).then_some(self.values[i])
+    }
+
+    /// Sets the `i`th count.
+    pub fn set_value(&mut self, i: usize, value: Option<i64>) {
+        self.values[i] = value.unwrap_or(0);
+        self.published = (self.published & !(1 << i)) | (u8::from(value.is_some()) << i);
+    }
+
+    /// The same cell (table, region, period and kind of violence) as `other`.
+    pub fn same_cell(&self, other: &Fact) -> bool {
+        self.replace_key() == other.replace_key() && self.category == other.category
+    }
+
     /// What a re-ingest replaces: the same table, region and period.
     pub fn replace_key(&self) -> (&str, &str, Period) {
         (&self.source_table, &self.region_code, self.period)
@@ -130,7 +168,8 @@ fn source_table_id(title: Option<&str>, file_name: &str) -> String {
 struct RowBuilder<'a> {
     file: &'a SourceFile,
     measures: Vec<Measure>,
-    source_table: String,
+    source_table: Text,
+    texts: std::cell::RefCell<Interner>,
 }
 
 impl RowBuilder<'_> {
@@ -144,26 +183,28 @@ impl RowBuilder<'_> {
     ) -> Result<Fact> {
         let (period, status) = Period::parse(period_text)
             .ok_or_else(|| self.file.error(line, "Perioden", format!("unknown period label {period_text:?}")))?;
-        let mut values = [None; 5];
-        let mut suppressed_cells = 0;
-        for (measure, cell) in self.measures.iter().zip(cells) {
-            let (value, suppressed) = parse_cell(cell).map_err(|m| self.file.error(line, measure.column(), m))?;
-            values[*measure as usize] = value;
-            suppressed_cells += i32::from(suppressed);
-        }
-        Ok(Fact {
-            source_table: self.source_table.clone(),
+        let mut texts = self.texts.borrow_mut();
+        let mut fact = Fact {
+            source_table: Text::clone(&self.source_table),
             period,
             provisional: status != Status::Definitive,
-            region_level: region.level.as_str().to_string(),
-            region_code: region.code.clone(),
-            region_name: region.name.clone(),
-            category: category.name.to_string(),
-            category_group: category.group.to_string(),
-            values,
-            suppressed_cells,
-            line,
-        })
+            region_level: texts.text(region.level.as_str()),
+            region_code: texts.text(&region.code),
+            region_name: texts.text(&region.name),
+            category: texts.text(category.name),
+            category_group: texts.text(category.group),
+            values: [0; 5],
+            published: 0,
+            suppressed_cells: 0,
+            file: 0,
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+        };
+        for (measure, cell) in self.measures.iter().zip(cells) {
+            let (value, suppressed) = parse_cell(cell).map_err(|m| self.file.error(line, measure.column(), m))?;
+            fact.set_value(*measure as usize, value);
+            fact.suppressed_cells += i32::from(suppressed);
+        }
+        Ok(fact)
     }
 }
 
@@ -219,7 +260,7 @@ fn find_period(words: &[&str]) -> Result<Option<(usize, String)>, String> {
 /// Category and region names contain spaces: the period (the first word that is one, after two) ends
 /// them, and the split between them is where the left part is a known category and the right part a
 /// known region.
-pub fn parse_statline_text(file: &SourceFile, regions: &Regions) -> Result<Vec<Fact>> {
+pub fn parse_statline_text(file: &SourceFile, regions: &Regions, sink: &mut dyn FnMut(Fact)) -> Result<usize> {
     let mut lines = file.lines()?;
     let mut title = None;
     let (header_line, header) = loop {
@@ -239,10 +280,11 @@ pub fn parse_statline_text(file: &SourceFile, regions: &Regions) -> Result<Vec<F
     let builder = RowBuilder {
         file,
         measures: measures_from_titles(file, header_line, titles.into_iter())?,
-        source_table: source_table_id(title.as_deref(), &file.file_name()),
+        source_table: source_table_id(title.as_deref(), &file.file_name()).into(),
+        texts: Default::default(),
     };
     let n_measures = builder.measures.len();
-    let mut facts = Vec::new();
+    let mut rows = 0;
     for next in lines {
         let (n, line) = next?;
         if is_footer(&line) {
@@ -282,10 +324,10 @@ pub fn parse_statline_text(file: &SourceFile, regions: &Regions) -> Result<Vec<F
                 Some((category, region))
             })
             .ok_or_else(|| unresolved(file, n, head, regions))?;
-        facts.push(builder.fact(n, category, region, &period, cells)?);
+        sink(builder.fact(n, category, region, &period, cells)?);
+        rows += 1;
     }
-    no_rows(file, header_line, &facts)?;
-    Ok(facts)
+    Ok(rows)
 }
 
 /// At most 80 characters of a line, for a message.
@@ -295,14 +337,6 @@ fn short(line: &str) -> String {
     } else {
         line.to_string()
     }
-}
-
-/// Refuses a download without data rows: a header alone is no figures, and ingesting it would say nothing.
-fn no_rows(file: &SourceFile, header_line: usize, facts: &[Fact]) -> Result<()> {
-    if facts.is_empty() {
-        return Err(file.error(header_line, "rows", "no data rows after the header"));
-    }
-    Ok(())
 }
 
 /// Says which of category and region could not be resolved in a text-export line.
@@ -334,7 +368,8 @@ pub fn parse_statline_csv(
     header: &[String],
     header_line: usize,
     regions: &Regions,
-) -> Result<Vec<Fact>> {
+    sink: &mut dyn FnMut(Fact),
+) -> Result<usize> {
     let find = |pred: &dyn Fn(&str) -> bool| header.iter().position(|h| pred(&h.to_lowercase()));
     let region_col =
         find(&|h| h.starts_with("regio")).ok_or_else(|| file.error(header_line, "header", "no Regio's column"))?;
@@ -345,10 +380,11 @@ pub fn parse_statline_csv(
     let builder = RowBuilder {
         file,
         measures: measures_from_titles(file, header_line, measure_cols.iter().map(|&i| header[i].as_str()))?,
-        source_table: source_table_id(None, &file.file_name()),
+        source_table: source_table_id(None, &file.file_name()).into(),
+        texts: Default::default(),
     };
     let totaal = categories::lookup("Totaal").expect("Totaal is a category");
-    let mut facts = Vec::new();
+    let mut rows = 0;
     for next in file.lines()?.skip(header_line) {
         let (n, line) = next?;
         if is_footer(&line) {
@@ -383,10 +419,10 @@ pub fn parse_statline_csv(
             )
         })?;
         let cells: Vec<&str> = measure_cols.iter().map(|&i| fields[i].as_str()).collect();
-        facts.push(builder.fact(n, category, region, &fields[period_col], &cells)?);
+        sink(builder.fact(n, category, region, &fields[period_col], &cells)?);
+        rows += 1;
     }
-    no_rows(file, header_line, &facts)?;
-    Ok(facts)
+    Ok(rows)
 }
 
 #[cfg(test)]

@@ -176,9 +176,9 @@ pub fn read_download(name: &str, bytes: &[u8]) -> Result<usize> {
         Layout::Gebieden => dimensions::parse_gebieden(&table, Some(2020))?.0.len(),
         Layout::Population => dimensions::parse_population(&table, &regions)?.len(),
         Layout::StatlineCsv => {
-            facts::parse_statline_csv(&source.file, &source.header, source.header_line, &regions)?.len()
+            facts::parse_statline_csv(&source.file, &source.header, source.header_line, &regions, &mut |_| {})?
         }
-        Layout::StatlineText => facts::parse_statline_text(&source.file, &regions)?.len(),
+        Layout::StatlineText => facts::parse_statline_text(&source.file, &regions, &mut |_| {})?,
     })
 }
 
@@ -214,8 +214,9 @@ pub fn ingest_files(data_dir: &Path, files: &[PathBuf], progress: &mut dyn FnMut
     let regions_before = regions.len();
     let mut regions_changed = false;
     let mut population: Vec<Population> = Vec::new();
-    let mut facts: Vec<Fact> = Vec::new();
-    let mut cells = Cells::default();
+    // the facts of every file, by partition as they are read
+    let mut partitions: BTreeMap<(i32, u8), Vec<Fact>> = BTreeMap::new();
+    let mut facts = 0;
     for (index, source) in sources.iter().enumerate() {
         let name = source.file.path.display();
         let table = source.table();
@@ -241,15 +242,22 @@ pub fn ingest_files(data_dir: &Path, files: &[PathBuf], progress: &mut dyn FnMut
                 (n, format!("{n} population rows"))
             }
             Layout::StatlineCsv | Layout::StatlineText => {
-                let rows = match source.layout {
-                    Layout::StatlineCsv => {
-                        facts::parse_statline_csv(&source.file, &source.header, source.header_line, &regions)?
-                    }
-                    _ => facts::parse_statline_text(&source.file, &regions)?,
+                let file = u32::try_from(index).unwrap_or(u32::MAX);
+                let mut sink = |mut fact: Fact| {
+                    fact.file = file;
+                    partitions.entry((fact.period.year, fact.period.half)).or_default().push(fact);
                 };
-                cells.add(&sources, index, &rows)?;
-                let n = rows.len();
-                facts.extend(rows);
+                let n = match source.layout {
+                    Layout::StatlineCsv => facts::parse_statline_csv(
+                        &source.file,
+                        &source.header,
+                        source.header_line,
+                        &regions,
+                        &mut sink,
+                    )?,
+                    _ => facts::parse_statline_text(&source.file, &regions, &mut sink)?,
+                };
+                facts += n;
                 (n, format!("{n} rows"))
             }
         };
@@ -259,42 +267,39 @@ pub fn ingest_files(data_dir: &Path, files: &[PathBuf], progress: &mut dyn FnMut
         progress(&format!("{name}: {}: {summary}", source.layout.describe()));
     }
 
-    write_all(&store, &regions, regions_changed, population, facts, &mut report)?;
+    report.facts = facts;
+    let paths: Vec<&Path> = sources.iter().map(|s| s.file.path.as_path()).collect();
+    write_all(&store, &regions, regions_changed, population, partitions, &paths, &mut report)?;
     if regions_changed {
         report.lines.push(format!("regions: {} (was {regions_before})", regions.len()));
     }
     Ok(report)
 }
 
-/// The cells read so far, each with the file and line that named it: input that names one cell twice is
-/// refused, as one of the two would silently win.
-#[derive(Default)]
-struct Cells {
-    seen: HashMap<(String, String, Period, String), (usize, usize)>,
-}
-
-impl Cells {
-    fn add(&mut self, sources: &[Source], index: usize, facts: &[Fact]) -> Result<()> {
-        for f in facts {
-            let key = (f.source_table.clone(), f.region_code.clone(), f.period, f.category.clone());
-            if let Some(&(first, line)) = self.seen.get(&key) {
-                return Err(sources[index].file.error(
-                    f.line,
-                    "cell",
-                    format!(
-                        "the input names one cell twice: {} {} {} {:?}, also on {}:{line}",
-                        f.source_table,
-                        f.region_code,
-                        f.period,
-                        f.category,
-                        sources[first].file.path.display()
-                    ),
-                ));
-            }
-            self.seen.insert(key, (index, f.line));
+/// Refuses input that names one cell twice (one of the two would silently win), naming both places.
+/// `facts` come sorted so that the same cells are neighbours.
+fn check_unique(facts: &[Fact], paths: &[&Path]) -> Result<()> {
+    for pair in facts.windows(2) {
+        let [first, again] = pair else { continue };
+        if first.same_cell(again) {
+            let place = |f: &Fact| paths.get(f.file as usize).copied().unwrap_or(Path::new("?")).to_path_buf();
+            return Err(IngestError::input(
+                &place(again),
+                again.line as usize,
+                "cell",
+                format!(
+                    "the input names one cell twice: {} {} {} {:?}, also on {}:{}",
+                    again.source_table,
+                    again.region_code,
+                    again.period,
+                    again.category,
+                    place(first).display(),
+                    first.line
+                ),
+            ));
         }
-        Ok(())
     }
+    Ok(())
 }
 
 fn write_all(
@@ -302,7 +307,8 @@ fn write_all(
     regions: &Regions,
     regions_changed: bool,
     population: Vec<Population>,
-    facts: Vec<Fact>,
+    partitions: BTreeMap<(i32, u8), Vec<Fact>>,
+    paths: &[&Path],
     report: &mut Report,
 ) -> Result<()> {
     // Stage everything first: an error here leaves the data directory untouched.
@@ -328,13 +334,12 @@ fn write_all(
     }
     run.stage_table(&schema::CATEGORIES, &categories::table())?;
 
-    let mut by_partition: BTreeMap<(i32, u8), Vec<Fact>> = BTreeMap::new();
-    report.facts = facts.len();
-    for fact in facts {
-        by_partition.entry((fact.period.year, fact.period.half)).or_default().push(fact);
-    }
-    for ((year, half), new) in by_partition {
+    for ((year, half), mut new) in partitions {
         let period = Period { year, half };
+        new.sort_by(|a, b| {
+            (&a.source_table, &a.region_code, &a.category).cmp(&(&b.source_table, &b.region_code, &b.category))
+        });
+        check_unique(&new, paths)?;
         let replaced: HashSet<_> = new.iter().map(|f| f.replace_key()).collect();
         let mut rows: Vec<Fact> =
             store.read_partition(period)?.into_iter().filter(|f| !replaced.contains(&f.replace_key())).collect();

@@ -25,7 +25,7 @@ use vtsql_udfs::period::Period;
 
 use super::dimensions::Population;
 use super::error::{IngestError, Result};
-use super::facts::Fact;
+use super::facts::{Fact, Interner};
 use crate::schema;
 
 const STAGING: &str = ".staging";
@@ -58,7 +58,7 @@ fn facts_to_batch(facts: &[Fact]) -> arrow::error::Result<RecordBatch> {
         text(&|f| &f.category_group),
     ];
     for i in 0..schema::MEASURES.len() {
-        columns.push(Arc::new(facts.iter().map(|f| f.values[i]).collect::<Int64Array>()));
+        columns.push(Arc::new(facts.iter().map(|f| f.value(i)).collect::<Int64Array>()));
     }
     columns.push(Arc::new(facts.iter().map(|f| Some(f.suppressed_cells)).collect::<Int32Array>()));
     RecordBatch::try_new(schema::FACTS.schema(), columns)
@@ -86,27 +86,30 @@ fn batch_to_facts(batch: &RecordBatch, path: &Path) -> Result<Vec<Fact>> {
         .and_then(|c| c.as_any().downcast_ref::<Int32Array>())
         .ok_or_else(bad)?;
     let measures: Vec<&Int64Array> = schema::MEASURES.iter().map(|m| int64(m)).collect::<Result<_>>()?;
+    let mut texts = Interner::default();
     (0..batch.num_rows())
         .map(|i| {
             let (period_value, _) = Period::parse(period.value(i))
                 .ok_or_else(|| IngestError::store(path, format!("bad period {:?}", period.value(i))))?;
-            let mut values = [None; 5];
-            for (v, array) in values.iter_mut().zip(&measures) {
-                *v = (!array.is_null(i)).then(|| array.value(i));
-            }
-            Ok(Fact {
-                source_table: source.value(i).to_string(),
+            let mut fact = Fact {
+                source_table: texts.text(source.value(i)),
                 period: period_value,
                 provisional: provisional.value(i),
-                region_level: level.value(i).to_string(),
-                region_code: code.value(i).to_string(),
-                region_name: name.value(i).to_string(),
-                category: category.value(i).to_string(),
-                category_group: group.value(i).to_string(),
-                values,
+                region_level: texts.text(level.value(i)),
+                region_code: texts.text(code.value(i)),
+                region_name: texts.text(name.value(i)),
+                category: texts.text(category.value(i)),
+                category_group: texts.text(group.value(i)),
+                values: [0; 5],
+                published: 0,
                 suppressed_cells: suppressed.value(i),
+                file: 0,
                 line: 0,
-            })
+            };
+            for (m, array) in measures.iter().enumerate() {
+                fact.set_value(m, (!array.is_null(i)).then(|| array.value(i)));
+            }
+            Ok(fact)
         })
         .collect()
 }

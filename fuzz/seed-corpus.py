@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Seeds each fuzz target's corpus (fuzz/corpus/TARGET) from real files: the shared CBS files and seeds, the
+shipped raw inputs, and the benchmark queries (as Flight SQL commands). Run from the repository: python3
+fuzz/seed-corpus.py"""
+import pathlib
+
+repo = pathlib.Path(__file__).resolve().parent.parent
+shared = repo.parent / "shared"
+corpus = repo / "fuzz" / "corpus"
+
+
+def put(target, name, data):
+    directory = corpus / target
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_bytes(data)
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def field(number, data):
+    return varint(number << 3 | 2) + varint(len(data)) + data
+
+
+def command(name, body):
+    url = f"type.googleapis.com/arrow.flight.protocol.sql.{name}".encode()
+    return field(1, url) + field(2, body)
+
+
+texts = [repo / "data/raw/84851NED_almelo_2020H1.txt", *sorted((shared / "seeds").glob("*.txt"))]
+for path in texts:
+    put("statline_text", path.name, path.read_bytes())
+csvs = [*sorted((repo / "data/raw").glob("*.csv")), *sorted((shared / "data/cbs").rglob("*.csv"))]
+for path in csvs:
+    data = path.read_bytes()
+    put("statline_csv", path.name, data[:200_000])
+for label in ["2020H1", "2020h2", "2020HJ01", "2023JJ00", "2023*", "2021**", "1e halfjaar 2020*", "2e halfjaar 2019", "2020"]:
+    put("period", label.replace(" ", "_").replace("*", "s"), label.encode())
+for path in sorted((repo / "benches/queries").glob("*.sql")):
+    sql = path.read_text().encode()
+    put("flight_request", path.stem + ".query", command("CommandStatementQuery", field(1, sql)))
+    put("flight_request", path.stem + ".prepare", command("ActionCreatePreparedStatementRequest", field(1, sql)))
+    put("flight_request", path.stem + ".ticket", command("TicketStatementQuery", field(1, sql)))
+put("flight_request", "tables", command("CommandGetTables", field(3, b"vt%") + field(2, b"pub_ic")))
+put("flight_request", "schemas", command("CommandGetDbSchemas", field(2, b"%")))
+for target in sorted(p.name for p in corpus.iterdir()):
+    print(target, len(list((corpus / target).iterdir())), "seeds")
