@@ -505,6 +505,7 @@ mod tests {
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
     use datafusion::datasource::file_format::parquet::ParquetFormat;
     use datafusion::datasource::listing::ListingTable;
+    use datafusion::physical_plan::metrics::MetricValue;
 
     async fn single(session: &Session, sql: &str) -> i64 {
         let batches = session.start(sql, &Options::default()).await.unwrap().collect().await.unwrap();
@@ -675,6 +676,45 @@ mod tests {
         let running = session.start(&sql, &Options::default()).await.unwrap();
         let error = running.collect().await.expect_err("an error");
         assert!(error.to_string().contains("boom"), "{error}");
+    }
+
+    /// Rows the scans' page indexes ruled out, from the plan's metrics after it ran.
+    fn rows_pruned_by_page_index(plan: &Arc<dyn ExecutionPlan>) -> usize {
+        let mut pruned = 0;
+        plan.apply(|node| {
+            for metric in node.metrics().iter().flat_map(|m| m.iter()) {
+                if let MetricValue::PruningMetrics { name, pruning_metrics } = metric.value()
+                    && name == "page_index_rows_pruned"
+                {
+                    pruned += pruning_metrics.pruned();
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        pruned
+    }
+
+    /// A `SET` of a Parquet setting reaches the scans of the statements after it: the page index prunes by
+    /// default, and not once it is switched off.
+    #[tokio::test]
+    async fn a_parquet_setting_reaches_the_scans() {
+        // a few pages per region level in each file, so that a filter on one kind of violence skips some
+        let dir = crate::generate::generated_dir(3000, 1);
+        let session = Session::open(dir.path(), Placement::Local).await.unwrap();
+        let count = "SELECT count(*) FROM veilig_thuis WHERE region_level = 'gemeente' AND category = 'Totaal'";
+        let pruned = async |sql: &str| {
+            let mut execution = session.execute(sql, &Options::default()).unwrap();
+            let mut last = 0;
+            while let Some(running) = execution.next().await.unwrap() {
+                running.collect().await.unwrap();
+                last = rows_pruned_by_page_index(&running.plan);
+            }
+            last
+        };
+        assert!(pruned(count).await > 0, "the page index prunes by default");
+        let off = format!("SET datafusion.execution.parquet.enable_page_index = false; {count}");
+        assert_eq!(pruned(&off).await, 0, "switched off, it prunes nothing");
     }
 
     #[tokio::test]

@@ -95,6 +95,13 @@ impl PrintOptions {
         keep: &mut dyn FnMut(&RecordBatch),
     ) -> Result<usize> {
         let schema = batches.schema();
+        if schema.fields().is_empty() {
+            // a statement without a result (SET, CREATE VIEW): nothing to show
+            while let Some(batch) = batches.next().await {
+                batch?;
+            }
+            return Ok(0);
+        }
         let mut printer = Printer::new(self, &schema, out)?;
         while let Some(batch) = batches.next().await {
             let batch = batch?;
