@@ -18,7 +18,8 @@ use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::SessionContext;
 
-use crate::ingest::categories;
+use crate::ingest::regions::Regions;
+use crate::ingest::{self, categories, gazetteer};
 use crate::schema::{self, Table};
 
 /// Registers the tables of `data_dir` in `ctx`, replacing any of the same names. A table without files is
@@ -38,10 +39,29 @@ pub async fn register_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()
     };
     replace_table(ctx, schema::FACTS.name, table)?;
     for table in schema::DIMENSIONS {
-        let fallback = (table.name == schema::CATEGORIES.name).then(categories::table);
-        register_dimension(ctx, data_dir, table, fallback)?;
+        register_dimension(ctx, data_dir, table, built_in(table)?)?;
+    }
+    for (table, batch) in gazetteer::tables().map_err(arrow_error)? {
+        register_memory(ctx, table, Some(batch))?;
     }
     Ok(())
+}
+
+fn arrow_error(e: datafusion::arrow::error::ArrowError) -> DataFusionError {
+    DataFusionError::ArrowError(Box::new(e), None)
+}
+
+/// What a data directory without its own file of `table` holds: vtsql's list of kinds of violence, and the
+/// built-in gazetteer's regions and population, so that every data directory knows them.
+fn built_in(table: &Table) -> Result<Option<RecordBatch>> {
+    Ok(match table.name {
+        n if n == schema::CATEGORIES.name => Some(categories::table()),
+        n if n == schema::REGIONS.name => Some(Regions::built_in().to_batch().map_err(arrow_error)?),
+        n if n == schema::POPULATION.name => {
+            Some(ingest::store::population_to_batch(&gazetteer::population()).map_err(arrow_error)?)
+        }
+        _ => None,
+    })
 }
 
 /// A dimension table, with its primary key declared where its rows keep it. Declared, DataFusion knows a
@@ -52,25 +72,35 @@ fn register_dimension(
     table: &Table,
     fallback: Option<RecordBatch>,
 ) -> Result<()> {
-    let schema = table.schema();
     let path = data_dir.join(table.path);
+    if !path.is_file() {
+        return register_memory(ctx, table, fallback);
+    }
+    let schema = table.schema();
     let key = table.primary_key.iter().map(|column| schema.index_of(column)).collect::<Result<Vec<_>, _>>()?;
-    let constraints = |unique: bool| {
-        Constraints::new_unverified(if unique { vec![Constraint::PrimaryKey(key.clone())] } else { vec![] })
-    };
-    let provider: Arc<dyn TableProvider> = if path.is_file() {
-        let unique = key_is_unique(&path, table.primary_key)?;
-        Arc::new(parquet_table(ctx, &path, &schema, vec![])?.with_constraints(constraints(unique)))
+    let unique = key_is_unique(&path, table.primary_key)?;
+    let provider = parquet_table(ctx, &path, &schema, vec![])?.with_constraints(constraints(&key, unique));
+    replace_table(ctx, table.name, Arc::new(provider))
+}
+
+/// `table` as an in-memory table of `batch` (empty without one), its key declared where its rows keep it.
+fn register_memory(ctx: &SessionContext, table: &Table, batch: Option<RecordBatch>) -> Result<()> {
+    let schema = text_as_view(&table.schema());
+    let key = table.primary_key.iter().map(|column| schema.index_of(column)).collect::<Result<Vec<_>, _>>()?;
+    let batches: Vec<RecordBatch> = batch.map(|batch| cast_batch(&batch, &schema)).transpose()?.into_iter().collect();
+    let unique =
+        batches.iter().try_fold(true, |unique, batch| Ok::<_, DataFusionError>(unique && unique_rows(batch, &key)?))?;
+    let provider = MemTable::try_new(schema, vec![batches])?.with_constraints(constraints(&key, unique));
+    replace_table(ctx, table.name, Arc::new(provider))
+}
+
+/// A primary key on the columns `key`, where the rows keep it.
+fn constraints(key: &[usize], unique: bool) -> Constraints {
+    Constraints::new_unverified(if unique && !key.is_empty() {
+        vec![Constraint::PrimaryKey(key.to_vec())]
     } else {
-        let schema = text_as_view(&schema);
-        let batches: Vec<RecordBatch> =
-            fallback.map(|batch| cast_batch(&batch, &schema)).transpose()?.into_iter().collect();
-        let unique = batches
-            .iter()
-            .try_fold(true, |unique, batch| Ok::<_, DataFusionError>(unique && unique_rows(batch, &key)?))?;
-        Arc::new(MemTable::try_new(schema, vec![batches])?.with_constraints(constraints(unique)))
-    };
-    replace_table(ctx, table.name, provider)
+        vec![]
+    })
 }
 
 /// Whether the rows of the Parquet file at `path` are unique on `key`. Writers keep them so; this checks

@@ -505,6 +505,8 @@ fn dimension_tables(world: &World, dir: &Path) -> Result<()> {
             landsdeel_code: optional(ld),
             vt_regio_code: None,
             former_names: vec![],
+            valid_from: None,
+            valid_to: None,
         });
     }
     let vts = vt_regios();
@@ -520,6 +522,8 @@ fn dimension_tables(world: &World, dir: &Path) -> Result<()> {
             _ => None,
         },
         former_names: vec![],
+        valid_from: None,
+        valid_to: None,
     }));
     for place in &world.places {
         for year in shape.first_year..shape.first_year + shape.years as i32 {

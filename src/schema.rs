@@ -83,6 +83,45 @@ pub const CATEGORIES: Table = Table {
 /// The tables besides the facts, each one Parquet file.
 pub const DIMENSIONS: [&Table; 3] = [&REGIONS, &POPULATION, &CATEGORIES];
 
+/// `region_membership`: where each gemeente belonged each year (built in: the gazetteer's).
+pub const REGION_MEMBERSHIP: Table = Table {
+    name: "region_membership",
+    path: "",
+    sort: &["year", "gm_code"],
+    primary_key: &["year", "gm_code"],
+    columns: membership_columns,
+};
+
+/// `region_changes`: the herindelingen (built in).
+pub const REGION_CHANGES: Table = Table {
+    name: "region_changes",
+    path: "",
+    sort: &["date", "old_code", "new_code"],
+    primary_key: &["old_code", "new_code"],
+    columns: change_columns,
+};
+
+/// `region_successors`: for every gemeente code and year, the gemeenten that hold its territory then (built in).
+pub const REGION_SUCCESSORS: Table = Table {
+    name: "region_successors",
+    path: "",
+    sort: &["region_code", "year", "successor_code"],
+    primary_key: &["region_code", "year", "successor_code"],
+    columns: successor_columns,
+};
+
+/// `region_names`: every region's name in each year it existed (built in).
+pub const REGION_NAMES: Table = Table {
+    name: "region_names",
+    path: "",
+    sort: &["year", "region_code"],
+    primary_key: &["year", "region_code"],
+    columns: name_columns,
+};
+
+/// The tables vtsql builds from its gazetteer, in every data directory.
+pub const BUILT_IN: [&Table; 4] = [&REGION_MEMBERSHIP, &REGION_CHANGES, &REGION_SUCCESSORS, &REGION_NAMES];
+
 fn text(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
 }
@@ -112,7 +151,42 @@ fn region_columns() -> Vec<Field> {
         text("landsdeel_code", true),
         text("vt_regio_code", true),
         text("former_names", true),
+        Field::new("valid_from", DataType::Date32, true),
+        Field::new("valid_to", DataType::Date32, true),
     ]
+}
+
+fn membership_columns() -> Vec<Field> {
+    vec![
+        Field::new("year", DataType::Int32, false),
+        text("gm_code", false),
+        text("vt_regio_code", false),
+        text("provincie_code", false),
+        text("landsdeel_code", false),
+    ]
+}
+
+fn change_columns() -> Vec<Field> {
+    vec![
+        Field::new("date", DataType::Date32, false),
+        text("old_code", false),
+        text("new_code", false),
+        Field::new("share", DataType::Float64, false),
+    ]
+}
+
+fn successor_columns() -> Vec<Field> {
+    vec![
+        text("region_code", false),
+        Field::new("year", DataType::Int32, false),
+        text("successor_code", false),
+        Field::new("share", DataType::Float64, false),
+        Field::new("estimate", DataType::Boolean, false),
+    ]
+}
+
+fn name_columns() -> Vec<Field> {
+    vec![Field::new("year", DataType::Int32, false), text("region_code", false), text("region_name", false)]
 }
 
 fn population_columns() -> Vec<Field> {
@@ -139,7 +213,7 @@ mod tests {
 
     #[test]
     fn sort_orders_and_keys_name_columns_of_their_table() {
-        for table in [&FACTS].into_iter().chain(DIMENSIONS) {
+        for table in [&FACTS].into_iter().chain(DIMENSIONS).chain(BUILT_IN) {
             let schema = table.schema();
             for column in table.sort.iter().chain(table.primary_key) {
                 assert!(schema.index_of(column).is_ok(), "{}: no column {column}", table.name);

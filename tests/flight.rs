@@ -228,7 +228,19 @@ fn catalog_metadata() -> Result<(), String> {
         let names: Vec<String> = rows(&batches).into_iter().map(|r| r[2].clone()).collect();
         ensure_eq(
             names,
-            ["categories", "population", "regions", "veilig_thuis"].iter().map(|s| s.to_string()).collect(),
+            [
+                "categories",
+                "population",
+                "region_changes",
+                "region_membership",
+                "region_names",
+                "region_successors",
+                "regions",
+                "veilig_thuis",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             "tables",
         )?;
 

@@ -17,6 +17,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("ingest::year_filter_prunes_partitions", year_filter_prunes_partitions),
     ("ingest::duckdb_reads_the_same_numbers", duckdb_reads_the_same_numbers),
     ("ingest::one_cell_twice_is_refused", one_cell_twice_is_refused),
+    (
+        "ingest::an_export_into_an_empty_directory_knows_every_region",
+        an_export_into_an_empty_directory_knows_every_region,
+    ),
 ];
 
 fn one_cell_twice_is_refused() -> Result<(), String> {
@@ -232,11 +236,11 @@ fn population_and_regions_from_shared_cbs_files() -> Result<(), String> {
     ensure_eq(
         names,
         vec![
-            vec!["GM0014".into(), "Groningen".into(), "PV20".into(), "LD01".into(), "NULL".into()],
+            vec!["GM0014".into(), "Groningen".into(), "PV20".into(), "LD01".into(), "VT08".into()],
             vec!["GM0141".into(), "Almelo".into(), "PV23".into(), "LD02".into(), "VT19".into()],
-            vec!["GM0518".into(), "'s-Gravenhage".into(), "PV28".into(), "LD03".into(), "NULL".into()],
+            vec!["GM0518".into(), "'s-Gravenhage".into(), "PV28".into(), "LD03".into(), "VT09".into()],
         ],
-        "regions merged from three sources",
+        "regions merged from three sources and the built-in gazetteer",
     )
 }
 
@@ -307,4 +311,28 @@ pub fn duckdb_reads_the_same_numbers() -> Result<(), String> {
     )?;
     ensure_eq(duck.len(), 3, "DuckDB rows")?;
     ensure_eq(duck, ours, "DuckDB vs vtsql")
+}
+
+/// Without any regions or population file: the built-in gazetteer resolves gemeente and VT-regio labels, and
+/// per_100k works at once.
+fn an_export_into_an_empty_directory_knows_every_region() -> Result<(), String> {
+    let (dir, data) = fresh();
+    let drenthe = derived_seed(dir.path(), "drenthe.txt", "1e halfjaar 2020*", "Drenthe (VT)", |v| v * 4);
+    let eemsdelta = derived_seed(dir.path(), "eemsdelta.txt", "1e halfjaar 2021", "Eemsdelta", |v| v + 5);
+    ingest_quiet(&data, &[seed(), drenthe, eemsdelta]).map_err(|e| e.to_string())?;
+    let rows = query(
+        &data,
+        "SELECT v.region_code, v.region_level, round(per_100k(v.ontvangen_meldingen, p.population), 1)
+         FROM veilig_thuis v JOIN population p ON p.region_code = v.region_code AND p.year = v.year
+         WHERE v.category = 'Totaal' ORDER BY v.region_code",
+    )?;
+    ensure_eq(
+        rows,
+        vec![
+            vec!["GM0141".to_string(), "gemeente".into(), "335.1".into()],
+            vec!["GM1979".to_string(), "gemeente".into(), "548.4".into()],
+            vec!["VT02".to_string(), "vt_regio".into(), "198.5".into()],
+        ],
+        "per 100,000 without a population file",
+    )
 }

@@ -118,6 +118,8 @@ pub fn parse_regions(table: &Table) -> Result<Vec<Region>> {
             landsdeel_code,
             vt_regio_code: optional(&f[vt]),
             former_names: f[former].split('|').filter_map(optional).collect(),
+            valid_from: None,
+            valid_to: None,
         });
     }
     Ok(regions)
@@ -154,6 +156,8 @@ pub fn parse_gebieden(table: &Table, year: Option<i32>) -> Result<(Vec<Region>, 
                 landsdeel_code: landsdeel_of_provincie(&pv).map(str::to_string),
                 vt_regio_code: None,
                 former_names: vec![],
+                valid_from: None,
+                valid_to: None,
             });
         }
         regions.push(Region {
@@ -164,6 +168,8 @@ pub fn parse_gebieden(table: &Table, year: Option<i32>) -> Result<(Vec<Region>, 
             provincie_code: Some(pv),
             vt_regio_code: None,
             former_names: vec![],
+            valid_from: None,
+            valid_to: None,
         });
         if let (Some(col), Some(year)) = (population, year) {
             people.push(Population { region_code: gm, year, population: count(table, n, col, &f[col])? });
@@ -189,6 +195,8 @@ pub fn parse_gemeenten_list(table: &Table) -> Result<Vec<Region>> {
             provincie_code: Some(pv_code),
             vt_regio_code: None,
             former_names: vec![],
+            valid_from: None,
+            valid_to: None,
         });
     }
     Ok(regions)

@@ -9,6 +9,7 @@ pub mod categories;
 pub mod dimensions;
 mod error;
 pub mod facts;
+pub mod gazetteer;
 pub mod regions;
 pub mod store;
 mod text;
@@ -149,9 +150,11 @@ pub fn build_if_missing(data_dir: &Path, progress: &mut dyn FnMut(&str)) -> Resu
     Ok(true)
 }
 
+/// The regions a data directory knows: the built-in gazetteer's, then what is stored (a stored region
+/// wins).
 fn load_regions(data_dir: &Path) -> Result<Regions> {
     let path = data_dir.join(schema::REGIONS.path);
-    let mut regions = Regions::default();
+    let mut regions = Regions::built_in();
     for batch in store::read_parquet(&path)? {
         regions.extend_from_batch(&batch).map_err(|m| IngestError::store(&path, m))?;
     }
@@ -319,7 +322,12 @@ fn write_all(
     }
     if !population.is_empty() {
         let path = store.data_dir.join(schema::POPULATION.path);
-        let mut rows = store::population_from_batches(&store::read_parquet(&path)?, &path)?;
+        // the built-in years, then what is stored, then the new rows: a later source wins
+        let mut rows = gazetteer::population();
+        let stored = store::population_from_batches(&store::read_parquet(&path)?, &path)?;
+        let replaced: HashSet<(String, i32)> = stored.iter().map(|p| (p.region_code.clone(), p.year)).collect();
+        rows.retain(|p| !replaced.contains(&(p.region_code.clone(), p.year)));
+        rows.extend(stored);
         // A later source wins over an earlier one and over what is stored.
         let mut latest: HashMap<(String, i32), Population> = HashMap::new();
         for p in population {

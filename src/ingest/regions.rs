@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, Date32Array, RecordBatch, StringArray};
 
 /// The level of a region, as stored in `region_level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,6 +68,10 @@ pub struct Region {
     pub vt_regio_code: Option<String>,
     /// Earlier names under the same code (a renamed VT-regio, for example).
     pub former_names: Vec<String>,
+    /// The first day it existed (as far as vtsql knows) and the first day it no longer did, as days since
+    /// 1970-01-01.
+    pub valid_from: Option<i32>,
+    pub valid_to: Option<i32>,
 }
 
 /// Folds a name for matching: letter case, diacritics, hyphens and repeated spaces do not count,
@@ -148,6 +152,8 @@ impl Regions {
                 region.provincie_code = region.provincie_code.or(old.provincie_code);
                 region.landsdeel_code = region.landsdeel_code.or(old.landsdeel_code);
                 region.vt_regio_code = region.vt_regio_code.or(old.vt_regio_code);
+                region.valid_from = region.valid_from.or(old.valid_from);
+                region.valid_to = region.valid_to.or(old.valid_to);
                 for name in old.former_names.into_iter().chain(std::iter::once(old.name)) {
                     if fold(&name) != fold(&region.name) && !region.former_names.iter().any(|n| fold(n) == fold(&name))
                     {
@@ -202,6 +208,25 @@ impl Regions {
             .map(|&i| &self.list[i])
     }
 
+    /// Every region of the built-in gazetteer (`vtsql_udfs::gazetteer`): where every data directory starts.
+    pub fn built_in() -> Regions {
+        let mut regions = Regions::default();
+        regions.upsert_all(vtsql_udfs::gazetteer::gazetteer().regions.iter().filter_map(|r| {
+            Some(Region {
+                code: r.code.to_string(),
+                name: r.name.to_string(),
+                level: RegionLevel::parse(r.level)?,
+                provincie_code: r.provincie_code.map(str::to_string),
+                landsdeel_code: r.landsdeel_code.map(str::to_string),
+                vt_regio_code: r.vt_regio_code.map(str::to_string),
+                former_names: r.former_names.iter().map(|n| n.to_string()).collect(),
+                valid_from: vtsql_udfs::gazetteer::day_number(r.valid_from),
+                valid_to: r.valid_to.and_then(vtsql_udfs::gazetteer::day_number),
+            })
+        }));
+        regions
+    }
+
     /// The table `regions`, sorted by the text of level, then code (the order its Parquet declares).
     pub fn to_batch(&self) -> arrow::error::Result<RecordBatch> {
         let mut sorted: Vec<&Region> = self.list.iter().collect();
@@ -219,6 +244,8 @@ impl Regions {
                 column(&|r| r.landsdeel_code.clone()),
                 column(&|r| r.vt_regio_code.clone()),
                 column(&|r| (!r.former_names.is_empty()).then(|| r.former_names.join("|"))),
+                Arc::new(sorted.iter().map(|r| r.valid_from).collect::<Date32Array>()),
+                Arc::new(sorted.iter().map(|r| r.valid_to).collect::<Date32Array>()),
             ],
         )
     }
@@ -235,6 +262,11 @@ impl Regions {
         let (pv, ld, vt, former) =
             (column("provincie_code")?, column("landsdeel_code")?, column("vt_regio_code")?, column("former_names")?);
         let opt = |a: &StringArray, i| (!a.is_null(i)).then(|| a.value(i).to_string());
+        // files written before regions had a validity lack its columns
+        let date =
+            |name: &str| batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<Date32Array>().cloned());
+        let (valid_from, valid_to) = (date("valid_from"), date("valid_to"));
+        let day = |a: &Option<Date32Array>, i: usize| a.as_ref().and_then(|a| (!a.is_null(i)).then(|| a.value(i)));
         let mut read = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {
             let level = RegionLevel::parse(level.value(i))
@@ -247,6 +279,8 @@ impl Regions {
                 landsdeel_code: opt(ld, i),
                 vt_regio_code: opt(vt, i),
                 former_names: opt(former, i).map(|s| s.split('|').map(str::to_string).collect()).unwrap_or_default(),
+                valid_from: day(&valid_from, i),
+                valid_to: day(&valid_to, i),
             });
         }
         self.upsert_all(read);
@@ -278,6 +312,8 @@ mod tests {
             landsdeel_code: None,
             vt_regio_code: None,
             former_names: vec![],
+            valid_from: None,
+            valid_to: None,
         }
     }
 

@@ -251,7 +251,8 @@ fn date_of(days: i32) -> Option<Period> {
     Period::half_year(date.year(), if date.month() <= 6 { 1 } else { 2 })
 }
 
-fn days_of(year: i32, month: u32, day: u32) -> Option<i32> {
+/// The Arrow `Date32` of a day: days since 1970-01-01.
+pub fn days_of(year: i32, month: u32, day: u32) -> Option<i32> {
     use chrono::{Datelike, NaiveDate};
     NaiveDate::from_ymd_opt(year, month, day).map(|d| d.num_days_from_ce() - UNIX_EPOCH_CE_DAYS)
 }

@@ -4,6 +4,7 @@
 //! [`SessionContext`](datafusion::prelude::SessionContext).
 
 pub mod bounded;
+pub mod gazetteer;
 pub mod halfyear;
 pub mod period;
 pub mod rates;
@@ -25,6 +26,9 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
     let mut functions = vec![
         ScalarUDF::new_from_impl(rates::Per100k::default()),
         ScalarUDF::new_from_impl(rates::PerCapita::default()),
+        ScalarUDF::new_from_impl(gazetteer::VtRegio::default()),
+        ScalarUDF::new_from_impl(gazetteer::GmSuccessor::default()),
+        ScalarUDF::new_from_impl(gazetteer::GmSuccessorShare::default()),
     ];
     functions.extend(halfyear::HalfYearFunction::all());
     functions
