@@ -48,6 +48,8 @@ for path in sorted((repo / "benches/queries").glob("*.sql")):
     put("flight_request", path.stem + ".query", command("CommandStatementQuery", field(1, sql)))
     put("flight_request", path.stem + ".prepare", command("ActionCreatePreparedStatementRequest", field(1, sql)))
     put("flight_request", path.stem + ".ticket", command("TicketStatementQuery", field(1, sql)))
+for path in sorted((repo / "data/boundaries").glob("*_2025.topojson")):
+    put("topojson", path.name, path.read_bytes())
 put("flight_request", "tables", command("CommandGetTables", field(3, b"vt%") + field(2, b"pub_ic")))
 put("flight_request", "schemas", command("CommandGetDbSchemas", field(2, b"%")))
 for target in sorted(p.name for p in corpus.iterdir()):

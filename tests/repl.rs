@@ -17,6 +17,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("repl::history_survives_a_restart", history_survives_a_restart),
     ("repl::functions_shows_documentation", functions_shows_documentation),
     ("repl::chart_writes_svg_with_a_mark_per_row", chart_writes_svg_with_a_mark_per_row),
+    ("repl::map_writes_svg_with_a_shape_per_gemeente", map_writes_svg_with_a_shape_per_gemeente),
 ];
 
 /// vtsql running on a pseudo-terminal.
@@ -232,4 +233,45 @@ fn chart_writes_svg_with_a_mark_per_row() -> Result<(), String> {
     // One point per row, plus the legend's.
     let circles = doc.descendants().filter(|n| n.has_tag_name("circle")).count();
     ensure_eq(circles, 3 + 1, "circles (3 rows + legend)")
+}
+
+/// `.map` in a script: per 100,000 inhabitants of every gemeente of 2022 (one suppressed), as SVG that an XML
+/// parser reads, one shape per gemeente of that year, a legend and the attribution; and in the terminal.
+fn map_writes_svg_with_a_shape_per_gemeente() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let svg = dir.path().join("map.svg");
+    let script = dir.path().join("map.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "SELECT region_code, year, CASE WHEN region_code = 'GM0141' THEN NULL ELSE round(per_100k(100, population), 1) END AS rate
+             FROM population WHERE year = 2022 AND region_code LIKE 'GM%';
+.map {}
+.map
+",
+            svg.display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let out = Command::new(env!("CARGO_BIN_EXE_vtsql"))
+        .args(["--data".as_ref(), fixture().as_os_str(), "-f".as_ref(), script.as_os_str()])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure(out.status.success(), || String::from_utf8_lossy(&out.stderr).into_owned())?;
+    ensure(stdout.contains("rate per gemeente, 2022") && stdout.contains(". .  (suppressed"), || {
+        stdout.clone().into_owned()
+    })?;
+    let text = std::fs::read_to_string(&svg).map_err(|e| e.to_string())?;
+    let doc = roxmltree::Document::parse(&text).map_err(|e| format!("not XML: {e}"))?;
+    let regions: Vec<roxmltree::Node> =
+        doc.descendants().filter(|n| n.has_tag_name("path") && n.attribute("class") == Some("region")).collect();
+    ensure_eq(regions.len(), 345, "shapes (gemeenten on 1 January 2022)")?;
+    let almelo = regions.iter().find(|n| n.attribute("id") == Some("GM0141")).ok_or("no shape for Almelo")?;
+    ensure_eq(almelo.attribute("fill"), Some("#bdbdbd"), "Almelo's suppressed value")?;
+    let legend = doc.descendants().find(|n| n.attribute("id") == Some("legend")).ok_or("no legend")?;
+    ensure(legend.descendants().filter(|n| n.has_tag_name("rect")).count() >= 3, || "a legend without classes".into())?;
+    let attribution = doc.descendants().find(|n| n.attribute("id") == Some("attribution")).ok_or("no attribution")?;
+    let attribution = attribution.text().unwrap_or_default();
+    ensure(attribution.contains("CBS") && attribution.contains("CC BY 4.0"), || attribution.to_string())
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use datafusion::error::DataFusionError;
 
 use super::print_format::PrintFormat;
-use super::{Repl, ReplError, chart, create, exec, functions};
+use super::{Repl, ReplError, chart, create, exec, functions, map};
 use crate::session::Session;
 
 /// One meta command, parsed.
@@ -28,6 +28,7 @@ pub enum Command {
     NullValue(Option<String>),
     Open(String),
     Chart(Option<String>),
+    Map(Option<String>),
     Quit,
 }
 
@@ -47,6 +48,7 @@ pub const COMMANDS: &[(&str, &[&str], &str, &str)] = &[
     ("nullvalue", &[], "[TEXT]", "how NULL (a suppressed cell) is shown; default '.' as CBS does"),
     ("open", &["c", "connect"], "DIR", "open another data directory"),
     ("chart", &[], "[FILE.svg]", "chart the last result in the terminal, or as SVG"),
+    ("map", &[], "[FILE.svg]", "map the last result (region codes and a number) in the terminal, or as SVG"),
     ("quit", &["q", "exit"], "", "leave vtsql (Ctrl-D does the same)"),
 ];
 
@@ -99,6 +101,7 @@ impl Command {
             "nullvalue" => Ok(Command::NullValue(arg.map(unquote))),
             "open" => arg.map(|a| Command::Open(unquote(a))).ok_or_else(|| needs("a data directory")),
             "chart" => Ok(Command::Chart(arg.map(unquote))),
+            "map" => Ok(Command::Map(arg.map(unquote))),
             _ => Ok(Command::Quit),
         }
     }
@@ -163,17 +166,8 @@ pub(super) async fn run(repl: &mut Repl, command: Command) -> Result<bool, ReplE
             println!("opened {}", dir.display());
         }
         Command::Chart(file) => {
-            let last = repl
-                .last
-                .as_ref()
-                .ok_or_else(|| ReplError::Command("no result to chart yet: run a query first".into()))?;
-            if last.cut {
-                return Err(ReplError::Command(
-                    "the last result is too large to chart; chart a query with fewer rows".into(),
-                ));
-            }
-            let schema = last.schema.as_ref().ok_or_else(|| ReplError::Command("no result to chart yet".into()))?;
-            let chart = chart::Chart::from_result(schema, &last.batches).map_err(ReplError::Command)?;
+            let (schema, batches) = last_result(repl, "chart")?;
+            let chart = chart::Chart::from_result(schema, batches).map_err(ReplError::Command)?;
             match file {
                 Some(path) => {
                     chart.write_svg(Path::new(&path)).map_err(ReplError::Command)?;
@@ -182,9 +176,36 @@ pub(super) async fn run(repl: &mut Repl, command: Command) -> Result<bool, ReplE
                 None => write!(stdout, "{}", chart.render_text(100)).map_err(io)?,
             }
         }
+        Command::Map(file) => {
+            let (schema, batches) = last_result(repl, "map")?;
+            let map = map::Map::from_result(schema, batches).map_err(ReplError::Command)?;
+            match file {
+                Some(path) => {
+                    map.write_svg(Path::new(&path)).map_err(ReplError::Command)?;
+                    println!("wrote {path}");
+                }
+                None => write!(stdout, "{}", map.render_text(72)).map_err(io)?,
+            }
+        }
         Command::Quit => return Ok(false),
     }
     Ok(true)
+}
+
+/// The last result, for `.chart` and `.map`.
+fn last_result<'r>(
+    repl: &'r Repl,
+    what: &str,
+) -> Result<(&'r datafusion::arrow::datatypes::SchemaRef, &'r [datafusion::arrow::array::RecordBatch]), ReplError> {
+    let last =
+        repl.last.as_ref().ok_or_else(|| ReplError::Command(format!("no result to {what} yet: run a query first")))?;
+    if last.cut {
+        return Err(ReplError::Command(format!(
+            "the last result is too large to {what}; {what} a query with fewer rows"
+        )));
+    }
+    let schema = last.schema.as_ref().ok_or_else(|| ReplError::Command(format!("no result to {what} yet")))?;
+    Ok((schema, &last.batches))
 }
 
 /// `'file name.csv'` → `file name.csv`.

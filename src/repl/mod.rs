@@ -5,6 +5,7 @@ pub mod command;
 pub mod exec;
 pub mod functions;
 mod helper;
+pub mod map;
 pub mod print_format;
 
 use std::io::{IsTerminal, Read, Write};
