@@ -210,6 +210,13 @@ fn catalog_metadata() -> Result<(), String> {
         let (_, batches) = fetch(&mut client, info).await?;
         ensure_eq(rows(&batches), vec![vec!["vtsql".to_string()]], "catalogs")?;
 
+        // the gazetteer's functions and tables, as every other
+        let sql = "SELECT vt_regio('GM0744', 2023), gm_successor('GM0370', 2024), \
+                   (SELECT count(*) FROM region_membership WHERE year = 2023)";
+        let info = client.execute(sql.into(), None).await.map_err(|e| e.to_string())?;
+        let (_, batches) = fetch(&mut client, info).await?;
+        ensure_eq(rows(&batches), vec![vec!["VT15".to_string(), "GM0439".into(), "342".into()]], "gazetteer")?;
+
         let command =
             CommandGetDbSchemas { catalog: Some("vtsql".into()), db_schema_filter_pattern: Some("pub%".into()) };
         let info = client.get_db_schemas(command).await.map_err(|e| e.to_string())?;
