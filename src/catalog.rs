@@ -18,6 +18,7 @@ use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::SessionContext;
 
+use crate::ingest::cbs::{family as cbs_family, model as cbs_model, table as cbs_table};
 use crate::ingest::regions::Regions;
 use crate::ingest::{self, categories, gazetteer};
 use crate::schema::{self, Table};
@@ -44,7 +45,137 @@ pub async fn register_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()
     for (table, batch) in gazetteer::tables().map_err(arrow_error)? {
         register_memory(ctx, table, Some(batch))?;
     }
+    register_cbs_tables(ctx, data_dir).await
+}
+
+/// The `cbs_<id>` tables of a data directory (each with its `_history`), the catalogue tables `cbs_tables`
+/// and `cbs_columns`, and the friendly views of the Veilig Thuis family over whichever of them are stored.
+async fn register_cbs_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()> {
+    let tables = cbs_table::stored_tables(data_dir).map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let partitions: Vec<(String, DataType)> =
+        schema::PARTITIONS.iter().map(|(name, t)| (name.to_string(), t.clone())).collect();
+    for meta in &tables {
+        for history in [false, true] {
+            let name = if history { format!("{}_history", meta.table_name()) } else { meta.table_name() };
+            let dir = data_dir.join(&name);
+            let stored = meta.schema(history);
+            let table: Arc<dyn TableProvider> = if dir.is_dir() {
+                Arc::new(parquet_table(ctx, &dir, &stored, partitions.clone())?)
+            } else {
+                let mut fields = stored.fields().to_vec();
+                fields.extend(partitions.iter().map(|(name, t)| Arc::new(Field::new(name, t.clone(), false))));
+                Arc::new(MemTable::try_new(text_as_view(&Schema::new(fields)), vec![vec![]])?)
+            };
+            replace_table(ctx, &name, table)?;
+        }
+    }
+    let (catalogue, columns) = cbs_catalogue(&tables).map_err(arrow_error)?;
+    for (name, batch) in [("cbs_tables", catalogue), ("cbs_columns", columns)] {
+        let provider = MemTable::try_new(text_as_view(&batch.schema()), vec![vec![cast_batch(&batch, &text_as_view(&batch.schema()))?]])?;
+        replace_table(ctx, name, Arc::new(provider))?;
+    }
+    for (view, sql) in family_views(&tables) {
+        ctx.deregister_table(view.as_str())?;
+        ctx.sql(&format!("CREATE VIEW {view} AS {sql}")).await?;
+    }
     Ok(())
+}
+
+/// `cbs_tables` (a row per stored CBS table) and `cbs_columns` (a row per column, with CBS's title, unit and
+/// description): what `.schema` and clients read to know what a column holds.
+fn cbs_catalogue(tables: &[cbs_model::TableMeta]) -> datafusion::arrow::error::Result<(RecordBatch, RecordBatch)> {
+    use datafusion::arrow::array::{Int32Array, StringArray};
+    let text = |values: Vec<String>| -> ArrayRef { Arc::new(StringArray::from(values)) };
+    let catalogue = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("table_name", DataType::Utf8, false),
+            Field::new("table_id", DataType::Utf8, false),
+            Field::new("title", DataType::Utf8, false),
+            Field::new("release", DataType::Utf8, false),
+            Field::new("view_name", DataType::Utf8, true),
+        ])),
+        vec![
+            text(tables.iter().map(|t| t.table_name()).collect()),
+            text(tables.iter().map(|t| t.id.clone()).collect()),
+            text(tables.iter().map(|t| t.title.clone()).collect()),
+            text(tables.iter().map(|t| t.release.clone()).collect()),
+            Arc::new(StringArray::from(
+                tables.iter().map(|t| cbs_family::member(&t.id).map(|m| m.view)).collect::<Vec<_>>(),
+            )),
+        ],
+    )?;
+    let (mut names, mut columns, mut positions, mut kinds, mut titles, mut units, mut descriptions) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for t in tables {
+        for (i, field) in t.schema(false).fields().iter().enumerate() {
+            let meta = field.metadata();
+            let get = |k: &str| meta.get(k).cloned().unwrap_or_default();
+            let kind = if t.dimensions.iter().any(|d| &d.column == field.name()) {
+                "dimension"
+            } else if t.topics.iter().any(|d| &d.column == field.name()) {
+                "topic"
+            } else {
+                "vtsql"
+            };
+            names.push(t.table_name());
+            columns.push(field.name().clone());
+            positions.push(i as i32 + 1);
+            kinds.push(kind.to_string());
+            titles.push(get("title"));
+            units.push(get("unit"));
+            descriptions.push(get("description"));
+        }
+    }
+    let columns = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("table_name", DataType::Utf8, false),
+            Field::new("column_name", DataType::Utf8, false),
+            Field::new("ordinal_position", DataType::Int32, false),
+            Field::new("kind", DataType::Utf8, false),
+            Field::new("title", DataType::Utf8, false),
+            Field::new("unit", DataType::Utf8, false),
+            Field::new("description", DataType::Utf8, false),
+        ])),
+        vec![
+            text(names),
+            text(columns),
+            Arc::new(Int32Array::from(positions)),
+            text(kinds),
+            text(titles),
+            text(units),
+            text(descriptions),
+        ],
+    )?;
+    Ok((catalogue, columns))
+}
+
+/// The friendly views of the family (`vt_veiligheid`, `vt_melders`, ...): a subject's regio table, with the
+/// rows of its Veilig Thuis-regio table that the regio table does not have (by period and region), columns
+/// matched by name.
+fn family_views(tables: &[cbs_model::TableMeta]) -> Vec<(String, String)> {
+    let stored = |id: &str| tables.iter().any(|t| t.id == id);
+    let mut views: Vec<(String, String)> = Vec::new();
+    for member in cbs_family::FAMILY.iter().filter(|m| stored(m.id)) {
+        if views.iter().any(|(v, _)| v == member.view) {
+            continue;
+        }
+        let mut ids: Vec<&cbs_family::Member> =
+            cbs_family::FAMILY.iter().filter(|m| m.view == member.view && stored(m.id)).collect();
+        ids.sort_by_key(|m| m.scope != cbs_family::Scope::Regio);
+        let name = |m: &cbs_family::Member| cbs_model::table_name(m.id);
+        let sql = match ids.as_slice() {
+            [one] => format!("SELECT * FROM {}", name(one)),
+            [regio, vt, ..] => format!(
+                "SELECT * FROM {r} UNION ALL BY NAME SELECT * FROM {v} AS v WHERE NOT EXISTS \
+                 (SELECT 1 FROM {r} AS r WHERE r.period = v.period AND r.region_code = v.region_code)",
+                r = name(regio),
+                v = name(vt)
+            ),
+            [] => continue,
+        };
+        views.push((member.view.to_string(), sql));
+    }
+    views
 }
 
 fn arrow_error(e: datafusion::arrow::error::ArrowError) -> DataFusionError {

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod fetch;
 pub mod cluster;
 pub mod flight;
 pub mod generate;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use vtsql::repl::print_format::PrintFormat;
 use vtsql::session::{self, Placement, Session};
-use vtsql::{bench, cluster, flight, generate, ingest, repl};
+use vtsql::{bench, cluster, fetch, flight, generate, ingest, repl};
 
 /// jemalloc: malloc and free take a large share of a small query's CPU on the system allocator
 /// (benches/RESULTS.md).
@@ -65,8 +65,36 @@ enum Action {
     /// Load raw CBS files (StatLine export, CSV download, regions, population) into the data directory
     Ingest {
         /// Files to load; the layout of each is detected
-        #[arg(required = true)]
+        #[arg(required_unless_present = "kept")]
         files: Vec<PathBuf>,
+        /// The CBS table the downloads are (such as 84852NED), where vtsql cannot tell it
+        #[arg(long, value_name = "ID")]
+        table: Option<String>,
+        /// Rebuild the cbs_<id> tables from the pages `vtsql fetch` kept in DATA/raw/cbs (offline)
+        #[arg(long)]
+        kept: bool,
+    },
+    /// Download CBS open data tables (default: the ten of Beleidsinformatie Veilig Thuis) into
+    /// DATA/raw/cbs/ID and their tables cbs_<id>; a table unchanged since the last fetch is skipped
+    Fetch {
+        /// Table ids such as 84852NED [default: 84847NED-84855NED and 85361NED]
+        ids: Vec<String>,
+        /// The catalogue's address [default: https://opendata.cbs.nl/ODataFeed/odata for v3,
+        /// https://odata4.cbs.nl/CBS for v4; dataderden.cbs.nl works too]
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// OData API: v3 (opendata.cbs.nl) or v4 (odata4.cbs.nl)
+        #[arg(long, value_name = "VERSION", default_value = "v3", value_parser = ["v3", "v4"])]
+        api: String,
+        /// Seconds a request may take, connection to last byte
+        #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+        timeout: u64,
+        /// Retries of a failed request (backoff doubling from half a second)
+        #[arg(long, value_name = "N", default_value_t = 6)]
+        retries: u32,
+        /// Download even a table whose release is the one kept
+        #[arg(long)]
+        force: bool,
     },
     /// Write synthetic data at scale (the schema and layout ingest writes) into a new data directory
     Generate {
@@ -223,7 +251,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let data_dir = cli.data.clone().unwrap_or_else(session::default_data_dir);
     match cli.action {
-        Some(Action::Ingest { files }) => report("vtsql ingest", ingest::command(&data_dir, &files)),
+        Some(Action::Ingest { files, table, kept }) => {
+            report("vtsql ingest", ingest::command(&data_dir, &files, table.as_deref(), kept))
+        }
+        Some(Action::Fetch { ids, base_url, api, timeout, retries, force }) => {
+            let api = fetch::kept::Api::parse(&api).unwrap_or(fetch::kept::Api::V3);
+            let mut options = fetch::Options::new(api);
+            if let Some(url) = base_url {
+                options.base_url = url;
+            }
+            options.timeout = std::time::Duration::from_secs(timeout.max(1));
+            options.retries = retries;
+            options.force = force;
+            report("vtsql fetch", ingest::cbs::fetch_command(&data_dir, &ids, &options))
+        }
         Some(Action::Generate { rows, regions, years, seed }) => {
             let shape = match regions {
                 Some(regions) => generate::Shape::for_regions(regions, years, seed),

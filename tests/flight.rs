@@ -237,6 +237,10 @@ fn catalog_metadata() -> Result<(), String> {
             names,
             [
                 "categories",
+                "cbs_84851ned",
+                "cbs_84851ned_history",
+                "cbs_columns",
+                "cbs_tables",
                 "population",
                 "region_changes",
                 "region_membership",
@@ -244,6 +248,7 @@ fn catalog_metadata() -> Result<(), String> {
                 "region_successors",
                 "regions",
                 "veilig_thuis",
+                "vt_aard_geweld",
             ]
             .iter()
             .map(|s| s.to_string())
@@ -268,6 +273,28 @@ fn catalog_metadata() -> Result<(), String> {
         ensure(
             schema.field_with_name("ontvangen_meldingen").is_ok() && schema.field_with_name("year").is_ok(),
             || format!("{schema:?}"),
+        )?;
+
+        // a CBS table's columns carry CBS's title and unit in the schema clients see
+        let cbs_table = CommandGetTables {
+            catalog: None,
+            db_schema_filter_pattern: None,
+            table_name_filter_pattern: Some("cbs_84851ned".into()),
+            table_types: vec![],
+            include_schema: true,
+        };
+        let info = client.get_tables(cbs_table).await.map_err(|e| e.to_string())?;
+        let (_, batches) = fetch(&mut client, info).await?;
+        let batch = batches.first().ok_or("no tables batch")?;
+        let column = batch.column_by_name("table_schema").ok_or("no table_schema column")?;
+        let bytes = column.as_any().downcast_ref::<arrow::array::BinaryArray>().ok_or("table_schema is not binary")?;
+        let schema = Schema::try_from(IpcMessage(bytes.value(0).to_vec().into())).map_err(|e| e.to_string())?;
+        let field = schema.field_with_name("ontvangen_meldingen").map_err(|e| e.to_string())?;
+        ensure_eq(field.metadata().get("unit").map(String::as_str), Some("aantal"), "unit of cbs_84851ned.ontvangen_meldingen")?;
+        ensure_eq(
+            field.metadata().get("title").map(String::as_str),
+            Some("Ontvangen meldingen"),
+            "title of cbs_84851ned.ontvangen_meldingen",
         )?;
 
         let keys = arrow_flight::sql::CommandGetPrimaryKeys { catalog: None, db_schema: None, table: "regions".into() };

@@ -446,7 +446,7 @@ fn item12_wrong_input_is_refused_with_its_place() -> Result<(), String> {
         (
             "big.txt",
             text.replace(line, "Totaal Almelo 1e halfjaar 2020* 9223372036854775807 245 200 . 15"),
-            "larger than any Veilig Thuis count",
+            "larger than any CBS count",
         ),
         (
             "extra.csv",

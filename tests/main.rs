@@ -5,6 +5,9 @@
 //! `cargo test --test integration -- [FILTER] [--complete]`: `--complete` rewrites the expected
 //! output of the `.slt` files from what vtsql now answers (review the diff before committing).
 
+mod cbs;
+mod cbs_shapes;
+mod cbs_service;
 mod cli;
 mod cluster;
 mod common;
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
     for (name, check) in ingest::CHECKS
         .iter()
         .chain(cli::CHECKS)
+        .chain(cbs::CHECKS)
         .chain(repl::CHECKS)
         .chain(flight::CHECKS)
         .chain(generate::CHECKS)

@@ -141,30 +141,6 @@ fn parse_cell(cell: &str) -> Result<(Option<i64>, bool), String> {
     }
 }
 
-/// The source table id: from the title where it is one CBS uses, else from a `84851NED`-like part
-/// of the file name, else the file name itself.
-fn source_table_id(title: Option<&str>, file_name: &str) -> String {
-    const TITLES: &[(&str, &str)] = &[
-        ("aard geweld, aanvullende informatie, regio", "84851NED"),
-        ("aard geweld, aanvullende informatie, veilig thuis-regio", "84850NED"),
-    ];
-    if let Some(title) = title {
-        let t = title.to_lowercase();
-        if let Some((_, id)) = TITLES.iter().find(|(needle, _)| t.trim_end().ends_with(needle)) {
-            return id.to_string();
-        }
-    }
-    let upper = file_name.to_uppercase();
-    let bytes = upper.as_bytes();
-    for start in 0..bytes.len().saturating_sub(7) {
-        let window = &bytes[start..start + 8];
-        if window[..5].iter().all(u8::is_ascii_digit) && &window[5..] == b"NED" {
-            return upper[start..start + 8].to_string();
-        }
-    }
-    file_name.to_string()
-}
-
 struct RowBuilder<'a> {
     file: &'a SourceFile,
     measures: Vec<Measure>,
@@ -238,7 +214,13 @@ const MAX_CATEGORY_WORDS: usize = 12;
 /// one word such as `2023*`; the first such place after the category and region. A half-year label that
 /// does not read is an error (its label), not a part of a region's name.
 fn find_period(words: &[&str]) -> Result<Option<(usize, String)>, String> {
-    for at in 2..words.len() {
+    find_period_from(words, 2)
+}
+
+/// [`find_period`] for lines with `first` words at least before the period (a table without a dimension
+/// besides regions has only the region's).
+pub(crate) fn find_period_from(words: &[&str], first: usize) -> Result<Option<(usize, String)>, String> {
+    for at in first..words.len() {
         if let [half, word, year, ..] = &words[at..]
             && word.eq_ignore_ascii_case("halfjaar")
         {
@@ -260,7 +242,12 @@ fn find_period(words: &[&str]) -> Result<Option<(usize, String)>, String> {
 /// Category and region names contain spaces: the period (the first word that is one, after two) ends
 /// them, and the split between them is where the left part is a known category and the right part a
 /// known region.
-pub fn parse_statline_text(file: &SourceFile, regions: &Regions, sink: &mut dyn FnMut(Fact)) -> Result<usize> {
+pub fn parse_statline_text(
+    file: &SourceFile,
+    source_table: &str,
+    regions: &Regions,
+    sink: &mut dyn FnMut(Fact),
+) -> Result<usize> {
     let mut lines = file.lines()?;
     let mut title = None;
     let (header_line, header) = loop {
@@ -280,7 +267,7 @@ pub fn parse_statline_text(file: &SourceFile, regions: &Regions, sink: &mut dyn 
     let builder = RowBuilder {
         file,
         measures: measures_from_titles(file, header_line, titles.into_iter())?,
-        source_table: source_table_id(title.as_deref(), &file.file_name()).into(),
+        source_table: source_table.into(),
         texts: Default::default(),
     };
     let n_measures = builder.measures.len();
@@ -367,6 +354,7 @@ pub fn parse_statline_csv(
     file: &SourceFile,
     header: &[String],
     header_line: usize,
+    source_table: &str,
     regions: &Regions,
     sink: &mut dyn FnMut(Fact),
 ) -> Result<usize> {
@@ -380,7 +368,7 @@ pub fn parse_statline_csv(
     let builder = RowBuilder {
         file,
         measures: measures_from_titles(file, header_line, measure_cols.iter().map(|&i| header[i].as_str()))?,
-        source_table: source_table_id(None, &file.file_name()).into(),
+        source_table: source_table.into(),
         texts: Default::default(),
     };
     let totaal = categories::lookup("Totaal").expect("Totaal is a category");
@@ -461,13 +449,4 @@ mod tests {
         assert_eq!(Measure::from_title("Bevolking"), None);
     }
 
-    #[test]
-    fn source_table_ids() {
-        assert_eq!(
-            source_table_id(Some("Huiselijk geweld; aard geweld, aanvullende informatie, regio"), "x.txt"),
-            "84851NED"
-        );
-        assert_eq!(source_table_id(None, "download_84849ned_2023.csv"), "84849NED");
-        assert_eq!(source_table_id(None, "x.csv"), "x.csv");
-    }
 }

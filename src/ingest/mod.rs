@@ -6,13 +6,14 @@
 //! partition, the rows of the same source table, region and period, and keeps the rest.
 
 pub mod categories;
+pub mod cbs;
 pub mod dimensions;
 mod error;
 pub mod facts;
 pub mod gazetteer;
 pub mod regions;
 pub mod store;
-mod text;
+pub(crate) mod text;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -96,7 +97,9 @@ fn detect(file: SourceFile) -> Result<Source> {
             Layout::GemeentenList
         } else if has(&|h| h == "perioden") && has(&|h| h.contains("totale bevolking")) {
             Layout::Population
-        } else if has(&|h| h == "perioden") && has(&|h| facts::Measure::from_title(h).is_some()) {
+        } else if has(&|h| h == "perioden")
+            && (has(&|h| facts::Measure::from_title(h).is_some()) || header.iter().any(|h| cbs::model::split_unit(h).1.is_some()))
+        {
             Layout::StatlineCsv
         } else {
             return Err(IngestError::UnknownLayout {
@@ -178,11 +181,43 @@ pub fn read_download(name: &str, bytes: &[u8]) -> Result<usize> {
         Layout::GemeentenList => dimensions::parse_gemeenten_list(&table)?.len(),
         Layout::Gebieden => dimensions::parse_gebieden(&table, Some(2020))?.0.len(),
         Layout::Population => dimensions::parse_population(&table, &regions)?.len(),
-        Layout::StatlineCsv => {
-            facts::parse_statline_csv(&source.file, &source.header, source.header_line, &regions, &mut |_| {})?
+        Layout::StatlineCsv | Layout::StatlineText => {
+            let regions = Regions::built_in();
+            let (incoming, _) = read_statline(&source, None, &regions, &|_| None, 0)?;
+            if veilig_thuis_source(&incoming.meta) {
+                parse_facts(&source, &incoming.meta.id, &regions, &mut |_| {})?;
+            }
+            incoming.rows.len()
         }
-        Layout::StatlineText => facts::parse_statline_text(&source.file, &regions, &mut |_| {})?,
     })
+}
+
+/// The tables whose downloads also fill `veilig_thuis` (the aard-geweld tables, with their one list of
+/// kinds of violence), as they always have.
+fn veilig_thuis_source(meta: &cbs::model::TableMeta) -> bool {
+    matches!(meta.id.as_str(), "84851NED" | "84850NED") && meta.dimensions.len() == 1
+}
+
+/// Reads a StatLine download into its `cbs_<id>` table's model.
+fn read_statline(
+    source: &Source,
+    table: Option<&str>,
+    regions: &Regions,
+    known: &dyn Fn(&str) -> Option<cbs::model::TableMeta>,
+    index: u32,
+) -> Result<(cbs::Incoming, Option<&'static cbs::family::Member>)> {
+    let format = if source.layout == Layout::StatlineCsv { cbs::statline::Format::Csv } else { cbs::statline::Format::Text };
+    cbs::statline::read(&source.file, format, &cbs::statline::Options { table, regions, known, index })
+}
+
+/// Reads the facts of an aard-geweld download for `veilig_thuis`.
+fn parse_facts(source: &Source, table: &str, regions: &Regions, sink: &mut dyn FnMut(Fact)) -> Result<usize> {
+    match source.layout {
+        Layout::StatlineCsv => {
+            facts::parse_statline_csv(&source.file, &source.header, source.header_line, table, regions, sink)
+        }
+        _ => facts::parse_statline_text(&source.file, table, regions, sink),
+    }
 }
 
 /// An ingest that was refused; nothing was written.
@@ -192,8 +227,22 @@ pub struct NothingWritten(#[from] pub IngestError);
 
 /// `vtsql ingest FILE...`: ingests `files` into `data_dir`, telling what it read and wrote on standard
 /// error.
-pub fn command(data_dir: &Path, files: &[PathBuf]) -> std::result::Result<(), NothingWritten> {
-    let report = ingest_files(data_dir, files, &mut |line| eprintln!("{line}"))?;
+pub fn command(
+    data_dir: &Path,
+    files: &[PathBuf],
+    table: Option<&str>,
+    kept: bool,
+) -> std::result::Result<(), NothingWritten> {
+    let mut progress = |line: &str| eprintln!("{line}");
+    if kept {
+        for line in cbs::ingest_kept(data_dir, &[], &mut progress)? {
+            eprintln!("{line}");
+        }
+        if files.is_empty() {
+            return Ok(());
+        }
+    }
+    let report = ingest_files_as(data_dir, files, table, &mut progress)?;
     for line in &report.lines {
         eprintln!("{line}");
     }
@@ -203,6 +252,16 @@ pub fn command(data_dir: &Path, files: &[PathBuf]) -> std::result::Result<(), No
 /// Ingests `files` into `data_dir`. Nothing is written unless every file is good, and a run is written
 /// whole or not at all (see [`Store`]); one ingest writes a data directory at a time.
 pub fn ingest_files(data_dir: &Path, files: &[PathBuf], progress: &mut dyn FnMut(&str)) -> Result<Report> {
+    ingest_files_as(data_dir, files, None, progress)
+}
+
+/// [`ingest_files`], the StatLine downloads among `files` named as CBS table `table` (`--table ID`).
+pub fn ingest_files_as(
+    data_dir: &Path,
+    files: &[PathBuf],
+    table_id: Option<&str>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Report> {
     let mut sources = Vec::new();
     for path in files {
         sources.push(detect(SourceFile::open(path)?)?);
@@ -220,6 +279,8 @@ pub fn ingest_files(data_dir: &Path, files: &[PathBuf], progress: &mut dyn FnMut
     // the facts of every file, by partition as they are read
     let mut partitions: BTreeMap<(i32, u8), Vec<Fact>> = BTreeMap::new();
     let mut facts = 0;
+    // the rows of every download, by CBS table
+    let mut tables: BTreeMap<String, cbs::Incoming> = BTreeMap::new();
     for (index, source) in sources.iter().enumerate() {
         let name = source.file.path.display();
         let table = source.table();
@@ -246,22 +307,19 @@ pub fn ingest_files(data_dir: &Path, files: &[PathBuf], progress: &mut dyn FnMut
             }
             Layout::StatlineCsv | Layout::StatlineText => {
                 let file = u32::try_from(index).unwrap_or(u32::MAX);
-                let mut sink = |mut fact: Fact| {
-                    fact.file = file;
-                    partitions.entry((fact.period.year, fact.period.half)).or_default().push(fact);
-                };
-                let n = match source.layout {
-                    Layout::StatlineCsv => facts::parse_statline_csv(
-                        &source.file,
-                        &source.header,
-                        source.header_line,
-                        &regions,
-                        &mut sink,
-                    )?,
-                    _ => facts::parse_statline_text(&source.file, &regions, &mut sink)?,
-                };
-                facts += n;
-                (n, format!("{n} rows"))
+                let known = |id: &str| cbs::table::stored_meta(data_dir, id).ok().flatten();
+                let (incoming, _) = read_statline(source, table_id, &regions, &known, file)?;
+                let n = incoming.rows.len();
+                let id = incoming.meta.id.clone();
+                if veilig_thuis_source(&incoming.meta) {
+                    let mut sink = |mut fact: Fact| {
+                        fact.file = file;
+                        partitions.entry((fact.period.year, fact.period.half)).or_default().push(fact);
+                    };
+                    facts += parse_facts(source, &id, &regions, &mut sink)?;
+                }
+                add_incoming(&mut tables, incoming, &source.file.path)?;
+                (n, format!("{n} rows of {id}"))
             }
         };
         if rows == 0 {
@@ -272,11 +330,48 @@ pub fn ingest_files(data_dir: &Path, files: &[PathBuf], progress: &mut dyn FnMut
 
     report.facts = facts;
     let paths: Vec<&Path> = sources.iter().map(|s| s.file.path.as_path()).collect();
-    write_all(&store, &regions, regions_changed, population, partitions, &paths, &mut report)?;
+    for incoming in tables.values_mut() {
+        incoming.sources = paths.iter().map(|p| p.to_path_buf()).collect();
+    }
+    write_all(&store, &regions, regions_changed, population, partitions, tables, &paths, &mut report)?;
     if regions_changed {
         report.lines.push(format!("regions: {} (was {regions_before})", regions.len()));
     }
     Ok(report)
+}
+
+/// Adds a download's rows to those of its table from other downloads of this ingest.
+fn add_incoming(tables: &mut BTreeMap<String, cbs::Incoming>, incoming: cbs::Incoming, path: &Path) -> Result<()> {
+    let Some(acc) = tables.get_mut(&incoming.meta.id) else {
+        tables.insert(incoming.meta.id.clone(), incoming);
+        return Ok(());
+    };
+    let merged = cbs::table::merge_meta(Some(&acc.meta), &incoming.meta, path)?;
+    let width = merged.meta.topics.len();
+    for row in &mut acc.rows {
+        row.cells.resize(width, cbs::model::Cell::Absent);
+    }
+    acc.rows.extend(incoming.rows.into_iter().map(|r| merged.place(r)));
+    acc.meta = merged.meta;
+    Ok(())
+}
+
+/// Keeps one of facts that repeat a cell with the same figures (a download loaded twice, or a CSV beside
+/// the text export of the same selection); refuses facts that give one cell other figures (one would
+/// silently win), naming both places. `facts` come sorted so that the same cells are neighbours.
+fn drop_repeats(facts: &mut Vec<Fact>, paths: &[&Path]) -> Result<()> {
+    let same_figures = |a: &Fact, b: &Fact| {
+        a.values == b.values && a.published == b.published && a.provisional == b.provisional && a.suppressed_cells == b.suppressed_cells
+    };
+    let mut kept: Vec<Fact> = Vec::with_capacity(facts.len());
+    for fact in facts.drain(..) {
+        match kept.last() {
+            Some(first) if first.same_cell(&fact) && same_figures(first, &fact) => continue,
+            _ => kept.push(fact),
+        }
+    }
+    *facts = kept;
+    check_unique(facts, paths)
 }
 
 /// Refuses input that names one cell twice (one of the two would silently win), naming both places.
@@ -311,6 +406,7 @@ fn write_all(
     regions_changed: bool,
     population: Vec<Population>,
     partitions: BTreeMap<(i32, u8), Vec<Fact>>,
+    tables: BTreeMap<String, cbs::Incoming>,
     paths: &[&Path],
     report: &mut Report,
 ) -> Result<()> {
@@ -347,7 +443,7 @@ fn write_all(
         new.sort_by(|a, b| {
             (&a.source_table, &a.region_code, &a.category).cmp(&(&b.source_table, &b.region_code, &b.category))
         });
-        check_unique(&new, paths)?;
+        drop_repeats(&mut new, paths)?;
         let replaced: HashSet<_> = new.iter().map(|f| f.replace_key()).collect();
         let mut rows: Vec<Fact> =
             store.read_partition(period)?.into_iter().filter(|f| !replaced.contains(&f.replace_key())).collect();
@@ -356,6 +452,9 @@ fn write_all(
         report.lines.push(format!("veilig_thuis year={year}/half={half}: {} rows ({kept} kept)", rows.len()));
         run.stage_partition(period, rows)?;
         report.partitions.push(period);
+    }
+    for incoming in tables.into_values() {
+        report.lines.push(cbs::stage(&mut run, &store.data_dir, incoming)?);
     }
     run.commit()
 }

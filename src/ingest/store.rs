@@ -485,6 +485,35 @@ impl<'s> Run<'s> {
         Ok(())
     }
 
+    /// Stages a partition directory of a table other than `veilig_thuis` (`cbs_84852ned/year=2020/half=1`):
+    /// `batch` becomes its one file, declared sorted by `sort`; it replaces the directory at commit.
+    pub fn stage_directory(&mut self, target: &str, batch: &RecordBatch, sort: &[&str]) -> Result<()> {
+        let staged = format!("dir-{}", target.replace('/', "-"));
+        let dir = self.dir.join(&staged);
+        std::fs::create_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
+        let path = dir.join("part-0.parquet");
+        let mut writer = file_writer(&path, batch.schema(), sort)?;
+        writer.write(batch).map_err(|e| IngestError::store(&path, e))?;
+        let file = writer.into_inner().map_err(|e| IngestError::store(&path, e))?;
+        file.sync_all().map_err(|e| IngestError::io(&path, e))?;
+        let mark = dir.join(RUN_MARK);
+        std::fs::write(&mark, &self.id).map_err(|e| IngestError::io(&mark, e))?;
+        sync_dir(&dir)?;
+        self.moves.push(Move { staged, target: target.to_string(), partition: true });
+        Ok(())
+    }
+
+    /// Stages a small file (a table's metadata) that replaces `target` at commit.
+    pub fn stage_file(&mut self, target: &str, bytes: &[u8]) -> Result<()> {
+        let staged = format!("file-{}", target.replace('/', "-"));
+        let path = self.dir.join(&staged);
+        let mut file = File::create(&path).map_err(|e| IngestError::io(&path, e))?;
+        std::io::Write::write_all(&mut file, bytes).map_err(|e| IngestError::io(&path, e))?;
+        file.sync_all().map_err(|e| IngestError::io(&path, e))?;
+        self.moves.push(Move { staged, target: target.to_string(), partition: false });
+        Ok(())
+    }
+
     /// Makes every staged write take effect, or none: the journal is switched in by one rename, and each
     /// move after it can be done again by [`Store::open`] after a crash.
     pub fn commit(mut self) -> Result<()> {

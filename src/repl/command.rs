@@ -130,10 +130,13 @@ pub(super) async fn run(repl: &mut Repl, command: Command) -> Result<bool, ReplE
             repl.run_query(sql).await?
         }
         Command::Schema(table) => {
-            let filter = table.map(|t| format!("AND table_name = '{}'", t.replace('\'', "''"))).unwrap_or_default();
+            // cbs_columns carries CBS's unit and description of every column of a `cbs_<id>` table
+            let filter = table.map(|t| format!("AND c.table_name = '{}'", t.replace('\'', "''"))).unwrap_or_default();
             let sql = format!(
-                "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns \
-                 WHERE table_schema = 'public' {filter} ORDER BY table_name, ordinal_position"
+                "SELECT c.table_name, c.column_name, c.data_type, c.is_nullable, d.unit, d.description \
+                 FROM information_schema.columns c LEFT JOIN cbs_columns d \
+                 ON d.table_name = c.table_name AND d.column_name = c.column_name \
+                 WHERE c.table_schema = 'public' {filter} ORDER BY c.table_name, c.ordinal_position"
             );
             repl.run_query(&sql).await?
         }

@@ -1,0 +1,124 @@
+//! How `vtsql fetch` keeps a table's pages, as received, under `DATA/raw/cbs/<ID>/`: what it writes and
+//! `vtsql ingest` reads offline.
+//!
+//! ```text
+//! DATA/raw/cbs/84852NED/api                                v3 or v4
+//! DATA/raw/cbs/84852NED/<entity set>/page-00001.json       each response body as received
+//! DATA/raw/cbs/84852NED/<entity set>/DONE                  the entity set has no next page
+//! DATA/raw/cbs/84852NED/COMPLETE                           written last: the download is whole
+//! DATA/raw/cbs/.partial-84852NED/                          a download under way (resumed where it stopped)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+/// Which OData API a download comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    V3,
+    V4,
+}
+
+impl Api {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::V3 => "v3",
+            Api::V4 => "v4",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Api> {
+        match text.trim() {
+            "v3" | "3" => Some(Api::V3),
+            "v4" | "4" => Some(Api::V4),
+            _ => None,
+        }
+    }
+
+    /// The entity set holding the figures.
+    pub fn data_set(self) -> &'static str {
+        match self {
+            Api::V3 => "UntypedDataSet",
+            Api::V4 => "Observations",
+        }
+    }
+
+    /// The entity set with the table's title and modification date.
+    pub fn info_set(self) -> &'static str {
+        match self {
+            Api::V3 => "TableInfos",
+            Api::V4 => "Properties",
+        }
+    }
+
+    /// CBS's own service: the bulk feed of OData v3 (it pages by 10,000 rows), or OData v4.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            Api::V3 => "https://opendata.cbs.nl/ODataFeed/odata",
+            Api::V4 => "https://odata4.cbs.nl/CBS",
+        }
+    }
+}
+
+/// The file written last into a kept download.
+pub const COMPLETE: &str = "COMPLETE";
+/// The file naming the API of a kept download.
+pub const API_FILE: &str = "api";
+/// An entity set whose last page is kept.
+pub const DONE: &str = "DONE";
+/// The page an unfinished entity set continues with: `N\tURL`.
+pub const NEXT: &str = "NEXT";
+
+/// Where the pages of table `id` are kept: `DATA/raw/cbs/<ID>`.
+pub fn kept_dir(data_dir: &Path, id: &str) -> PathBuf {
+    cbs_dir(data_dir).join(id.to_uppercase())
+}
+
+/// Where a download of table `id` is under way.
+pub fn partial_dir(data_dir: &Path, id: &str) -> PathBuf {
+    cbs_dir(data_dir).join(format!(".partial-{}", id.to_uppercase()))
+}
+
+/// `DATA/raw/cbs`.
+pub fn cbs_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("raw").join("cbs")
+}
+
+/// The name of page `n` (1-based) of an entity set.
+pub fn page_name(n: usize) -> String {
+    format!("page-{n:05}.json")
+}
+
+/// The page files of one entity set, in order.
+pub fn pages(dir: &Path, set: &str) -> std::io::Result<Vec<PathBuf>> {
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(dir.join(set))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("page-")))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    pages.sort();
+    Ok(pages)
+}
+
+/// The ids of every complete kept download in `data_dir`.
+pub fn kept_ids(data_dir: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(cbs_dir(data_dir))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.') && e.path().join(COMPLETE).is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Writes `bytes` to `path` whole or not at all: a temporary file beside it, synced, then renamed.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("writing");
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,462 @@
+//! `vtsql fetch`: CBS open data tables downloaded page by page into `DATA/raw/cbs/<ID>/` ([`kept`]), the
+//! way the `cbsodata` and `cbsodataR` packages call the service: metadata entity sets, then the figures,
+//! following `odata.nextLink` (v3) or `@odata.nextLink` (v4) until there is none.
+//!
+//! A download survives the real service: every request is retried with backoff after a 5xx or 429, a
+//! timeout, a dropped connection or a body that is cut off (it must parse as the JSON CBS sends); every
+//! page is kept as it arrives, so a killed fetch resumes with the page it was getting; and a table whose
+//! modification date (`TableInfos.Modified`) is that of the kept download is not downloaded again.
+
+pub mod kept;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kept::{API_FILE, Api, COMPLETE, DONE, NEXT};
+use serde_json::Value;
+
+/// Why a fetch stopped. What was kept stays and a next fetch resumes from it.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("CBS open data has no table {id} ({url} answered 404 Not Found)")]
+    UnknownTable { id: String, url: String },
+    #[error("{url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url}: gave up after {attempts} attempts: {last}")]
+    GaveUp { url: String, attempts: u32, last: String },
+    #[error("{url}: not a CBS open data response: {message}")]
+    Shape { url: String, message: String },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
+    move |source| FetchError::Io { path: path.to_path_buf(), source }
+}
+
+/// How to reach the service.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub api: Api,
+    /// Up to the catalogue: `https://opendata.cbs.nl/ODataFeed/odata` (a table's URL is `BASE/<ID>/`).
+    pub base_url: String,
+    /// For every request, from connecting to the last byte of the body.
+    pub timeout: Duration,
+    /// Attempts after the first.
+    pub retries: u32,
+    /// The wait before the first retry; doubled after each.
+    pub backoff: Duration,
+    /// Download even a table whose kept download is of the same modification date.
+    pub force: bool,
+}
+
+impl Options {
+    pub fn new(api: Api) -> Options {
+        Options {
+            api,
+            base_url: api.default_base_url().to_string(),
+            timeout: Duration::from_secs(120),
+            retries: 6,
+            backoff: Duration::from_millis(500),
+            force: false,
+        }
+    }
+}
+
+/// What fetching one table did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The kept download has the table's current modification date.
+    Unchanged { modified: String },
+    /// Downloaded (or finished) now: so many rows of the figures' entity set.
+    Downloaded { modified: String, rows: usize },
+}
+
+/// The largest response vtsql accepts: a page of 10,000 rows is a few MiB.
+const MAX_BODY: u64 = 512 << 20;
+
+/// A client with the options' timeout that reads any status itself.
+fn agent(options: &Options) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(options.timeout))
+        .http_status_as_error(false)
+        .user_agent(format!("vtsql/{}", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+/// Reports progress: a bar redrawn in place on a terminal, plain lines otherwise.
+pub struct Progress {
+    terminal: bool,
+    last_line: usize,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        Progress { terminal: std::io::stderr().is_terminal(), last_line: 0 }
+    }
+
+    fn say(&mut self, line: &str) {
+        if self.terminal && self.last_line > 0 {
+            eprint!("\r{:width$}\r", "", width = self.last_line);
+            self.last_line = 0;
+        }
+        eprintln!("{line}");
+    }
+
+    fn rows(&mut self, id: &str, rows: usize, total: Option<usize>) {
+        let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
+        if self.terminal {
+            let bar = match total {
+                Some(t) if t > 0 => {
+                    let filled = (rows.min(t) * 30) / t;
+                    format!("[{}{}] ", "#".repeat(filled), ".".repeat(30 - filled))
+                }
+                _ => String::new(),
+            };
+            let line = format!("{id}: {bar}{rows}{of} rows");
+            eprint!("\r{line}");
+            self.last_line = line.chars().count();
+        } else {
+            eprintln!("{id}: {rows}{of} rows");
+        }
+    }
+
+    fn done(&mut self) {
+        if self.terminal && self.last_line > 0 {
+            eprintln!();
+            self.last_line = 0;
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why one attempt failed, and whether another may succeed.
+enum Failure {
+    Retry(String),
+    Final(FetchError),
+}
+
+/// One GET whose body must be JSON: retried with backoff while it fails in a way that can pass.
+fn get_json(agent: &ureq::Agent, options: &Options, url: &str) -> Result<(Vec<u8>, Value), FetchError> {
+    let mut wait = options.backoff;
+    let mut last = String::new();
+    for attempt in 0..=options.retries {
+        if attempt > 0 {
+            std::thread::sleep(wait);
+            wait = wait.saturating_mul(2).min(Duration::from_secs(60));
+        }
+        match get_once(agent, url) {
+            Ok(body) => return Ok(body),
+            Err(Failure::Final(e)) => return Err(e),
+            Err(Failure::Retry(why)) => last = why,
+        }
+    }
+    Err(FetchError::GaveUp { url: url.to_string(), attempts: options.retries + 1, last })
+}
+
+fn get_once(agent: &ureq::Agent, url: &str) -> Result<(Vec<u8>, Value), Failure> {
+    let response = agent.get(url).header("Accept", "application/json").call();
+    let mut response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(match e {
+                ureq::Error::BadUri(_) | ureq::Error::RequireHttpsOnly(_) => {
+                    Failure::Final(FetchError::Shape { url: url.to_string(), message: e.to_string() })
+                }
+                e => Failure::Retry(e.to_string()),
+            });
+        }
+    };
+    let status = response.status().as_u16();
+    match status {
+        200..=299 => {}
+        404 => return Err(Failure::Final(FetchError::Status { url: url.to_string(), status })),
+        429 | 500..=599 | 408 => return Err(Failure::Retry(format!("HTTP {status}"))),
+        _ => return Err(Failure::Final(FetchError::Status { url: url.to_string(), status })),
+    }
+    // A connection dropped mid-body ends in an error or in bytes that do not parse: both are tried again.
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .read_to_vec()
+        .map_err(|e| Failure::Retry(format!("reading the body: {e}")))?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| Failure::Retry(format!("the body is not whole JSON ({} bytes: {e})", body.len())))?;
+    Ok((body, value))
+}
+
+/// The rows of an entity-set page and its next link.
+fn page_shape(url: &str, value: &Value) -> Result<(usize, Option<String>), FetchError> {
+    let shape = |message: &str| FetchError::Shape { url: url.to_string(), message: message.to_string() };
+    let object = value.as_object().ok_or_else(|| shape("the body is not a JSON object"))?;
+    let rows = match object.get("value") {
+        Some(Value::Array(rows)) => {
+            if let Some(i) = rows.iter().position(|r| !r.is_object()) {
+                return Err(shape(&format!("value[{i}] is not an object")));
+            }
+            rows.len()
+        }
+        Some(_) => return Err(shape("field \"value\" is not an array")),
+        None => return Err(shape("no field \"value\" (the rows)")),
+    };
+    let next = ["odata.nextLink", "@odata.nextLink"]
+        .iter()
+        .find_map(|k| object.get(*k))
+        .map(|v| v.as_str().map(str::to_string).ok_or_else(|| shape("the next link is not text")))
+        .transpose()?;
+    Ok((rows, next))
+}
+
+/// The URL of an entity set: v3 asks for JSON explicitly (`$format=json`, as `cbsodata` does).
+fn set_url(options: &Options, id: &str, set: &str) -> String {
+    let base = options.base_url.trim_end_matches('/');
+    match options.api {
+        Api::V3 => format!("{base}/{id}/{set}?$format=json"),
+        Api::V4 => format!("{base}/{id}/{set}"),
+    }
+}
+
+/// Downloads an entity set into `dir/set/`, continuing a kept `NEXT` where there is one. Answers the rows
+/// it holds in all.
+fn fetch_set(
+    agent: &ureq::Agent,
+    options: &Options,
+    dir: &Path,
+    set: &str,
+    url: String,
+    on_page: &mut dyn FnMut(usize),
+) -> Result<usize, FetchError> {
+    let set_dir = dir.join(set);
+    std::fs::create_dir_all(&set_dir).map_err(io(&set_dir))?;
+    let count_kept = |upto: usize| -> Result<usize, FetchError> {
+        let mut rows = 0;
+        for page in kept::pages(dir, set).map_err(io(&set_dir))?.iter().take(upto) {
+            let bytes = std::fs::read(page).map_err(io(page))?;
+            let value: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| FetchError::Shape { url: page.display().to_string(), message: e.to_string() })?;
+            rows += page_shape(&page.display().to_string(), &value)?.0;
+        }
+        Ok(rows)
+    };
+    if set_dir.join(DONE).is_file() {
+        return count_kept(usize::MAX);
+    }
+    let next_path = set_dir.join(NEXT);
+    let (mut n, mut url) = match std::fs::read_to_string(&next_path) {
+        Ok(text) => match text.split_once('\t') {
+            Some((n, url)) if n.parse::<usize>().is_ok() => (n.parse().unwrap_or(1), url.trim().to_string()),
+            _ => (1, url),
+        },
+        Err(_) => (1, url),
+    };
+    // pages from an attempt that stopped after writing them but before moving NEXT on are got again
+    for page in kept::pages(dir, set).map_err(io(&set_dir))? {
+        let number = page.file_stem().and_then(|s| s.to_str()).and_then(|s| s.strip_prefix("page-")).and_then(|s| s.parse::<usize>().ok());
+        if number.is_none_or(|k| k >= n) {
+            std::fs::remove_file(&page).map_err(io(&page))?;
+        }
+    }
+    let mut rows = count_kept(n - 1)?;
+    on_page(rows);
+    loop {
+        let (body, value) = get_json(agent, options, &url)?;
+        let (page_rows, next) = page_shape(&url, &value)?;
+        let page = set_dir.join(kept::page_name(n));
+        kept::write_atomically(&page, &body).map_err(io(&page))?;
+        rows += page_rows;
+        on_page(rows);
+        match next {
+            Some(next) => {
+                n += 1;
+                url = next;
+                kept::write_atomically(&next_path, format!("{n}\t{url}").as_bytes()).map_err(io(&next_path))?;
+            }
+            None => {
+                kept::write_atomically(&set_dir.join(DONE), b"").map_err(io(&set_dir))?;
+                let _ = std::fs::remove_file(&next_path);
+                return Ok(rows);
+            }
+        }
+    }
+}
+
+/// The modification date and row count of a table's info response.
+fn info_of(api: Api, url: &str, value: &Value) -> Result<(String, Option<usize>), FetchError> {
+    let shape = |message: &str| FetchError::Shape { url: url.to_string(), message: message.to_string() };
+    let info = match api {
+        Api::V3 => value
+            .get("value")
+            .and_then(Value::as_array)
+            .and_then(|v| v.first())
+            .ok_or_else(|| shape("no table information in field \"value\""))?,
+        Api::V4 => value,
+    };
+    let modified = info
+        .get("Modified")
+        .and_then(Value::as_str)
+        .ok_or_else(|| shape("no field \"Modified\" (the table's modification date)"))?
+        .to_string();
+    let count = ["RecordCount", "ObservationCount"].iter().find_map(|k| info.get(*k)).and_then(Value::as_u64);
+    Ok((modified, count.map(|c| c as usize)))
+}
+
+/// The kept info page's modification date, if the download at `dir` is of `api`.
+fn kept_modified(dir: &Path, api: Api) -> Option<String> {
+    if std::fs::read_to_string(dir.join(API_FILE)).ok().and_then(|a| Api::parse(&a)) != Some(api) {
+        return None;
+    }
+    let page = kept::pages(dir, api.info_set()).ok()?.into_iter().next()?;
+    let value: Value = serde_json::from_slice(&std::fs::read(&page).ok()?).ok()?;
+    info_of(api, "", &value).ok().map(|(m, _)| m)
+}
+
+/// The dimensions' entity sets of a v3 `DataProperties`, or a v4 `Dimensions` list.
+fn dimension_sets(api: Api, dir: &Path, set: &str) -> Result<Vec<String>, FetchError> {
+    let mut sets = Vec::new();
+    for page in kept::pages(dir, set).map_err(io(&dir.join(set)))? {
+        let value: Value = serde_json::from_slice(&std::fs::read(&page).map_err(io(&page))?)
+            .map_err(|e| FetchError::Shape { url: page.display().to_string(), message: e.to_string() })?;
+        for item in value.get("value").and_then(Value::as_array).into_iter().flatten() {
+            match api {
+                Api::V3 => {
+                    let kind = item.get("Type").and_then(Value::as_str).unwrap_or_default();
+                    if matches!(kind, "Dimension" | "GeoDimension" | "TimeDimension")
+                        && let Some(key) = item.get("Key").and_then(Value::as_str)
+                    {
+                        sets.push(key.to_string());
+                    }
+                }
+                Api::V4 => {
+                    if let Some(key) = item.get("Identifier").and_then(Value::as_str) {
+                        sets.push(format!("{key}Codes"));
+                    }
+                }
+            }
+        }
+    }
+    // an entity set name is a path segment: nothing else may reach the URL or the disk
+    if let Some(bad) = sets.iter().find(|s| s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+        return Err(FetchError::Shape { url: dir.join(set).display().to_string(), message: format!("dimension {bad:?} is no entity set name") });
+    }
+    Ok(sets)
+}
+
+/// Downloads table `id` into `DATA/raw/cbs/<ID>/`, unless the kept download is of its current release.
+pub fn fetch_table(data_dir: &Path, id: &str, options: &Options, progress: &mut Progress) -> Result<Outcome, FetchError> {
+    let id = id.trim().to_uppercase();
+    let agent = agent(options);
+    let info_url = set_url(options, &id, options.api.info_set());
+    let (info_body, info) = match get_json(&agent, options, &info_url) {
+        Err(FetchError::Status { status: 404, url }) => return Err(FetchError::UnknownTable { id, url }),
+        other => other?,
+    };
+    let (modified, count) = info_of(options.api, &info_url, &info)?;
+    let kept_dir = kept::kept_dir(data_dir, &id);
+    if !options.force && kept_dir.join(COMPLETE).is_file() && kept_modified(&kept_dir, options.api).as_deref() == Some(&modified) {
+        return Ok(Outcome::Unchanged { modified });
+    }
+    // A download under way of the same release resumes; of another release it starts again.
+    let partial = kept::partial_dir(data_dir, &id);
+    if partial.exists() && kept_modified(&partial, options.api).as_deref() != Some(&modified) {
+        std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
+    }
+    let resumed = partial.exists();
+    std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+    kept::write_atomically(&partial.join(API_FILE), options.api.as_str().as_bytes()).map_err(io(&partial))?;
+    let info_dir = partial.join(options.api.info_set());
+    std::fs::create_dir_all(&info_dir).map_err(io(&info_dir))?;
+    let info_page = info_dir.join(kept::page_name(1));
+    kept::write_atomically(&info_page, &info_body).map_err(io(&info_page))?;
+    kept::write_atomically(&info_dir.join(DONE), b"").map_err(io(&info_dir))?;
+    progress.say(&format!(
+        "{id}: release {modified}{}",
+        if resumed { ", resuming the download that stopped" } else { "" }
+    ));
+
+    let mut quiet = |_: usize| {};
+    let metadata: &[&str] = match options.api {
+        Api::V3 => &["DataProperties"],
+        Api::V4 => &["Dimensions", "MeasureCodes", "MeasureGroups"],
+    };
+    for set in metadata {
+        let url = set_url(options, &id, set);
+        match fetch_set(&agent, options, &partial, set, url, &mut quiet) {
+            // not every v4 table has measure groups
+            Err(FetchError::Status { status: 404, .. }) if *set == "MeasureGroups" => {
+                let _ = std::fs::remove_dir_all(partial.join(set));
+            }
+            other => {
+                other?;
+            }
+        }
+    }
+    let dimension_list = if options.api == Api::V3 { "DataProperties" } else { "Dimensions" };
+    for set in dimension_sets(options.api, &partial, dimension_list)? {
+        let url = set_url(options, &id, &set);
+        fetch_set(&agent, options, &partial, &set, url, &mut quiet)?;
+    }
+    let data_set = options.api.data_set();
+    let url = set_url(options, &id, data_set);
+    let rows = fetch_set(&agent, options, &partial, data_set, url, &mut |rows| progress.rows(&id, rows, count))?;
+    progress.done();
+    kept::write_atomically(&partial.join(COMPLETE), modified.as_bytes()).map_err(io(&partial))?;
+
+    // The complete download takes the place of the kept one.
+    if kept_dir.exists() {
+        let old = kept::cbs_dir(data_dir).join(format!(".old-{id}"));
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(&kept_dir, &old).map_err(io(&kept_dir))?;
+        std::fs::rename(&partial, &kept_dir).map_err(io(&kept_dir))?;
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    } else {
+        std::fs::rename(&partial, &kept_dir).map_err(io(&kept_dir))?;
+    }
+    Ok(Outcome::Downloaded { modified, rows })
+}
+
+/// Holds `DATA/raw/cbs/.lock` while fetching: two fetches into one data directory wait for each other.
+pub fn lock(data_dir: &Path, progress: &mut Progress) -> Result<std::fs::File, FetchError> {
+    let dir = kept::cbs_dir(data_dir);
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let path = dir.join(".lock");
+    let file = std::fs::File::options().create(true).truncate(false).write(true).open(&path).map_err(io(&path))?;
+    if file.try_lock().is_err() {
+        progress.say(&format!("waiting for another vtsql fetch into {}", data_dir.display()));
+        file.lock().map_err(io(&path))?;
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_and_links() {
+        let page: Value = serde_json::from_str(r#"{"odata.metadata":"x","value":[{"a":1}],"odata.nextLink":"http://h/n"}"#).unwrap();
+        assert_eq!(page_shape("u", &page).unwrap(), (1, Some("http://h/n".to_string())));
+        let v4: Value = serde_json::from_str(r#"{"@odata.context":"x","value":[],"@odata.nextLink":"http://h/m"}"#).unwrap();
+        assert_eq!(page_shape("u", &v4).unwrap(), (0, Some("http://h/m".to_string())));
+        let bad: Value = serde_json::from_str(r#"{"value":[1]}"#).unwrap();
+        assert!(page_shape("u", &bad).unwrap_err().to_string().contains("value[0] is not an object"));
+        let no_rows: Value = serde_json::from_str(r#"{"error":"x"}"#).unwrap();
+        assert!(page_shape("http://x/y", &no_rows).unwrap_err().to_string().starts_with("http://x/y: "));
+    }
+
+    #[test]
+    fn urls() {
+        let mut options = Options::new(Api::V3);
+        options.base_url = "http://127.0.0.1:9/ODataFeed/odata/".into();
+        assert_eq!(set_url(&options, "84852NED", "TableInfos"), "http://127.0.0.1:9/ODataFeed/odata/84852NED/TableInfos?$format=json");
+        options.api = Api::V4;
+        assert_eq!(set_url(&options, "84852NED", "Observations"), "http://127.0.0.1:9/ODataFeed/odata/84852NED/Observations");
+    }
+}

@@ -1,0 +1,180 @@
+//! Any CBS table as a `cbs_<id>` table of the data directory, from the pages `vtsql fetch` keeps
+//! ([`odata`]) or from a StatLine download ([`statline`]); which table a download is ([`family`]);
+//! releases merged in with their history ([`table`]).
+
+pub mod family;
+pub mod model;
+pub mod odata;
+pub mod statline;
+pub mod table;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use model::{Row, TableMeta};
+
+use super::error::{IngestError, Result};
+use super::facts::Text;
+use super::store::{Run, Store};
+
+pub use crate::fetch::kept::{kept_dir, kept_ids};
+
+/// One table's incoming figures: its model as the input tells it, and its rows.
+pub struct Incoming {
+    pub meta: TableMeta,
+    pub rows: Vec<Row>,
+    /// The inputs, for messages (a row's `origin.0` indexes them).
+    pub sources: Vec<PathBuf>,
+}
+
+/// Refuses input that gives one cell two different figures (naming both places) and drops repeats of the
+/// same figures (a download loaded twice, or two downloads that overlap).
+pub fn deduplicate(incoming: &mut Incoming) -> Result<()> {
+    let mut seen: HashMap<(vtsql_udfs::period::Period, Option<Text>, Vec<Text>), usize> = HashMap::new();
+    let mut keep = vec![true; incoming.rows.len()];
+    #[allow(clippy::needless_range_loop)] // rows[first] is written while rows[i] is read
+    for i in 0..incoming.rows.len() {
+        let row = &incoming.rows[i];
+        let key = (row.period, row.region.as_ref().map(|r| Text::clone(&r.code)), row.categories.clone());
+        let Some(&first) = seen.get(&key) else {
+            seen.insert(key, i);
+            continue;
+        };
+        let earlier = &incoming.rows[first];
+        let differs = |a: &model::Cell, b: &model::Cell| match (a, b) {
+            (model::Cell::Absent, _) | (_, model::Cell::Absent) => false,
+            (model::Cell::Decimal(x), model::Cell::Decimal(y)) => x.to_bits() != y.to_bits(),
+            (model::Cell::Empty, model::Cell::Empty) => false,
+            _ => a != b,
+        };
+        if row.provisional != earlier.provisional || row.cells.iter().zip(&earlier.cells).any(|(a, b)| differs(a, b)) {
+            let place = |r: &Row| {
+                let file = incoming.sources.get(r.origin.0 as usize).map(|p| p.display().to_string()).unwrap_or_default();
+                format!("{file}:{}", r.origin.1)
+            };
+            return Err(IngestError::store(
+                incoming.sources.get(row.origin.0 as usize).map(PathBuf::as_path).unwrap_or(Path::new("?")),
+                format!(
+                    "line {}: {} {} {}{}: other figures than {} for the same cell",
+                    row.origin.1,
+                    incoming.meta.id,
+                    row.period,
+                    row.region.as_ref().map(|r| &*r.code).unwrap_or(""),
+                    row.categories.iter().map(|c| format!(" {c:?}")).collect::<String>(),
+                    place(earlier)
+                ),
+            ));
+        }
+        // the same figures: fill in what the first lacked, keep one
+        let filled: Vec<model::Cell> = earlier
+            .cells
+            .iter()
+            .zip(&row.cells)
+            .map(|(a, b)| if *a == model::Cell::Absent { *b } else { *a })
+            .collect();
+        incoming.rows[first].cells = filled;
+        keep[i] = false;
+    }
+    let mut flags = keep.into_iter();
+    incoming.rows.retain(|_| flags.next().unwrap_or(true));
+    Ok(())
+}
+
+/// Stages `incoming` into its table in `run`; answers a line for the report.
+pub fn stage(run: &mut Run<'_>, data_dir: &Path, mut incoming: Incoming) -> Result<String> {
+    deduplicate(&mut incoming)?;
+    let stored = table::stored_meta(data_dir, &incoming.meta.id)?;
+    let source = incoming.sources.first().cloned().unwrap_or_default();
+    let merged = table::merge_meta(stored.as_ref(), &incoming.meta, &source)?;
+    let n = incoming.rows.len();
+    let changes = table::stage(run, data_dir, stored.as_ref(), &merged, incoming.rows)?;
+    Ok(format!(
+        "{}: {n} rows read: {} new, {} replaced (kept in {}_history), {} unchanged",
+        merged.meta.table_name(),
+        changes.added,
+        changes.replaced,
+        merged.meta.table_name(),
+        changes.unchanged
+    ))
+}
+
+/// Ingests the kept downloads of `ids` (every complete one when empty) into their tables: what `vtsql fetch`
+/// does after downloading, and `vtsql ingest --kept` offline.
+pub fn ingest_kept(data_dir: &Path, ids: &[String], progress: &mut dyn FnMut(&str)) -> Result<Vec<String>> {
+    let ids: Vec<String> = if ids.is_empty() { kept_ids(data_dir) } else { ids.iter().map(|i| i.to_uppercase()).collect() };
+    let mut downloads = Vec::new();
+    for id in &ids {
+        let dir = kept_dir(data_dir, id);
+        let download = odata::read_download(&dir)?;
+        progress(&format!("{}: {} rows of {} kept", dir.display(), download.rows.len(), download.meta.id));
+        downloads.push((dir, download));
+    }
+    let store = Store::open(data_dir, progress)?;
+    let mut run = store.begin()?;
+    let mut lines = Vec::new();
+    for (dir, download) in downloads {
+        let incoming = Incoming { meta: download.meta, rows: download.rows, sources: vec![dir] };
+        lines.push(stage(&mut run, data_dir, incoming)?);
+    }
+    run.commit()?;
+    Ok(lines)
+}
+
+/// Why `vtsql fetch` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchCommandError {
+    #[error("{0}")]
+    Fetch(#[from] crate::fetch::FetchError),
+    #[error("{0}\nnothing was written to the tables (the downloaded pages are kept)")]
+    Ingest(#[from] IngestError),
+    #[error("{0:?} is not a CBS table id such as 84852NED")]
+    NotAnId(String),
+}
+
+/// `vtsql fetch [ID...]`: downloads each table (default: the ten of Beleidsinformatie Veilig Thuis) that
+/// changed since it was kept, then ingests those into their `cbs_<id>` tables. A table that fails does not
+/// stop the others; the first failure is reported at the end.
+pub fn fetch_command(data_dir: &Path, ids: &[String], options: &crate::fetch::Options) -> Result<(), FetchCommandError> {
+    use crate::fetch::{self, Outcome};
+    let ids: Vec<String> = if ids.is_empty() {
+        family::FAMILY.iter().map(|m| m.id.to_string()).collect()
+    } else {
+        ids.iter().map(|i| i.trim().to_uppercase()).collect()
+    };
+    if let Some(bad) = ids.iter().find(|id| family::id_in(id).as_deref() != Some(id.as_str())) {
+        return Err(FetchCommandError::NotAnId(bad.clone()));
+    }
+    let mut progress = fetch::Progress::new();
+    let _lock = fetch::lock(data_dir, &mut progress)?;
+    let mut changed = Vec::new();
+    let mut failure = None;
+    for id in &ids {
+        match fetch::fetch_table(data_dir, id, options, &mut progress) {
+            Ok(Outcome::Unchanged { modified }) => {
+                eprintln!("{id}: unchanged since {modified}: nothing downloaded");
+                // kept but not stored (its ingest failed, or the tables were removed): ingest it now
+                let stored = table::stored_meta(data_dir, id)?.map(|m| m.release);
+                if stored != model::day_of(&modified).map(model::date_text) {
+                    changed.push(id.clone());
+                }
+            }
+            Ok(Outcome::Downloaded { rows, .. }) => {
+                eprintln!("{id}: {rows} rows downloaded into {}", kept_dir(data_dir, id).display());
+                changed.push(id.clone());
+            }
+            Err(e) => {
+                eprintln!("{id}: {e}");
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    if !changed.is_empty() {
+        for line in ingest_kept(data_dir, &changed, &mut |line| eprintln!("{line}"))? {
+            eprintln!("{line}");
+        }
+    }
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}

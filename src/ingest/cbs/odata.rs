@@ -1,0 +1,534 @@
+//! The pages of a CBS open data table as `vtsql fetch` keeps them under `DATA/raw/cbs/<ID>/`, read into
+//! the table model.
+//!
+//! ```text
+//! DATA/raw/cbs/84852NED/api                       v3 or v4
+//! DATA/raw/cbs/84852NED/<entity set>/page-00001.json   each response body as received
+//! DATA/raw/cbs/84852NED/COMPLETE                  written last: the download is whole
+//! ```
+//!
+//! OData v3 (`opendata.cbs.nl/ODataFeed/odata/<ID>/`, the shapes the `cbsodata` and `cbsodataR` packages
+//! read): `TableInfos` (title, `Modified`), `DataProperties` (dimensions of type `Dimension`,
+//! `GeoDimension`, `TimeDimension`; `TopicGroup`s and `Topic`s with `Unit` and `Decimals`), one entity set
+//! per dimension (`Key` → `Title`; `Perioden` with `Status`, `RegioS` keys right-padded), and
+//! `UntypedDataSet`: one object per row with the dimension keys and one right-aligned string per topic.
+//! OData v4 (`odata4.cbs.nl/CBS/<ID>/`): `Properties`, `Dimensions`, `MeasureCodes`, `MeasureGroups`,
+//! `<Dimension>Codes` and `Observations` (one cell per object: `Measure`, `Value`, `ValueAttribute`).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+use vtsql_udfs::period::Period;
+
+use super::model::{self, Cell, Dimension, Kind, RegionCell, Row, TableMeta, Topic};
+pub use crate::fetch::kept::{self, API_FILE, Api, COMPLETE};
+use crate::ingest::error::{IngestError, Result};
+use crate::ingest::facts::{Interner, Text};
+
+fn pages(dir: &Path, set: &str) -> Result<Vec<PathBuf>> {
+    kept::pages(dir, set).map_err(|e| IngestError::io(&dir.join(set), e))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| IngestError::io(path, e))
+}
+
+fn shape(path: &Path, message: impl fmt::Display) -> IngestError {
+    IngestError::store(path, format!("not a CBS open data response: {message}"))
+}
+
+/// The objects of every page of a (small) metadata entity set; a singleton (v4 `Properties`) is one.
+fn objects(dir: &Path, set: &str) -> Result<Vec<(PathBuf, serde_json::Map<String, Value>)>> {
+    let mut out = Vec::new();
+    for page in pages(dir, set)? {
+        let body: Value = serde_json::from_slice(&read(&page)?).map_err(|e| shape(&page, e))?;
+        match body {
+            Value::Object(mut map) => match map.remove("value") {
+                Some(Value::Array(items)) => {
+                    for (i, item) in items.into_iter().enumerate() {
+                        match item {
+                            Value::Object(o) => out.push((page.clone(), o)),
+                            _ => return Err(shape(&page, format!("value[{i}] is not an object"))),
+                        }
+                    }
+                }
+                Some(_) => return Err(shape(&page, "\"value\" is not an array")),
+                None => out.push((page.clone(), map)),
+            },
+            _ => return Err(shape(&page, "the body is not a JSON object")),
+        }
+    }
+    if out.is_empty() {
+        return Err(IngestError::store(&dir.join(set), format!("no {set} kept (an incomplete download?)")));
+    }
+    Ok(out)
+}
+
+fn text_field(page: &Path, object: &serde_json::Map<String, Value>, field: &str) -> Result<String> {
+    match object.get(field) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Null) | None => Ok(String::new()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(other) => Err(shape(page, format!("field {field:?} is {other}, not text"))),
+    }
+}
+
+fn required(page: &Path, object: &serde_json::Map<String, Value>, field: &str) -> Result<String> {
+    let value = text_field(page, object, field)?;
+    if value.trim().is_empty() {
+        return Err(shape(page, format!("field {field:?} is missing")));
+    }
+    Ok(value)
+}
+
+/// How a kept download's row cells resolve to the table model.
+struct Resolver {
+    meta: TableMeta,
+    /// Per dimension: its key and its categories (key → title).
+    dimensions: Vec<(String, HashMap<String, Text>)>,
+    geo: Option<(String, HashMap<String, RegionCell>)>,
+    time: String,
+    /// Period code → the period and whether CBS marks it provisional.
+    periods: HashMap<String, (Period, bool)>,
+    release: Option<i32>,
+    source: Text,
+}
+
+/// The API a kept download came from.
+pub fn api_of(dir: &Path) -> Result<Api> {
+    let path = dir.join(API_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| IngestError::io(&path, e))?;
+    Api::parse(&text).ok_or_else(|| IngestError::store(&path, format!("unknown API {:?}", text.trim())))
+}
+
+/// Reads the table's metadata from a kept download.
+pub fn read_meta(dir: &Path) -> Result<TableMeta> {
+    Ok(resolver(dir)?.meta)
+}
+
+fn status_is_provisional(status: &str) -> bool {
+    let s = status.to_lowercase();
+    s.contains("voorlopig") || s.contains("provisional")
+}
+
+fn period_of(page: &Path, key: &str) -> Result<Period> {
+    Period::parse(key.trim()).map(|(p, _)| p).ok_or_else(|| {
+        shape(page, format!("period {key:?} is not a half year (2020HJ01) or year (2020JJ00) vtsql knows"))
+    })
+}
+
+fn resolver(dir: &Path) -> Result<Resolver> {
+    let api = api_of(dir)?;
+    let mut texts = Interner::default();
+    let info = objects(dir, api.info_set())?;
+    let (info_page, info) = &info[0];
+    let id = required(info_page, info, "Identifier")?;
+    let title = text_field(info_page, info, "Title")?;
+    let modified = text_field(info_page, info, "Modified")?;
+    let release = model::day_of(&modified);
+    let mut meta = TableMeta {
+        id: id.trim().to_uppercase(),
+        title,
+        release: release.map(model::date_text).unwrap_or_default(),
+        regions: false,
+        dimensions: Vec::new(),
+        topics: Vec::new(),
+    };
+    let mut dimensions = Vec::new();
+    let mut geo = None;
+    let mut time = None;
+    let mut periods = HashMap::new();
+
+    // (key, title, description, kind) of every dimension
+    let mut dims: Vec<(String, String, String, String)> = Vec::new();
+    match api {
+        Api::V3 => {
+            let properties = objects(dir, "DataProperties")?;
+            let groups: HashMap<String, String> = properties
+                .iter()
+                .filter(|(_, o)| o.get("Type").and_then(Value::as_str) == Some("TopicGroup"))
+                .filter_map(|(_, o)| Some((o.get("ID")?.to_string(), o.get("Title")?.as_str()?.to_string())))
+                .collect();
+            for (page, o) in &properties {
+                let kind = required(page, o, "Type")?;
+                match kind.as_str() {
+                    "Dimension" | "GeoDimension" | "TimeDimension" => dims.push((
+                        required(page, o, "Key")?,
+                        text_field(page, o, "Title")?,
+                        text_field(page, o, "Description")?,
+                        kind,
+                    )),
+                    "Topic" => {
+                        let unit = text_field(page, o, "Unit")?;
+                        let decimals = o.get("Decimals").and_then(Value::as_u64).map(|d| d as u32);
+                        let datatype = text_field(page, o, "Datatype")?;
+                        let mut kind = Kind::from_unit(&unit, decimals);
+                        if matches!(datatype.as_str(), "Double" | "Float" | "Decimal") && decimals.unwrap_or(0) > 0 {
+                            kind = Kind::Decimal;
+                        }
+                        if datatype == "String" {
+                            continue; // text topics (rare) carry no figures
+                        }
+                        let parent = o.get("ParentID").map(Value::to_string).unwrap_or_default();
+                        meta.topics.push(Topic {
+                            key: required(page, o, "Key")?,
+                            title: text_field(page, o, "Title")?,
+                            group: groups.get(&parent).cloned().unwrap_or_default(),
+                            unit,
+                            description: text_field(page, o, "Description")?,
+                            column: String::new(),
+                            kind,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Api::V4 => {
+            for (page, o) in objects(dir, "Dimensions")? {
+                let kind = text_field(&page, &o, "Kind")?;
+                dims.push((
+                    required(&page, &o, "Identifier")?,
+                    text_field(&page, &o, "Title")?,
+                    text_field(&page, &o, "Description")?,
+                    kind,
+                ));
+            }
+            let groups: HashMap<String, String> = match pages(dir, "MeasureGroups") {
+                Ok(_) => objects(dir, "MeasureGroups")?
+                    .iter()
+                    .filter_map(|(_, o)| Some((o.get("Id")?.to_string(), o.get("Title")?.as_str()?.to_string())))
+                    .collect(),
+                Err(_) => HashMap::new(),
+            };
+            for (page, o) in objects(dir, "MeasureCodes")? {
+                let unit = text_field(&page, &o, "Unit")?;
+                let decimals = o.get("Decimals").and_then(Value::as_u64).map(|d| d as u32);
+                let datatype = text_field(&page, &o, "DataType")?;
+                if datatype == "String" {
+                    continue;
+                }
+                let parent = o.get("MeasureGroupId").map(Value::to_string).unwrap_or_default();
+                meta.topics.push(Topic {
+                    key: required(&page, &o, "Identifier")?,
+                    title: text_field(&page, &o, "Title")?,
+                    group: groups.get(&parent).cloned().unwrap_or_default(),
+                    unit: unit.clone(),
+                    description: text_field(&page, &o, "Description")?,
+                    column: String::new(),
+                    kind: Kind::from_unit(&unit, decimals),
+                });
+            }
+        }
+    }
+    for (key, title, description, kind) in dims {
+        let set = match api {
+            Api::V3 => key.clone(),
+            Api::V4 => format!("{key}Codes"),
+        };
+        let code_field = if api == Api::V3 { "Key" } else { "Identifier" };
+        let categories = objects(dir, &set)?;
+        match kind.as_str() {
+            "GeoDimension" => {
+                let mut regions = HashMap::new();
+                for (page, o) in &categories {
+                    let code = required(page, o, code_field)?.trim().to_string();
+                    let name = text_field(page, o, "Title")?;
+                    let cell = RegionCell {
+                        level: texts.text(model::region_level_of(&code)),
+                        code: texts.text(&code),
+                        name: texts.text(name.trim()),
+                    };
+                    regions.insert(code, cell);
+                }
+                meta.regions = true;
+                geo = Some((key, regions));
+            }
+            "TimeDimension" => {
+                for (page, o) in &categories {
+                    let code = required(page, o, code_field)?;
+                    let status = text_field(page, o, "Status")?;
+                    periods.insert(code.trim().to_string(), (period_of(page, &code)?, status_is_provisional(&status)));
+                }
+                time = Some(key);
+            }
+            _ => {
+                let mut map = HashMap::new();
+                for (page, o) in &categories {
+                    let code = required(page, o, code_field)?;
+                    map.insert(code.trim().to_string(), texts.text(text_field(page, o, "Title")?.trim()));
+                }
+                meta.dimensions.push(Dimension { key: key.clone(), title, column: String::new(), description });
+                dimensions.push((key, map));
+            }
+        }
+    }
+    let Some(time) = time else {
+        return Err(shape(&dir.join(api.info_set()), "the table has no time dimension (Perioden)"));
+    };
+    model::name_columns(&mut meta);
+    let source = texts.text(&meta.id);
+    Ok(Resolver { meta, dimensions, geo, time, periods, release, source })
+}
+
+/// A JSON text, borrowed from the page where it has no escapes.
+#[derive(Debug)]
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Str<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Str<'a>, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Str<'a>, E> {
+                Ok(Str(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+/// One value of a row object.
+#[derive(Debug)]
+enum Scalar<'a> {
+    Text(Cow<'a, str>),
+    Number(f64),
+    Null,
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Scalar<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Number(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Number(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Number(v as f64))
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Scalar<'a>, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Scalar<'a>, A::Error> {
+                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// One object of a data page, its fields in the order received.
+#[derive(Debug)]
+struct RawRow<'a>(Vec<(Cow<'a, str>, Scalar<'a>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawRow<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = RawRow<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a row object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<RawRow<'a>, A::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(key) = map.next_key::<Str<'a>>()? {
+                    fields.push((key.0, map.next_value::<Scalar<'a>>()?));
+                }
+                Ok(RawRow(fields))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+impl RawRow<'_> {
+    fn get(&self, key: &str) -> Option<&Scalar<'_>> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+#[derive(Deserialize)]
+struct DataPage<'a> {
+    #[serde(borrow)]
+    value: Vec<RawRow<'a>>,
+}
+
+impl Resolver {
+    fn text_of<'r>(&self, page: &Path, n: usize, row: &'r RawRow<'_>, field: &str) -> Result<&'r str> {
+        match row.get(field) {
+            Some(Scalar::Text(t)) => Ok(t),
+            Some(_) => Err(shape(page, format!("row {n}: field {field:?} is not text"))),
+            None => Err(shape(page, format!("row {n}: field {field:?} is missing"))),
+        }
+    }
+
+    /// The row of one data object, without cells (v4) or with them (v3).
+    fn row_of(&self, page: &Path, n: usize, raw: &RawRow<'_>, cells: Vec<Cell>) -> Result<Row> {
+        let code = self.text_of(page, n, raw, &self.time)?.trim();
+        let &(period, provisional) = self
+            .periods
+            .get(code)
+            .ok_or_else(|| shape(page, format!("row {n}: field {:?}: period {code:?} is not in {}", self.time, self.time)))?;
+        let region = match &self.geo {
+            Some((key, regions)) => {
+                let code = self.text_of(page, n, raw, key)?.trim();
+                let region = regions
+                    .get(code)
+                    .ok_or_else(|| shape(page, format!("row {n}: field {key:?}: region {code:?} is not in {key}")))?;
+                Some(region.clone())
+            }
+            None => None,
+        };
+        let mut categories = Vec::with_capacity(self.dimensions.len());
+        for (key, map) in &self.dimensions {
+            let code = self.text_of(page, n, raw, key)?.trim();
+            let title = map
+                .get(code)
+                .ok_or_else(|| shape(page, format!("row {n}: field {key:?}: category {code:?} is not in {key}")))?;
+            categories.push(Text::clone(title));
+        }
+        Ok(Row {
+            period,
+            provisional,
+            region,
+            categories,
+            cells,
+            release: self.release,
+            replaced_by: None,
+            origin: (0, u32::try_from(n).unwrap_or(u32::MAX)),
+        })
+    }
+}
+
+/// What a kept download holds: its table and rows.
+pub struct Download {
+    pub meta: TableMeta,
+    pub rows: Vec<Row>,
+    pub source: Text,
+}
+
+/// Reads a kept download whole: the table model and every row, checked.
+pub fn read_download(dir: &Path) -> Result<Download> {
+    if !dir.join(COMPLETE).is_file() {
+        return Err(IngestError::store(dir, "the download is not complete: run `vtsql fetch` again to finish it"));
+    }
+    let api = api_of(dir)?;
+    let resolver = resolver(dir)?;
+    let mut rows = Vec::new();
+    match api {
+        Api::V3 => read_v3(dir, &resolver, &mut rows)?,
+        Api::V4 => read_v4(dir, &resolver, &mut rows)?,
+    }
+    Ok(Download { meta: resolver.meta, rows, source: resolver.source })
+}
+
+fn read_v3(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
+    let topics: Vec<(&str, Kind)> = resolver.meta.topics.iter().map(|t| (t.key.as_str(), t.kind)).collect();
+    for page in pages(dir, Api::V3.data_set())? {
+        let bytes = read(&page)?;
+        let data: DataPage = serde_json::from_slice(&bytes).map_err(|e| shape(&page, e))?;
+        for (i, raw) in data.value.iter().enumerate() {
+            let n = i + 1;
+            let mut cells = Vec::with_capacity(topics.len());
+            for &(key, kind) in &topics {
+                let cell = match raw.get(key) {
+                    Some(Scalar::Text(t)) => Cell::parse(t, kind),
+                    Some(Scalar::Number(v)) => Cell::parse(&v.to_string(), kind),
+                    Some(Scalar::Null) => Ok(Cell::Empty),
+                    Some(Scalar::Other) => Err("not a figure".to_string()),
+                    None => Err("missing".to_string()),
+                }
+                .map_err(|m| shape(&page, format!("row {n}: field {key:?}: {m}")))?;
+                cells.push(cell);
+            }
+            rows.push(resolver.row_of(&page, n, raw, cells)?);
+        }
+    }
+    Ok(())
+}
+
+fn read_v4(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
+    let topics: HashMap<&str, (usize, Kind)> =
+        resolver.meta.topics.iter().enumerate().map(|(i, t)| (t.key.as_str(), (i, t.kind))).collect();
+    let n_topics = topics.len();
+    // One object per cell: gathered into one row per period × region × categories.
+    let mut index: HashMap<(Period, Option<Text>, Vec<Text>), usize> = HashMap::new();
+    for page in pages(dir, Api::V4.data_set())? {
+        let bytes = read(&page)?;
+        let data: DataPage = serde_json::from_slice(&bytes).map_err(|e| shape(&page, e))?;
+        for (i, raw) in data.value.iter().enumerate() {
+            let n = i + 1;
+            let measure = resolver.text_of(&page, n, raw, "Measure")?.trim();
+            let Some(&(slot, kind)) = topics.get(measure) else {
+                continue; // a text measure
+            };
+            let attribute = match raw.get("ValueAttribute") {
+                Some(Scalar::Text(t)) => t.to_string(),
+                _ => "None".to_string(),
+            };
+            let cell = match raw.get("Value") {
+                Some(Scalar::Number(v)) => match kind {
+                    Kind::Count if v.fract() == 0.0 && v.abs() <= model::MAX_VALUE as f64 => Cell::Count(*v as i64),
+                    Kind::Count => {
+                        return Err(shape(&page, format!("row {n}: field \"Value\": {v} is not a count")));
+                    }
+                    Kind::Decimal => Cell::Decimal(*v),
+                },
+                Some(Scalar::Text(t)) => Cell::parse(t, kind).map_err(|m| shape(&page, format!("row {n}: field \"Value\": {m}")))?,
+                Some(Scalar::Null) | None if attribute == "Impossible" => Cell::Empty,
+                Some(Scalar::Null) | None => Cell::Suppressed,
+                Some(Scalar::Other) => return Err(shape(&page, format!("row {n}: field \"Value\" is not a figure"))),
+            };
+            let row = resolver.row_of(&page, n, raw, Vec::new())?;
+            let key = (row.period, row.region.as_ref().map(|r| Text::clone(&r.code)), row.categories.clone());
+            let at = *index.entry(key).or_insert_with(|| {
+                let mut row = row;
+                row.cells = vec![Cell::Absent; n_topics];
+                rows.push(row);
+                rows.len() - 1
+            });
+            rows[at].cells[slot] = cell;
+        }
+    }
+    for row in rows.iter_mut() {
+        for cell in row.cells.iter_mut() {
+            if *cell == Cell::Absent {
+                *cell = Cell::Empty;
+            }
+        }
+    }
+    Ok(())
+}

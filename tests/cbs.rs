@@ -1,0 +1,487 @@
+//! Every table of Beleidsinformatie Veilig Thuis: `vtsql fetch` against a local stand-in for CBS open data
+//! ([`crate::cbs_service`]), and StatLine downloads of other tables of the family, checked against the
+//! published values in `../shared/data/cbs/reference-totals`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use vtsql::fetch::{self, kept::Api};
+use vtsql::ingest::{self, cbs};
+
+use crate::Check;
+use crate::cbs_service::{Fault, Reference, Service, TOPICS_85361, references, region_code, table_84852, table_85361};
+use crate::common::{ensure, ensure_eq, query};
+
+pub const CHECKS: &[(&str, Check)] = &[
+    ("cbs::fetch_survives_errors_drops_and_timeouts_and_reproduces_84852", fetch_reproduces_84852),
+    ("cbs::fetch_of_an_unchanged_table_downloads_nothing", unchanged_downloads_nothing),
+    ("cbs::a_new_release_replaces_figures_and_keeps_the_old_ones", new_release_keeps_history),
+    ("cbs::a_killed_fetch_resumes_where_it_stopped", killed_fetch_resumes),
+    ("cbs::fetch_errors_name_the_table_url_and_field", fetch_errors),
+    ("cbs::fetch_over_odata_v4_gives_the_same_figures", fetch_v4),
+    ("cbs::statline_downloads_of_three_more_tables_reproduce_the_reference", statline_downloads),
+    ("cbs::the_same_figures_loaded_twice_are_stored_once", same_figures_once),
+    ("cbs::a_download_of_some_topics_fills_only_those", some_topics),
+    ("cbs::the_readme_joins_two_tables_of_the_family", readme_example),
+];
+
+fn options(service: &Service, api: Api) -> fetch::Options {
+    let mut options = fetch::Options::new(api);
+    options.base_url = service.base.clone();
+    options.timeout = Duration::from_secs(2);
+    options.retries = 3;
+    options.backoff = Duration::from_millis(20);
+    options
+}
+
+fn fetch_into(data: &Path, id: &str, options: &fetch::Options) -> Result<(), String> {
+    cbs::fetch_command(data, &[id.to_string()], options).map_err(|e| e.to_string())
+}
+
+/// `2020HJ01` → `2020H1`, `2023JJ00` → `2023`.
+fn period(code: &str) -> String {
+    match &code[4..] {
+        "JJ00" => code[..4].to_string(),
+        half => format!("{}H{}", &code[..4], &half[3..]),
+    }
+}
+
+/// The column of a StatLine column title: `... na veiligheidsbeoordeling (%)` → `na_veiligheidsbeoordeling_pct`.
+fn column(measure: &str) -> String {
+    let (title, pct) = match measure.strip_suffix(" (%)") {
+        Some(t) => (t, "_pct"),
+        None => (measure.strip_suffix(" (aantal)").unwrap_or(measure), ""),
+    };
+    format!("{}{pct}", ingest::cbs::model::snake_case(title))
+}
+
+/// Checks every reference value of a table against `table` in `data`; `dimension` filters the rows
+/// (`veiligheidsbeoordeling = 'Totaal'`).
+fn check_references(data: &Path, refs: &[Reference], table: &str, dimension: &dyn Fn(&Reference) -> String) -> Result<usize, String> {
+    for r in refs {
+        let sql = format!(
+            "SELECT {col}, provisional, suppressed_cells FROM {table} WHERE region_code = '{code}' AND period = '{p}' {dim}",
+            col = column(&r.measure),
+            code = region_code(&r.region),
+            p = period(&r.period_code),
+            dim = dimension(r),
+        );
+        let rows = query(data, &sql)?;
+        let want = if r.published == "." { "NULL".to_string() } else { r.published.replace(',', ".") };
+        ensure(rows.len() == 1, || format!("{sql}: {} rows", rows.len()))?;
+        ensure_eq(rows[0][0].clone(), want, &format!("{} {} {} {}", r.table, r.region, r.period_label, r.measure))?;
+        ensure_eq(rows[0][1].clone(), r.period_label.ends_with('*').to_string(), &format!("provisional of {sql}"))?;
+    }
+    Ok(refs.len())
+}
+
+fn totaal(_: &Reference) -> String {
+    "AND veiligheidstaxatie = 'Totaal' AND veiligheidsbeoordeling = 'Totaal'".into()
+}
+
+fn fetch_reproduces_84852() -> Result<(), String> {
+    let service = Service::start(false, 12);
+    service.put(table_84852());
+    // 36 rows in three pages; each fault once
+    service.fault("/DataProperties", Fault::Slow(Duration::from_secs(3)), 1);
+    service.fault("UntypedDataSet?$format=json&$skip=12", Fault::ServerError, 1);
+    service.fault("UntypedDataSet?$format=json&$skip=24", Fault::DropMidBody, 1);
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    fetch_into(&data, "84852NED", &options(&service, Api::V3))?;
+    let log = service.take_log();
+    let asked = |part: &str| log.iter().filter(|t| t.contains(part)).count();
+    ensure_eq(asked("/DataProperties"), 2, "DataProperties asked again after the timeout")?;
+    ensure_eq(asked("$skip=12"), 2, "page 2 asked again after the 500")?;
+    ensure_eq(asked("$skip=24"), 2, "page 3 asked again after the dropped connection")?;
+    let pages = std::fs::read_dir(data.join("raw/cbs/84852NED/UntypedDataSet")).map_err(|e| e.to_string())?.count();
+    ensure_eq(pages, 4, "three pages kept as received, and DONE")?;
+
+    let refs = references("84852NED");
+    ensure(refs.len() == 33, || format!("{} reference values of 84852NED", refs.len()))?;
+    check_references(&data, &refs, "cbs_84852ned", &totaal)?;
+    // the rounded landsdelen do not add up to Nederland (64,500 against 64,505), as published
+    let sums = query(
+        &data,
+        "SELECT sum(ontvangen_meldingen) FILTER (WHERE region_level = 'landsdeel'), \
+                sum(ontvangen_meldingen) FILTER (WHERE region_level = 'land') \
+         FROM cbs_84852ned WHERE period = '2020H1' AND veiligheidsbeoordeling = 'Totaal'",
+    )?;
+    ensure_eq(sums, vec![vec!["64500".to_string(), "64505".to_string()]], "landsdelen and Nederland, H1 2020")?;
+    let hidden = query(
+        &data,
+        "SELECT count(*), count(ontvangen_meldingen), sum(suppressed_cells), min(region_code) FROM vt_veiligheid \
+         WHERE veiligheidsbeoordeling = 'Acute onveiligheid'",
+    )?;
+    ensure_eq(hidden, vec![vec!["3".into(), "0".into(), "3".into(), "NL01".into()]], "hidden cells are NULL and counted")?;
+    let described = query(
+        &data,
+        "SELECT unit, title, description FROM cbs_columns WHERE table_name = 'cbs_84852ned' AND column_name = 'ontvangen_meldingen'",
+    )?;
+    ensure_eq(
+        described,
+        vec![vec!["aantal".into(), "Ontvangen meldingen".into(), "Ontvangen meldingen: zie de toelichting".into()]],
+        "the topic's unit and CBS description",
+    )?;
+    let release = query(&data, "SELECT DISTINCT release, source_table FROM cbs_84852ned")?;
+    ensure_eq(release, vec![vec!["2024-06-28".into(), "84852NED".into()]], "release from TableInfos.Modified")
+}
+
+fn unchanged_downloads_nothing() -> Result<(), String> {
+    let service = Service::start(false, 12);
+    service.put(table_84852());
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    fetch_into(&data, "84852NED", &options(&service, Api::V3))?;
+    service.take_log();
+    let parquet_before = std::fs::read_dir(data.join("cbs_84852ned/year=2020/half=1")).map_err(|e| e.to_string())?.count();
+    fetch_into(&data, "84852NED", &options(&service, Api::V3))?;
+    let log = service.take_log();
+    ensure_eq(log, vec!["/ODataFeed/odata/84852NED/TableInfos?$format=json".to_string()], "requests of a second fetch")?;
+    let parquet_after = std::fs::read_dir(data.join("cbs_84852ned/year=2020/half=1")).map_err(|e| e.to_string())?.count();
+    ensure_eq(parquet_after, parquet_before, "files of the partition")
+}
+
+fn new_release_keeps_history() -> Result<(), String> {
+    let service = Service::start(false, 100);
+    let mut table = table_85361();
+    service.put(table.clone());
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    fetch_into(&data, "85361NED", &options(&service, Api::V3))?;
+    check_references(&data, &references("85361NED"), "cbs_85361ned", &|_| String::new())?;
+
+    // A later release: 2023 definitive, one figure revised (a test value, not a published one).
+    table.modified = "2025-06-30T02:00:00".into();
+    table.periods[0].2 = "Definitief".into();
+    table.rows[0].3[0] = "36360".into();
+    service.put(table);
+    fetch_into(&data, "85361NED", &options(&service, Api::V3))?;
+    let now = query(
+        &data,
+        "SELECT provisional, vervolgmelding_tijdens_betrokkenheid_vt_totaal, release FROM cbs_85361ned WHERE region_code = 'NL01'",
+    )?;
+    ensure_eq(now, vec![vec!["false".into(), "36360".into(), "2025-06-30".into()]], "the current figure")?;
+    let history = query(
+        &data,
+        "SELECT release, provisional, vervolgmelding_tijdens_betrokkenheid_vt_totaal, replaced_by FROM cbs_85361ned_history \
+         WHERE region_code = 'NL01' AND period = '2023' ORDER BY release",
+    )?;
+    ensure_eq(
+        history,
+        vec![
+            vec!["2024-10-31".into(), "true".into(), "36355".into(), "2025-06-30".into()],
+            vec!["2025-06-30".into(), "false".into(), "36360".into(), "NULL".into()],
+        ],
+        "how the provisional 2023 figure changed",
+    )?;
+    // the same release again changes nothing
+    ingest::cbs::ingest_kept(&data, &["85361NED".into()], &mut |_| {}).map_err(|e| e.to_string())?;
+    let versions = query(&data, "SELECT count(*) FROM cbs_85361ned_history")?;
+    ensure_eq(versions, vec![vec!["4".into()]], "versions after ingesting the kept pages again")
+}
+
+fn killed_fetch_resumes() -> Result<(), String> {
+    let service = Service::start(false, 12);
+    service.put(table_84852());
+    service.fault("UntypedDataSet?$format=json&$skip=24", Fault::Slow(Duration::from_secs(60)), 1);
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vtsql"))
+        .arg("--data")
+        .arg(&data)
+        .args(["fetch", "84852NED", "--base-url", &service.base, "--timeout", "120"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let second_page = data.join("raw/cbs/.partial-84852NED/UntypedDataSet/page-00002.json");
+    let waited = std::time::Instant::now();
+    while !second_page.exists() && waited.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().map_err(|e| e.to_string())?;
+    child.wait().map_err(|e| e.to_string())?;
+    ensure(second_page.exists(), || "the fetch kept no second page before it was killed".into())?;
+    ensure(!data.join("cbs_84852ned").exists(), || "a killed fetch wrote a table".into())?;
+    service.clear_faults();
+    service.take_log();
+    fetch_into(&data, "84852NED", &options(&service, Api::V3))?;
+    let log = service.take_log();
+    ensure(!log.iter().any(|t| t.ends_with("UntypedDataSet?$format=json") || t.contains("$skip=12")), || {
+        format!("pages kept before the kill were asked again: {log:?}")
+    })?;
+    ensure(!log.iter().any(|t| t.contains("DataProperties") || t.contains("/RegioS")), || {
+        format!("metadata kept before the kill was asked again: {log:?}")
+    })?;
+    ensure(log.iter().any(|t| t.contains("$skip=24")), || format!("the third page was not asked: {log:?}"))?;
+    check_references(&data, &references("84852NED"), "cbs_84852ned", &totaal).map(|_| ())
+}
+
+fn fetch_errors() -> Result<(), String> {
+    let service = Service::start(false, 12);
+    service.put(table_84852());
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    let options = options(&service, Api::V3);
+    let unknown = fetch_into(&data, "99999NED", &options).unwrap_err();
+    ensure(unknown.contains("no table 99999NED") && unknown.contains("404"), || unknown.clone())?;
+    let not_an_id = fetch_into(&data, "../etc", &options).unwrap_err();
+    ensure(not_an_id.contains("not a CBS table id"), || not_an_id.clone())?;
+
+    // a page without rows names its URL and the field
+    service.fault("UntypedDataSet", Fault::Replace("{\"odata.metadata\":\"x\",\"rows\":[]}"), 1);
+    let shape = fetch_into(&data, "84852NED", &options).unwrap_err();
+    ensure(shape.contains("/84852NED/UntypedDataSet?$format=json: not a CBS open data response: no field \"value\""), || shape.clone())?;
+    ensure(!data.join("cbs_84852ned").exists(), || "a refused fetch wrote a table".into())?;
+
+    // a row whose period the table does not list names the kept page, the row and the field
+    service.fault(
+        "UntypedDataSet",
+        Fault::Replace(
+            "{\"odata.metadata\":\"x\",\"value\":[{\"ID\":0,\"Veiligheidstaxatie\":\"T001038\",\"Veiligheidsbeoordeling\":\"T001038\",\
+             \"RegioS\":\"NL01      \",\"Perioden\":\"2031HJ01\",\"OntvangenMeldingen_1\":\"     5\"}]}",
+        ),
+        1,
+    );
+    let mut fresh = options.clone();
+    fresh.force = true;
+    let row = fetch_into(&data, "84852NED", &fresh).unwrap_err();
+    ensure(row.contains("page-00001.json") && row.contains("row 1: field \"Perioden\"") && row.contains("2031HJ01"), || row.clone())?;
+    ensure(!data.join("cbs_84852ned").exists(), || "a refused ingest wrote a table".into())?;
+    Ok(())
+}
+
+fn fetch_v4() -> Result<(), String> {
+    let service = Service::start(true, 5);
+    service.put(table_85361());
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    fetch_into(&data, "85361NED", &options(&service, Api::V4))?;
+    let log = service.take_log();
+    ensure(log.iter().filter(|t| t.contains("/Observations")).count() == 4, || format!("16 observations in pages of 5: {log:?}"))?;
+    check_references(&data, &references("85361NED"), "cbs_85361ned", &|_| String::new())?;
+    let hidden = query(&data, "SELECT suppressed_cells, tijdens_monitoring FROM cbs_85361ned WHERE region_code = 'GM0141'")?;
+    ensure_eq(hidden, vec![vec!["4".into(), "NULL".into()]], "Almelo's untranscribed cells")
+}
+
+/// Writes `lines` to `dir/name`.
+fn write(dir: &Path, name: &str, lines: &[String]) -> Result<PathBuf, String> {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\r\n") + "\r\n").map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
+fn quoted(fields: &[&str]) -> String {
+    fields.iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(";")
+}
+
+/// A StatLine CSV download of 84852NED, a text export of 85361NED and a CSV download of 84849NED, written
+/// from the published values.
+fn downloads(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut csv = vec![quoted(&["Veiligheidstaxatie", "Veiligheidsbeoordeling", "Regio's", "Perioden", "Ontvangen meldingen (aantal)"])];
+    for r in references("84852NED") {
+        csv.push(quoted(&["Totaal", "Totaal", &r.region, &r.period_label, &r.published]));
+    }
+    csv.push("\"Bron: CBS\"".into());
+    let a = write(dir, "Huiselijk_geweld__veiligheidsbeoordeling_en__taxatie__regio_01122026_101500.csv", &csv)?;
+
+    let refs = references("85361NED");
+    let mut header = "Regio's Perioden".to_string();
+    for unit in ["aantal", "%"] {
+        for t in TOPICS_85361 {
+            header.push_str(&format!(" {t} ({unit})"));
+        }
+    }
+    let mut text = vec![
+        "Huiselijk geweld; meldingen naar eerdere betrokkenheid Veilig Thuis, regio".to_string(),
+        String::new(),
+        header,
+    ];
+    for region in ["Nederland", "Almelo"] {
+        let mut line = format!("{region} 2023*");
+        for unit in ["(aantal)", "(%)"] {
+            for t in TOPICS_85361 {
+                let v = refs.iter().find(|r| r.region == region && r.measure == format!("{t} {unit}"));
+                line.push_str(&format!(" {}", v.map(|r| r.published.as_str()).unwrap_or(".")));
+            }
+        }
+        text.push(line);
+    }
+    text.push("Bron: CBS".into());
+    let b = write(dir, "export.txt", &text)?;
+
+    let mut csv = vec![quoted(&["Rol/functie adviesvrager en melder", "Regio's", "Perioden", "Gestarte adviezen (aantal)", "Ontvangen meldingen (aantal)"])];
+    let refs = references("84849NED");
+    let mut keys: Vec<(String, String, String)> = Vec::new();
+    for r in &refs {
+        let key = (r.dimension.clone(), r.region.clone(), r.period_label.clone());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    for (dim, region, period) in keys {
+        let value = |m: &str| {
+            refs.iter()
+                .find(|r| r.dimension == dim && r.region == region && r.period_label == period && r.measure == m)
+                .map(|r| r.published.clone())
+                .unwrap_or_else(|| ".".into())
+        };
+        csv.push(quoted(&[&dim, &region, &period, &value("Gestarte adviezen"), &value("Ontvangen meldingen")]));
+    }
+    let c = write(dir, "download.csv", &csv)?;
+    Ok(vec![a, b, c])
+}
+
+fn statline_downloads() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    let files = downloads(dir.path())?;
+    let report = ingest::ingest_files(&data, &files, &mut |_| {}).map_err(|e| e.to_string())?;
+    ensure(report.lines.iter().any(|l| l.starts_with("cbs_84849ned:")), || format!("{:?}", report.lines))?;
+    let n = check_references(&data, &references("84852NED"), "cbs_84852ned", &totaal)?;
+    let m = check_references(&data, &references("85361NED"), "cbs_85361ned", &|_| String::new())?;
+    let k = check_references(&data, &references("84849NED"), "cbs_84849ned", &|r| {
+        format!("AND rol_functie_adviesvrager_en_melder = '{}'", r.dimension)
+    })?;
+    ensure_eq(n + m + k, 33 + 12 + 24, "reference values checked")?;
+    let views = query(&data, "SELECT table_name, view_name FROM cbs_tables ORDER BY 1")?;
+    ensure_eq(
+        views,
+        vec![
+            vec!["cbs_84849ned".into(), "vt_melders".into()],
+            vec!["cbs_84852ned".into(), "vt_veiligheid".into()],
+            vec!["cbs_85361ned".into(), "vt_eerdere_betrokkenheid".into()],
+        ],
+        "tables and their views",
+    )?;
+    // one query across two tables of the family
+    let joined = query(
+        &data,
+        "SELECT m.region_code, m.ontvangen_meldingen, v.ontvangen_meldingen FROM vt_melders m \
+         JOIN vt_veiligheid v ON v.region_code = m.region_code AND v.veiligheidsbeoordeling = 'Totaal' \
+         WHERE m.rol_functie_adviesvrager_en_melder = 'Totaal' AND m.period = '2025H1' AND v.period = '2020H1' \
+         ORDER BY 1",
+    )?;
+    ensure_eq(joined.len(), 5, "Nederland and the landsdelen in both tables")?;
+    ensure_eq(joined[0].clone(), vec!["LD01".to_string(), "5775".into(), "5275".into()], "Noord-Nederland in both")
+}
+
+fn same_figures_once() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    // the seed export, and a CSV download of the same Almelo figures (named as a browser would save it)
+    let text = std::fs::read_to_string(crate::common::seed()).map_err(|e| e.to_string())?;
+    let mut csv = vec![quoted(&[
+        "Kenmerken adviezen, meldingen, diensten",
+        "Regio's",
+        "Perioden",
+        "Adviezen, meldingen en diensten/Gestarte adviezen (aantal)",
+        "Adviezen, meldingen en diensten/Ontvangen meldingen (aantal)",
+        "Adviezen, meldingen en diensten/Casussen met ontvangen melding(en) (aantal)",
+        "Adviezen, meldingen en diensten/Afgeronde diensten/Afgeronde diensten onderzoek (aantal)",
+        "Adviezen, meldingen en diensten/Afgeronde diensten/Afgeronde diensten voorwaarden en vervolg (aantal)",
+    ])];
+    for line in text.lines().filter(|l| l.contains(" Almelo 1e halfjaar 2020* ")) {
+        let (category, cells) = line.split_once(" Almelo 1e halfjaar 2020* ").unwrap_or_default();
+        let mut fields = vec![category, "Almelo", "1e halfjaar 2020*"];
+        fields.extend(cells.split(' '));
+        csv.push(quoted(&fields));
+    }
+    let download = write(dir.path(), "Almelo (1).csv", &csv)?;
+    ingest::ingest_files(&data, &[crate::common::seed(), download.clone()], &mut |_| {}).map_err(|e| e.to_string())?;
+    let total = query(&data, "SELECT sum(ontvangen_meldingen), count(*) FROM veilig_thuis WHERE category = 'Totaal'")?;
+    ensure_eq(total, vec![vec!["245".into(), "1".into()]], "Almelo's meldingen, seed and CSV")?;
+    let rows = query(&data, "SELECT count(*), count(DISTINCT source_table) FROM veilig_thuis")?;
+    ensure_eq(rows, vec![vec!["52".into(), "1".into()]], "veilig_thuis rows")?;
+    let generic = query(&data, "SELECT count(*) FROM cbs_84851ned")?;
+    ensure_eq(generic, vec![vec!["52".into()]], "cbs_84851ned rows")?;
+    // loading the download once more stores nothing new
+    let report = ingest::ingest_files(&data, &[download], &mut |_| {}).map_err(|e| e.to_string())?;
+    ensure(report.lines.iter().any(|l| l.contains("0 new, 0 replaced") && l.contains("52 unchanged")), || format!("{:?}", report.lines))?;
+
+    // a download that shows no kind of violence and no title is refused, and named it loads
+    let bare = write(
+        dir.path(),
+        "x.csv",
+        &[
+            quoted(&["Kenmerken adviezen, meldingen, diensten", "Regio's", "Perioden", "Ontvangen meldingen (aantal)"]),
+            quoted(&["Totaal", "Drenthe (VT)", "2023*", "1905"]),
+        ],
+    )?;
+    let refused = ingest::ingest_files(&data, std::slice::from_ref(&bare), &mut |_| {}).unwrap_err().to_string();
+    ensure(refused.contains("x.csv:1: table: cannot tell which CBS table") && refused.contains("--table"), || refused.clone())?;
+    ingest::ingest_files_as(&data, &[bare], Some("84849NED"), &mut |_| {}).map_err(|e| e.to_string())?;
+    let named = query(&data, "SELECT ontvangen_meldingen, source_table FROM cbs_84849ned")?;
+    ensure_eq(named, vec![vec!["1905".into(), "84849NED".into()]], "the named download")
+}
+
+fn some_topics() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    let refs = references("85361NED");
+    let part = |unit: &str, name: &str| -> Result<PathBuf, String> {
+        let mut header = vec!["Regio's".to_string(), "Perioden".to_string()];
+        header.extend(TOPICS_85361.iter().map(|t| format!("{t} ({unit})")));
+        let mut line = vec!["Nederland".to_string(), "2023*".to_string()];
+        for t in TOPICS_85361 {
+            line.push(refs.iter().find(|r| r.region == "Nederland" && r.measure == format!("{t} ({unit})")).unwrap().published.clone());
+        }
+        let h: Vec<&str> = header.iter().map(String::as_str).collect();
+        let l: Vec<&str> = line.iter().map(String::as_str).collect();
+        write(dir.path(), name, &[quoted(&h), quoted(&l)])
+    };
+    let counts = part("aantal", "85361NED_aantal.csv")?;
+    let percentages = part("%", "85361NED_pct.csv")?;
+    ingest::ingest_files(&data, &[counts], &mut |_| {}).map_err(|e| e.to_string())?;
+    ingest::ingest_files(&data, &[percentages], &mut |_| {}).map_err(|e| e.to_string())?;
+    let both = query(&data, "SELECT tijdens_monitoring, tijdens_monitoring_pct, suppressed_cells FROM cbs_85361ned")?;
+    ensure_eq(both, vec![vec!["6545".into(), "5.1".into(), "0".into()]], "counts kept, percentages filled in")
+}
+
+/// The README's query across 84852NED and 84851NED, over the seed export and a CSV download of 84852NED
+/// for Almelo (its figures made up for this check: CBS publishes none per gemeente in the reference), and
+/// `.schema` showing CBS's units.
+fn readme_example() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    let readme = std::fs::read_to_string(crate::common::repo().join("README.md")).map_err(|e| e.to_string())?;
+    let sql = readme
+        .split_once("The share of meldingen assessed as acute onveiligheid")
+        .and_then(|(_, rest)| rest.split_once("```sql\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(sql, _)| sql.to_string())
+        .ok_or("the README's example query")?;
+    let mut csv = vec![quoted(&["Veiligheidstaxatie", "Veiligheidsbeoordeling", "Regio's", "Perioden", "Ontvangen meldingen (aantal)"])];
+    for (beoordeling, value) in [("Totaal", "240"), ("Acute onveiligheid", "30"), ("Structurele onveiligheid", ".")] {
+        csv.push(quoted(&["Totaal", beoordeling, "Almelo", "1e halfjaar 2020*", value]));
+    }
+    let download = write(dir.path(), "veiligheid.csv", &csv)?;
+    ingest::ingest_files(&data, &[crate::common::seed(), download], &mut |_| {}).map_err(|e| e.to_string())?;
+    ensure_eq(
+        query(&data, sql.trim().trim_end_matches(';'))?,
+        vec![vec!["Almelo".to_string(), "2020H1".into(), "12.5".into(), "335.1".into()]],
+        "acute onveiligheid beside meldingen per 100,000",
+    )?;
+
+    let mut vtsql = std::process::Command::new(env!("CARGO_BIN_EXE_vtsql"))
+        .arg("--data")
+        .arg(&data)
+        .args(["--format", "csv"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    if let Some(mut stdin) = vtsql.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(b".schema cbs_84852ned\n").map_err(|e| e.to_string())?;
+    }
+    let out = vtsql.wait_with_output().map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure(out.status.success(), || String::from_utf8_lossy(&out.stderr).into_owned())?;
+    ensure(
+        stdout.lines().any(|l| l.starts_with("cbs_84852ned,ontvangen_meldingen,Int64,") && l.contains(",aantal,")),
+        || stdout.clone().into_owned(),
+    )
+}

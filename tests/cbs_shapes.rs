@@ -1,0 +1,204 @@
+//! CBS open data's response shapes, for the test service ([`crate::cbs_service`]) and the ingest benchmark
+//! (`benches/family_ingest.rs`, which writes them as `vtsql fetch` keeps them).
+//!
+//! Shapes followed:
+//! - OData v3 (`opendata.cbs.nl/ODataFeed/odata/<ID>/<set>?$format=json`), as the `cbsodata` package
+//!   (`cbsodata3.py`: `_download_metadata`) and `cbsodataR` read it: a body `{"odata.metadata": ..., "value":
+//!   [...]}`, the next page in `odata.nextLink`; `TableInfos` with `Identifier`, `Title`, `Modified`,
+//!   `RecordCount`; `DataProperties` entries with `Type` (`Dimension`, `GeoDimension`, `TimeDimension`,
+//!   `TopicGroup`, `Topic`), `Key`, `Title`, `Unit`, `Decimals`, `Datatype`; dimension sets of `Key`/`Title`
+//!   (`RegioS` keys right-padded to ten characters, `Perioden` with `Status`); `UntypedDataSet` rows with the
+//!   dimension keys and one right-aligned string per topic, `.` for a hidden figure.
+//! - OData v4 (`odata4.cbs.nl/CBS/<ID>/<set>`), as `cbsodata4.py` reads it: `Properties` (a singleton),
+//!   `Dimensions` (`Identifier`, `Kind`), `MeasureCodes` (`Identifier`, `Title`, `Unit`, `Decimals`,
+//!   `DataType`), `<Dimension>Codes` (`Identifier`, `Title`, `Status`) and `Observations` (`Measure`,
+//!   `Value`, `ValueAttribute`, the dimension codes), the next page in `@odata.nextLink`.
+
+use serde_json::{Value, json};
+
+/// A dimension: key, title, categories (key, title).
+pub type Dimension = (String, String, Vec<(String, String)>);
+
+/// One table as the service holds it.
+#[derive(Clone)]
+pub struct Table {
+    pub id: String,
+    pub title: String,
+    pub modified: String,
+    /// (key, title, categories (key, title)) of the dimensions other than regions and periods.
+    pub dimensions: Vec<Dimension>,
+    /// Region codes (unpadded) and titles.
+    pub regions: Vec<(String, String)>,
+    /// Period code, title, status.
+    pub periods: Vec<(String, String, String)>,
+    /// Key, title, unit, decimals.
+    pub topics: Vec<(String, String, String, u32)>,
+    /// Per row: the dimension category keys (in order), region code, period code, and per topic the value as
+    /// CBS publishes it (`245`, `28.5`, `.`).
+    pub rows: Vec<(Vec<String>, String, String, Vec<String>)>,
+}
+
+/// A response: an entity set (paged) or a singleton.
+pub enum Entity {
+    Set(Vec<Value>),
+    Single(Value),
+}
+
+/// CBS pads region keys to ten characters (`'GM0363    '`), as `cbsodataR` notes.
+pub fn padded(code: &str) -> String {
+    format!("{code:<10}")
+}
+
+pub fn v3_set(t: &Table, set: &str) -> Option<Entity> {
+    let categories = |items: &[(String, String)]| -> Vec<Value> {
+        items.iter().map(|(k, title)| json!({"Key": k, "Title": title, "Description": null, "CategoryGroupID": null})).collect()
+    };
+    Some(Entity::Set(match set {
+        "TableInfos" => vec![json!({
+            "ID": 0, "Title": t.title, "ShortTitle": t.title, "Identifier": t.id, "Summary": "",
+            "Modified": t.modified, "ReasonDelivery": "Actualisering", "ExplanatoryText": "", "Language": "nl",
+            "Catalog": "CBS", "Frequency": "Perhalfjaar", "Period": "", "ShortDescription": "", "Description": "",
+            "RecordCount": t.rows.len(), "ColumnCount": t.topics.len() + t.dimensions.len() + 2,
+            "OutputStatus": "Regulier", "Source": "CBS."
+        })],
+        "DataProperties" => {
+            let mut props = Vec::new();
+            for (i, (key, title, _)) in t.dimensions.iter().enumerate() {
+                props.push(json!({"odata.type": "Cbs.OData.Dimension", "ID": i, "Position": i, "ParentID": null,
+                    "Type": "Dimension", "Key": key, "Title": title, "Description": format!("{title} volgens Veilig Thuis")}));
+            }
+            let n = t.dimensions.len();
+            props.push(json!({"odata.type": "Cbs.OData.GeoDimension", "ID": n, "Position": n, "ParentID": null,
+                "Type": "GeoDimension", "Key": "RegioS", "Title": "Regio's", "Description": "", "MapYear": "2023", "ReleasePolicy": true}));
+            props.push(json!({"odata.type": "Cbs.OData.TimeDimension", "ID": n + 1, "Position": n + 1, "ParentID": null,
+                "Type": "TimeDimension", "Key": "Perioden", "Title": "Perioden", "Description": ""}));
+            props.push(json!({"odata.type": "Cbs.OData.TopicGroup", "ID": n + 2, "Position": null, "ParentID": null,
+                "Type": "TopicGroup", "Key": "", "Title": "Meldingen", "Description": null}));
+            for (i, (key, title, unit, decimals)) in t.topics.iter().enumerate() {
+                props.push(json!({"odata.type": "Cbs.OData.Topic", "ID": n + 3 + i, "Position": n + 2 + i, "ParentID": n + 2,
+                    "Type": "Topic", "Key": key, "Title": title, "Description": format!("{title}: zie de toelichting"),
+                    "Datatype": if *decimals > 0 { "Double" } else { "Long" }, "Unit": unit, "Decimals": decimals,
+                    "Default": "Impossible", "PresentationType": "Absolute"}));
+            }
+            props
+        }
+        "RegioS" => t
+            .regions
+            .iter()
+            .map(|(k, title)| json!({"Key": padded(k), "Title": title, "Description": null, "CategoryGroupID": null}))
+            .collect(),
+        "Perioden" => t
+            .periods
+            .iter()
+            .map(|(k, title, status)| json!({"Key": k, "Title": title, "Description": null, "Status": status}))
+            .collect(),
+        "UntypedDataSet" => t
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, (categories, region, period, values))| {
+                let mut row = serde_json::Map::new();
+                row.insert("ID".into(), json!(i));
+                for ((key, _, _), c) in t.dimensions.iter().zip(categories) {
+                    row.insert(key.clone(), json!(c));
+                }
+                row.insert("RegioS".into(), json!(padded(region)));
+                row.insert("Perioden".into(), json!(period));
+                for ((key, ..), v) in t.topics.iter().zip(values) {
+                    row.insert(key.clone(), json!(format!("{v:>10}")));
+                }
+                Value::Object(row)
+            })
+            .collect(),
+        other => categories(&t.dimensions.iter().find(|(k, ..)| k == other)?.2),
+    }))
+}
+
+pub fn v4_set(t: &Table, set: &str) -> Option<Entity> {
+    Some(match set {
+        "Properties" => Entity::Single(json!({
+            "@odata.context": "$metadata#Properties", "Identifier": t.id, "Title": t.title, "Description": "",
+            "Modified": t.modified, "ObservationCount": t.rows.len() * t.topics.len(), "Status": "Regulier"
+        })),
+        "Dimensions" => {
+            let mut dims: Vec<Value> = t
+                .dimensions
+                .iter()
+                .map(|(k, title, _)| json!({"Identifier": k, "Title": title, "Description": "", "Kind": "Dimension"}))
+                .collect();
+            dims.push(json!({"Identifier": "RegioS", "Title": "Regio's", "Description": "", "Kind": "GeoDimension"}));
+            dims.push(json!({"Identifier": "Perioden", "Title": "Perioden", "Description": "", "Kind": "TimeDimension"}));
+            Entity::Set(dims)
+        }
+        "MeasureCodes" => Entity::Set(
+            t.topics
+                .iter()
+                .enumerate()
+                .map(|(i, (k, title, unit, decimals))| {
+                    json!({"Identifier": k, "Index": i, "Title": title, "Description": "", "MeasureGroupId": null,
+                        "DataType": if *decimals > 0 { "Double" } else { "Long" }, "Unit": unit, "Decimals": decimals,
+                        "PresentationType": "Absolute"})
+                })
+                .collect(),
+        ),
+        "RegioSCodes" => Entity::Set(
+            t.regions.iter().map(|(k, title)| json!({"Identifier": k, "Title": title, "Description": "", "DimensionGroupId": null})).collect(),
+        ),
+        "PeriodenCodes" => Entity::Set(
+            t.periods
+                .iter()
+                .map(|(k, title, status)| json!({"Identifier": k, "Title": title, "Description": "", "Status": status}))
+                .collect(),
+        ),
+        "Observations" => {
+            let mut out = Vec::new();
+            for (categories, region, period, values) in &t.rows {
+                for ((key, _, _, decimals), v) in t.topics.iter().zip(values) {
+                    let mut o = serde_json::Map::new();
+                    o.insert("Id".into(), json!(out.len()));
+                    o.insert("Measure".into(), json!(key));
+                    match v.trim() {
+                        "." => {
+                            o.insert("ValueAttribute".into(), json!("Confidential"));
+                            o.insert("Value".into(), Value::Null);
+                        }
+                        text => {
+                            o.insert("ValueAttribute".into(), json!("None"));
+                            let number: f64 = text.parse().unwrap();
+                            o.insert("Value".into(), if *decimals > 0 { json!(number) } else { json!(number as i64) });
+                        }
+                    }
+                    for ((k, _, _), c) in t.dimensions.iter().zip(categories) {
+                        o.insert(k.clone(), json!(c));
+                    }
+                    o.insert("RegioS".into(), json!(region));
+                    o.insert("Perioden".into(), json!(period));
+                    out.push(Value::Object(o));
+                }
+            }
+            Entity::Set(out)
+        }
+        "MeasureGroups" => return None,
+        other => {
+            let dim = other.strip_suffix("Codes")?;
+            let (_, _, categories) = t.dimensions.iter().find(|(k, ..)| k == dim)?;
+            Entity::Set(categories.iter().map(|(k, title)| json!({"Identifier": k, "Title": title, "Description": ""})).collect())
+        }
+    })
+}
+
+/// One page of an entity set: `{"odata.metadata": ..., "value": rows[skip..skip+page_size]}`, with the link to
+/// the next page where rows remain.
+pub fn page_body(v4: bool, base: &str, path: &str, rows: &[Value], skip: usize, page_size: usize) -> String {
+    let page: Vec<Value> = rows.iter().skip(skip).take(page_size).cloned().collect();
+    let mut body = serde_json::Map::new();
+    let context = if v4 { "@odata.context" } else { "odata.metadata" };
+    body.insert(context.into(), json!(format!("{base}/$metadata")));
+    body.insert("value".into(), Value::Array(page));
+    if skip + page_size < rows.len() {
+        let link = if v4 { "@odata.nextLink" } else { "odata.nextLink" };
+        let format = if v4 { "" } else { "$format=json&" };
+        body.insert(link.into(), json!(format!("{base}{path}?{format}$skip={}", skip + page_size)));
+    }
+    Value::Object(body).to_string()
+}
