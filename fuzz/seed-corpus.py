@@ -52,5 +52,9 @@ for path in sorted((repo / "data/boundaries").glob("*_2025.topojson")):
     put("topojson", path.name, path.read_bytes())
 put("flight_request", "tables", command("CommandGetTables", field(3, b"vt%") + field(2, b"pub_ic")))
 put("flight_request", "schemas", command("CommandGetDbSchemas", field(2, b"%")))
+odata = repo / "tests/data/odata-v3"
+sets = ["TableInfos", "DataProperties", "Veiligheidsbeoordeling", "RegioS", "Perioden", "UntypedDataSet"]
+for i, s in enumerate(sets):
+    put("odata", s, bytes([i]) + (odata / s / "page-00001.json").read_bytes())
 for target in sorted(p.name for p in corpus.iterdir()):
     print(target, len(list((corpus / target).iterdir())), "seeds")

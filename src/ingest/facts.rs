@@ -6,7 +6,7 @@ use vtsql_udfs::period::{Period, Status};
 use super::categories::{self, Category};
 use super::error::Result;
 use super::regions::{Region, Regions};
-use super::text::{SourceFile, is_footer, split_fields};
+use super::text::{SourceFile, data_lines, header_fields};
 
 /// The five measures of the Veilig Thuis core tables, in column order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,14 +272,8 @@ pub fn parse_statline_text(
     };
     let n_measures = builder.measures.len();
     let mut rows = 0;
-    for next in lines {
+    for next in data_lines(lines) {
         let (n, line) = next?;
-        if is_footer(&line) {
-            break;
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
         let words: Vec<&str> = line.split_whitespace().collect();
         let found = find_period(&words)
             .map_err(|label| file.error(n, "Perioden", format!("unknown period label {label:?}")))?;
@@ -373,27 +367,9 @@ pub fn parse_statline_csv(
     };
     let totaal = categories::lookup("Totaal").expect("Totaal is a category");
     let mut rows = 0;
-    for next in file.lines()?.skip(header_line) {
+    for next in data_lines(file.lines()?.skip(header_line)) {
         let (n, line) = next?;
-        if is_footer(&line) {
-            break;
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let fields = split_fields(&line).map_err(|f| file.error(n, format!("field {f}"), "quote not closed"))?;
-        if fields.len() != header.len() {
-            let (field, problem) = if fields.len() < header.len() {
-                (header[fields.len()].clone(), "too few")
-            } else {
-                (format!("field {}", header.len() + 1), "too many")
-            };
-            return Err(file.error(
-                n,
-                field,
-                format!("{problem} fields: {} of {} (a ';' in an unquoted value?)", fields.len(), header.len()),
-            ));
-        }
+        let fields = header_fields(file, n, &line, &header)?;
         let category = match category_col {
             Some(c) => categories::lookup(&fields[c])
                 .ok_or_else(|| file.error(n, header[c].clone(), format!("unknown category {:?}", fields[c])))?,

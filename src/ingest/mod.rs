@@ -148,6 +148,10 @@ pub fn build_if_missing(data_dir: &Path, progress: &mut dyn FnMut(&str)) -> Resu
         .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
         .collect();
     files.sort();
+    if files.is_empty() && data_dir.join(schema::REGIONS.path).exists() {
+        // a directory that `vtsql fetch` filled: its raw files are the kept pages, its base tables are there
+        return Ok(false);
+    }
     progress(&format!("building Parquet in {} from {} raw files (first run)", data_dir.display(), files.len()));
     ingest_files(data_dir, &files, progress)?;
     Ok(true)

@@ -134,6 +134,13 @@ impl Lines {
     }
 }
 
+/// The data lines of a CBS file: up to its footer (`Bron: CBS`, ...), blank lines skipped.
+pub fn data_lines(lines: impl Iterator<Item = Result<(usize, String)>>) -> impl Iterator<Item = Result<(usize, String)>> {
+    lines
+        .take_while(|l| !matches!(l, Ok((_, line)) if is_footer(line)))
+        .filter(|l| !matches!(l, Ok((_, line)) if line.trim().is_empty()))
+}
+
 impl Iterator for Lines {
     type Item = Result<(usize, String)>;
 
@@ -144,6 +151,25 @@ impl Iterator for Lines {
             Err(e) => Some(Err(e)),
         }
     }
+}
+
+/// The fields of line `n` of a `;`-separated file, one per column of `header`: an error names the field
+/// where the line and the header part (a value too many shifts every value after it).
+pub fn header_fields(file: &SourceFile, n: usize, line: &str, header: &[String]) -> Result<Vec<String>> {
+    let fields = split_fields(line).map_err(|f| file.error(n, format!("field {f}"), "quote not closed"))?;
+    if fields.len() != header.len() {
+        let (field, problem) = if fields.len() < header.len() {
+            (header[fields.len()].clone(), "too few")
+        } else {
+            (format!("field {}", header.len() + 1), "too many")
+        };
+        return Err(file.error(
+            n,
+            field,
+            format!("{problem} fields: {} of {} (a ';' in an unquoted value?)", fields.len(), header.len()),
+        ));
+    }
+    Ok(fields)
 }
 
 /// Splits one `;`-separated line. Returns the fields unquoted, or the 1-based field number at

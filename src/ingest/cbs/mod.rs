@@ -30,7 +30,8 @@ pub struct Incoming {
 /// Refuses input that gives one cell two different figures (naming both places) and drops repeats of the
 /// same figures (a download loaded twice, or two downloads that overlap).
 pub fn deduplicate(incoming: &mut Incoming) -> Result<()> {
-    let mut seen: HashMap<(vtsql_udfs::period::Period, Option<Text>, Vec<Text>), usize> = HashMap::new();
+    let mut seen: HashMap<(vtsql_udfs::period::Period, Option<Text>, Vec<Text>), usize, foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(incoming.rows.len(), Default::default());
     let mut keep = vec![true; incoming.rows.len()];
     #[allow(clippy::needless_range_loop)] // rows[first] is written while rows[i] is read
     for i in 0..incoming.rows.len() {
@@ -102,20 +103,31 @@ pub fn stage(run: &mut Run<'_>, data_dir: &Path, mut incoming: Incoming) -> Resu
 /// does after downloading, and `vtsql ingest --kept` offline.
 pub fn ingest_kept(data_dir: &Path, ids: &[String], progress: &mut dyn FnMut(&str)) -> Result<Vec<String>> {
     let ids: Vec<String> = if ids.is_empty() { kept_ids(data_dir) } else { ids.iter().map(|i| i.to_uppercase()).collect() };
-    let mut downloads = Vec::new();
-    for id in &ids {
-        let dir = kept_dir(data_dir, id);
-        let download = odata::read_download(&dir)?;
-        progress(&format!("{}: {} rows of {} kept", dir.display(), download.rows.len(), download.meta.id));
-        downloads.push((dir, download));
-    }
     let store = Store::open(data_dir, progress)?;
     let mut run = store.begin()?;
     let mut lines = Vec::new();
-    for (dir, download) in downloads {
-        let incoming = Incoming { meta: download.meta, rows: download.rows, sources: vec![dir] };
-        lines.push(stage(&mut run, data_dir, incoming)?);
-    }
+    // One table at a time, as a family's pages are larger than what one of them needs in memory; the next
+    // table is read on a second thread while this one is written.
+    std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::sync_channel(0);
+        scope.spawn(move || {
+            for id in &ids {
+                let dir = kept_dir(data_dir, id);
+                let download = odata::read_download(&dir);
+                let failed = download.is_err();
+                if send.send((dir, download)).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        for (dir, download) in receive {
+            let download = download?;
+            progress(&format!("{}: {} rows of {} kept", dir.display(), download.rows.len(), download.meta.id));
+            let incoming = Incoming { meta: download.meta, rows: download.rows, sources: vec![dir] };
+            lines.push(stage(&mut run, data_dir, incoming)?);
+        }
+        Ok::<(), IngestError>(())
+    })?;
     run.commit()?;
     Ok(lines)
 }

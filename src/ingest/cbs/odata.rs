@@ -532,3 +532,63 @@ fn read_v4(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SETS: [&str; 6] = ["TableInfos", "DataProperties", "Veiligheidsbeoordeling", "RegioS", "Perioden", "UntypedDataSet"];
+
+    /// A copy of `tests/data/odata-v3` (a small kept v3 download) to damage.
+    fn example() -> tempfile::TempDir {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/odata-v3");
+        let dir = tempfile::tempdir().unwrap();
+        for file in [API_FILE, COMPLETE] {
+            std::fs::copy(from.join(file), dir.path().join(file)).unwrap();
+        }
+        for set in SETS {
+            std::fs::create_dir(dir.path().join(set)).unwrap();
+            for file in ["page-00001.json", "DONE"] {
+                std::fs::copy(from.join(set).join(file), dir.path().join(set).join(file)).unwrap();
+            }
+        }
+        dir
+    }
+
+    #[test]
+    fn the_example_reads() {
+        let dir = example();
+        let download = read_download(dir.path()).unwrap();
+        assert_eq!(download.meta.id, "84852NED");
+        assert_eq!(download.rows.len(), 4);
+        assert_eq!(download.rows[0].cells, vec![Cell::Count(64505), Cell::Decimal(100.0)]);
+        assert_eq!(download.rows[1].cells, vec![Cell::Suppressed, Cell::Suppressed]);
+        assert_eq!(download.rows[2].cells, vec![Cell::Count(490), Cell::Decimal(28.5)]);
+        assert_eq!(download.rows[3].cells, vec![Cell::Suppressed, Cell::Empty]);
+        assert!(download.rows[3].provisional);
+    }
+
+    proptest::proptest! {
+        /// Any damage to any page of a kept download gives rows or an error naming the page, never a panic
+        /// (the short form of the `odata` fuzz target).
+        #[test]
+        fn damaged_pages_are_read_or_refused(
+            which in 0usize..6,
+            edits in proptest::collection::vec((0usize..2000, 0usize..20, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12)), 1..5),
+        ) {
+            let dir = example();
+            let page = dir.path().join(SETS[which]).join("page-00001.json");
+            let mut bytes = std::fs::read(&page).unwrap();
+            for (at, remove, insert) in &edits {
+                let at = at % (bytes.len() + 1);
+                let end = (at + remove).min(bytes.len());
+                bytes.splice(at..end, insert.iter().copied());
+            }
+            std::fs::write(&page, &bytes).unwrap();
+            if let Err(e) = read_download(dir.path()) {
+                // the error names the damaged file (or the download it belongs to)
+                proptest::prop_assert!(e.to_string().contains(&dir.path().display().to_string()), "{e}");
+            }
+        }
+    }
+}

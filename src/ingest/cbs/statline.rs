@@ -13,7 +13,7 @@ use super::Incoming;
 use crate::ingest::error::Result;
 use crate::ingest::facts::{Interner, find_period_from};
 use crate::ingest::regions::{Region, Regions};
-use crate::ingest::text::{SourceFile, is_footer, split_fields};
+use crate::ingest::text::{SourceFile, data_lines, header_fields, split_fields};
 
 /// The two StatLine layouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,29 +191,11 @@ pub fn read(file: &SourceFile, format: Format, options: &Options<'_>) -> Result<
 
     // Every line, resolved as far as can be without knowing the table.
     let mut read: Vec<Line<'_>> = Vec::new();
-    for next in lines {
+    for next in data_lines(lines) {
         let (n, line) = next?;
-        if is_footer(&line) {
-            break;
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
         read.push(match &csv_columns {
             Some((header, period, region, dims, topics)) => {
-                let fields = split_fields(&line).map_err(|f| file.error(n, format!("field {f}"), "quote not closed"))?;
-                if fields.len() != header.len() {
-                    let (field, problem) = if fields.len() < header.len() {
-                        (header[fields.len()].clone(), "too few")
-                    } else {
-                        (format!("field {}", header.len() + 1), "too many")
-                    };
-                    return Err(file.error(
-                        n,
-                        field,
-                        format!("{problem} fields: {} of {} (a ';' in an unquoted value?)", fields.len(), header.len()),
-                    ));
-                }
+                let fields = header_fields(file, n, &line, header)?;
                 let region = match region {
                     Some(r) => Some(options.regions.resolve_label(&fields[*r]).ok_or_else(|| {
                         file.error(n, header[*r].clone(), format!("unknown region {:?}", fields[*r]))

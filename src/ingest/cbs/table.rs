@@ -16,6 +16,7 @@ use arrow::array::{
     RecordBatch, StringArray, StringBuilder,
 };
 use arrow::datatypes::SchemaRef;
+use foldhash::fast::RandomState;
 use vtsql_udfs::period::Period;
 
 use super::model::{Cell, Kind, RegionCell, Row, TableMeta};
@@ -163,50 +164,67 @@ pub struct Changes {
 /// Merges incoming rows into a partition's current rows and history: a new key is added; figures equal to
 /// the stored ones change nothing (not even the release); other figures replace the stored row, which
 /// stays in the history with `replaced_by`. Topics an incoming row does not hold keep their stored value.
+/// `incoming` holds each key once (see [`super::deduplicate`]).
 pub fn merge_rows(current: Vec<Row>, history: &mut Vec<Row>, incoming: Vec<Row>) -> (Vec<Row>, Changes) {
+    if current.is_empty() && history.is_empty() {
+        // a partition's first rows (their keys are distinct: `deduplicate` saw to that) are all new
+        let mut rows = incoming;
+        for row in &mut rows {
+            for c in &mut row.cells {
+                if *c == Cell::Absent {
+                    *c = Cell::Empty;
+                }
+            }
+        }
+        history.clone_from(&rows);
+        let changes = Changes { added: rows.len(), ..Changes::default() };
+        return (rows, changes);
+    }
+    type Key = (Period, Option<Text>, Vec<Text>);
+    let key = |r: &Row| -> Key { (r.period, r.region.as_ref().map(|x| Text::clone(&x.code)), r.categories.clone()) };
+    let index = |rows: &[Row], keep: &dyn Fn(&Row) -> bool| -> HashMap<Key, usize, RandomState> {
+        let mut map = HashMap::with_capacity_and_hasher(rows.len(), RandomState::default());
+        map.extend(rows.iter().enumerate().filter(|(_, r)| keep(r)).map(|(i, r)| (key(r), i)));
+        map
+    };
     let mut changes = Changes::default();
     let mut rows = current;
-    let mut at: HashMap<(Period, Option<Text>, Vec<Text>), usize> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| ((r.period, r.region.as_ref().map(|x| Text::clone(&x.code)), r.categories.clone()), i))
-        .collect();
-    for new in incoming {
-        let key = (new.period, new.region.as_ref().map(|x| Text::clone(&x.code)), new.categories.clone());
-        match at.get(&key) {
+    let mut at = index(&rows, &|_| true);
+    // the history row of each current version, found again when a new release replaces it
+    let mut version = index(history, &|h| h.replaced_by.is_none());
+    for mut new in incoming {
+        let k = key(&new);
+        match at.get(&k) {
             None => {
-                at.insert(key, rows.len());
-                let mut new = new;
                 for c in &mut new.cells {
                     if *c == Cell::Absent {
                         *c = Cell::Empty;
                     }
                 }
+                at.insert(k.clone(), rows.len());
+                version.insert(k, history.len());
                 history.push(new.clone());
                 rows.push(new);
                 changes.added += 1;
             }
             Some(&i) => {
                 let old = &rows[i];
-                let mut merged = new.clone();
-                for (cell, before) in merged.cells.iter_mut().zip(&old.cells) {
+                for (cell, before) in new.cells.iter_mut().zip(&old.cells) {
                     if *cell == Cell::Absent {
                         *cell = *before;
                     }
                 }
-                if merged.same_figures(old) {
+                if new.same_figures(old) {
                     changes.unchanged += 1;
                     continue;
                 }
                 // the old version's history row is marked replaced; the new one joins it
-                let replaced_on = merged.release;
-                if let Some(h) = history.iter_mut().rev().find(|h| {
-                    h.replaced_by.is_none() && h.period == old.period && h.region == old.region && h.categories == old.categories
-                }) {
-                    h.replaced_by = replaced_on;
+                if let Some(h) = version.get(&k).and_then(|&h| history.get_mut(h)) {
+                    h.replaced_by = new.release;
                 }
-                history.push(merged.clone());
-                rows[i] = merged;
+                version.insert(k, history.len());
+                history.push(new.clone());
+                rows[i] = new;
                 changes.replaced += 1;
             }
         }
@@ -376,12 +394,45 @@ fn read_rows(meta: &TableMeta, dir: &Path, texts: &mut Interner) -> Result<Vec<R
     Ok(rows)
 }
 
-/// The sort order of a `cbs_<id>` file: its key.
-fn sort_rows(rows: &mut [Row]) {
-    rows.sort_by(|a, b| {
-        let region = |r: &Row| r.region.as_ref().map(|x| (Text::clone(&x.level), Text::clone(&x.code)));
-        (region(a), &a.categories, a.period, a.release).cmp(&(region(b), &b.categories, b.period, b.release))
+/// The sort order of a `cbs_<id>` file: its key (region level and code, categories, period), then release.
+/// Each distinct text is compared once, as rows share few distinct `Arc<str>`s, and the rows are ordered by
+/// the ranks of their texts.
+fn sort_rows(rows: &mut Vec<Row>) {
+    let texts = |r: &Row| -> Vec<Text> {
+        let region = r.region.iter().flat_map(|x| [Text::clone(&x.level), Text::clone(&x.code)]);
+        region.chain(r.categories.iter().cloned()).collect()
+    };
+    let mut distinct: HashMap<*const u8, Text, RandomState> = HashMap::default();
+    for r in rows.iter() {
+        for t in texts(r) {
+            distinct.entry(t.as_ptr()).or_insert(t);
+        }
+    }
+    let mut by_text: Vec<(Text, *const u8)> = distinct.into_iter().map(|(p, t)| (t, p)).collect();
+    by_text.sort_unstable();
+    let mut rank: HashMap<*const u8, u32, RandomState> = HashMap::with_capacity_and_hasher(by_text.len(), RandomState::default());
+    let mut r = 0u32;
+    for (i, (text, p)) in by_text.iter().enumerate() {
+        if i > 0 && by_text[i - 1].0 != *text {
+            r += 1;
+        }
+        rank.insert(*p, r + 1);
+    }
+    // a row without a region ranks 0 there, before every region (as None sorts before Some)
+    let keys: Vec<Vec<u32>> = rows
+        .iter()
+        .map(|row| {
+            let mut key = if row.region.is_none() { vec![0, 0] } else { Vec::new() };
+            key.extend(texts(row).iter().map(|t| rank.get(&t.as_ptr()).copied().unwrap_or(0)));
+            key
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| {
+        (&keys[a], rows[a].period, rows[a].release).cmp(&(&keys[b], rows[b].period, rows[b].release))
     });
+    let mut slots: Vec<Option<Row>> = rows.drain(..).map(Some).collect();
+    rows.extend(order.iter().filter_map(|&i| slots[i].take()));
 }
 
 /// Stages table `merged.meta` with `incoming` rows merged in: each touched partition of the current table
@@ -426,10 +477,18 @@ pub fn stage(
             continue;
         }
         sort_rows(&mut current);
-        sort_rows(&mut history);
         let batch = rows_to_batch(meta, &current, false).map_err(|e| IngestError::store(&current_dir, e))?;
         run.stage_directory(&partition(&name, period), &batch, &sort)?;
-        let batch = rows_to_batch(meta, &history, true).map_err(|e| IngestError::store(&history_dir, e))?;
+        // every version current (a partition's first release): the history is the table, none replaced
+        let batch = if history.len() == current.len() {
+            let mut columns = batch.columns().to_vec();
+            columns.push(arrow::array::new_null_array(&arrow::datatypes::DataType::Date32, batch.num_rows()));
+            RecordBatch::try_new(meta.schema(true), columns)
+        } else {
+            sort_rows(&mut history);
+            rows_to_batch(meta, &history, true)
+        }
+        .map_err(|e| IngestError::store(&history_dir, e))?;
         run.stage_directory(&partition(&history_name, period), &batch, &sort)?;
     }
     if total.added + total.replaced > 0 || stored != Some(meta) {
@@ -442,4 +501,56 @@ pub fn stage(
 /// The Arrow schema of a stored table (current or history), for the catalog.
 pub fn schema_of(meta: &TableMeta, history: bool) -> SchemaRef {
     meta.schema(history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(code: &str, category: &str, period: &str, value: i64, release: i32) -> Row {
+        let text = |s: &str| -> Text { s.into() };
+        Row {
+            period: Period::parse(period).map(|(p, _)| p).unwrap(),
+            provisional: false,
+            region: Some(RegionCell { level: text(crate::ingest::cbs::model::region_level_of(code)), code: text(code), name: text(code) }),
+            categories: vec![text(category)],
+            cells: vec![Cell::Count(value)],
+            release: Some(release),
+            replaced_by: None,
+            origin: (0, 0),
+        }
+    }
+
+    #[test]
+    fn rows_sort_by_their_texts_not_where_they_are() {
+        // every text its own Arc: equal texts behind different pointers rank the same
+        let mut rows = vec![
+            row("GM0141", "Totaal", "2020H2", 1, 1),
+            row("NL01", "Totaal", "2020H1", 2, 1),
+            row("GM0141", "Kindermishandeling", "2020H1", 3, 1),
+            row("GM0141", "Totaal", "2020H1", 4, 2),
+            row("GM0141", "Totaal", "2020H1", 5, 1),
+            row("VT01", "Totaal", "2020H1", 6, 1),
+        ];
+        sort_rows(&mut rows);
+        let values: Vec<i64> = rows.iter().map(|r| if let Cell::Count(v) = r.cells[0] { v } else { 0 }).collect();
+        // gemeente < land < vt_regio, then category, period, release
+        assert_eq!(values, vec![3, 5, 4, 1, 2, 6]);
+    }
+
+    #[test]
+    fn three_releases_leave_two_replaced_versions() {
+        let mut history = Vec::new();
+        let (rows, changes) = merge_rows(vec![], &mut history, vec![row("GM0141", "Totaal", "2023", 10, 1)]);
+        assert_eq!((changes.added, rows.len()), (1, 1));
+        let (rows, changes) = merge_rows(rows, &mut history, vec![row("GM0141", "Totaal", "2023", 11, 2)]);
+        assert_eq!(changes.replaced, 1);
+        let (rows, changes) = merge_rows(rows, &mut history, vec![row("GM0141", "Totaal", "2023", 11, 3)]);
+        assert_eq!(changes.unchanged, 1, "the same figures change nothing");
+        let (rows, _) = merge_rows(rows, &mut history, vec![row("GM0141", "Totaal", "2023", 12, 4)]);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].cells, vec![Cell::Count(12)]);
+        let versions: Vec<(Option<i32>, Option<i32>)> = history.iter().map(|h| (h.release, h.replaced_by)).collect();
+        assert_eq!(versions, vec![(Some(1), Some(2)), (Some(2), Some(4)), (Some(4), None)]);
+    }
 }
