@@ -369,7 +369,7 @@ pub fn parse_statline_csv(
     let mut rows = 0;
     for next in data_lines(file.lines()?.skip(header_line)) {
         let (n, line) = next?;
-        let fields = header_fields(file, n, &line, &header)?;
+        let fields = header_fields(file, n, &line, header)?;
         let category = match category_col {
             Some(c) => categories::lookup(&fields[c])
                 .ok_or_else(|| file.error(n, header[c].clone(), format!("unknown category {:?}", fields[c])))?,

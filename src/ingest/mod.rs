@@ -175,21 +175,25 @@ const SHIPPED_REGIONS: &[u8] = include_bytes!("../../data/raw/regions.csv");
 /// row, resolving regions through the shipped list. Answers the number of rows; what the fuzz targets and
 /// property tests drive with arbitrary input.
 pub fn read_download(name: &str, bytes: &[u8]) -> Result<usize> {
-    let shipped = detect(SourceFile::in_memory("regions.csv", SHIPPED_REGIONS))?;
-    let mut regions = Regions::default();
-    regions.upsert_all(dimensions::parse_regions(&shipped.table())?);
     let source = detect(SourceFile::in_memory(name, bytes))?;
     let table = source.table();
     Ok(match source.layout {
         Layout::Regions => dimensions::parse_regions(&table)?.len(),
         Layout::GemeentenList => dimensions::parse_gemeenten_list(&table)?.len(),
         Layout::Gebieden => dimensions::parse_gebieden(&table, Some(2020))?.0.len(),
-        Layout::Population => dimensions::parse_population(&table, &regions)?.len(),
+        Layout::Population => {
+            let shipped = detect(SourceFile::in_memory("regions.csv", SHIPPED_REGIONS))?;
+            let mut regions = Regions::default();
+            regions.upsert_all(dimensions::parse_regions(&shipped.table())?);
+            dimensions::parse_population(&table, &regions)?.len()
+        }
         Layout::StatlineCsv | Layout::StatlineText => {
-            let regions = Regions::built_in();
-            let (incoming, _) = read_statline(&source, None, &regions, &|_| None, 0)?;
+            // built once: the gazetteer's regions take longer to index than most downloads to read
+            static BUILT_IN: std::sync::OnceLock<Regions> = std::sync::OnceLock::new();
+            let regions = BUILT_IN.get_or_init(Regions::built_in);
+            let (incoming, _) = read_statline(&source, None, regions, &|_| None, 0)?;
             if veilig_thuis_source(&incoming.meta) {
-                parse_facts(&source, &incoming.meta.id, &regions, &mut |_| {})?;
+                parse_facts(&source, &incoming.meta.id, regions, &mut |_| {})?;
             }
             incoming.rows.len()
         }
