@@ -398,17 +398,14 @@ fn read_rows(meta: &TableMeta, dir: &Path, texts: &mut Interner) -> Result<Vec<R
 /// Each distinct text is compared once, as rows share few distinct `Arc<str>`s, and the rows are ordered by
 /// the ranks of their texts.
 fn sort_rows(rows: &mut Vec<Row>) {
-    let texts = |r: &Row| -> Vec<Text> {
-        let region = r.region.iter().flat_map(|x| [Text::clone(&x.level), Text::clone(&x.code)]);
-        region.chain(r.categories.iter().cloned()).collect()
-    };
-    let mut distinct: HashMap<*const u8, Text, RandomState> = HashMap::default();
-    for r in rows.iter() {
-        for t in texts(r) {
-            distinct.entry(t.as_ptr()).or_insert(t);
-        }
+    fn texts(r: &Row) -> impl Iterator<Item = &Text> {
+        r.region.iter().flat_map(|x| [&x.level, &x.code]).chain(&r.categories)
     }
-    let mut by_text: Vec<(Text, *const u8)> = distinct.into_iter().map(|(p, t)| (t, p)).collect();
+    let mut distinct: HashMap<*const u8, &str, RandomState> = HashMap::default();
+    for t in rows.iter().flat_map(texts) {
+        distinct.entry(t.as_ptr()).or_insert(t);
+    }
+    let mut by_text: Vec<(&str, *const u8)> = distinct.into_iter().map(|(p, t)| (t, p)).collect();
     by_text.sort_unstable();
     let mut rank: HashMap<*const u8, u32, RandomState> = HashMap::with_capacity_and_hasher(by_text.len(), RandomState::default());
     let mut r = 0u32;
@@ -423,7 +420,7 @@ fn sort_rows(rows: &mut Vec<Row>) {
         .iter()
         .map(|row| {
             let mut key = if row.region.is_none() { vec![0, 0] } else { Vec::new() };
-            key.extend(texts(row).iter().map(|t| rank.get(&t.as_ptr()).copied().unwrap_or(0)));
+            key.extend(texts(row).map(|t| rank.get(&t.as_ptr()).copied().unwrap_or(0)));
             key
         })
         .collect();
