@@ -36,7 +36,14 @@ struct Shape {
 }
 
 const FAMILY: &[Shape] = &[
-    Shape { id: "84847NED", title: "Kerncijfers Veilig Thuis, regio", vt_only: false, dimensions: &[], counts: 5, percentages: 0 },
+    Shape {
+        id: "84847NED",
+        title: "Kerncijfers Veilig Thuis, regio",
+        vt_only: false,
+        dimensions: &[],
+        counts: 5,
+        percentages: 0,
+    },
     Shape {
         id: "84848NED",
         title: "Rol/functie adviesvrager en melder, organisatie, duur geweld, VT-regio",
@@ -57,7 +64,10 @@ const FAMILY: &[Shape] = &[
         id: "84850NED",
         title: "Aard geweld, aanvullende informatie, VT-regio",
         vt_only: true,
-        dimensions: &[("AardVanHetGeweld", "Aard van het geweld", 25), ("AanvullendeInformatie", "Aanvullende informatie", 6)],
+        dimensions: &[
+            ("AardVanHetGeweld", "Aard van het geweld", 25),
+            ("AanvullendeInformatie", "Aanvullende informatie", 6),
+        ],
         counts: 5,
         percentages: 0,
     },
@@ -73,13 +83,37 @@ const FAMILY: &[Shape] = &[
         id: "84852NED",
         title: "Veiligheidsbeoordeling en -taxatie, regio",
         vt_only: false,
-        dimensions: &[("Veiligheidstaxatie", "Veiligheidstaxatie", 4), ("Veiligheidsbeoordeling", "Veiligheidsbeoordeling", 5)],
+        dimensions: &[
+            ("Veiligheidstaxatie", "Veiligheidstaxatie", 4),
+            ("Veiligheidsbeoordeling", "Veiligheidsbeoordeling", 5),
+        ],
         counts: 1,
         percentages: 0,
     },
-    Shape { id: "84853NED", title: "Uitkomsten onderzoeken, VT-regio", vt_only: true, dimensions: &[], counts: 10, percentages: 10 },
-    Shape { id: "84854NED", title: "Organisatie van overdracht, type hulp, VT-regio", vt_only: true, dimensions: &[], counts: 10, percentages: 10 },
-    Shape { id: "84855NED", title: "Organisatie van overdracht, type hulp, regio", vt_only: false, dimensions: &[], counts: 10, percentages: 10 },
+    Shape {
+        id: "84853NED",
+        title: "Uitkomsten onderzoeken, VT-regio",
+        vt_only: true,
+        dimensions: &[],
+        counts: 10,
+        percentages: 10,
+    },
+    Shape {
+        id: "84854NED",
+        title: "Organisatie van overdracht, type hulp, VT-regio",
+        vt_only: true,
+        dimensions: &[],
+        counts: 10,
+        percentages: 10,
+    },
+    Shape {
+        id: "84855NED",
+        title: "Organisatie van overdracht, type hulp, regio",
+        vt_only: false,
+        dimensions: &[],
+        counts: 10,
+        percentages: 10,
+    },
     Shape {
         id: "85361NED",
         title: "Meldingen naar eerdere betrokkenheid Veilig Thuis, regio",
@@ -131,7 +165,8 @@ fn table(shape: &Shape, draw: &mut Draw) -> Table {
         .dimensions
         .iter()
         .map(|(key, title, n)| {
-            let categories = (0..*n).map(|i| (format!("C{:06}", 1000 + i), if i == 0 { "Totaal".into() } else { format!("{title} {i}") }));
+            let categories = (0..*n)
+                .map(|i| (format!("C{:06}", 1000 + i), if i == 0 { "Totaal".into() } else { format!("{title} {i}") }));
             (key.to_string(), title.to_string(), categories.collect())
         })
         .collect();
@@ -206,7 +241,10 @@ fn keep(data: &Path, table: &Table) -> std::io::Result<()> {
 fn write_pages(dir: &Path, base: &str, path: &str, rows: &[serde_json::Value]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     for (n, skip) in (0..rows.len().max(1)).step_by(PAGE_ROWS).enumerate() {
-        std::fs::write(dir.join(format!("page-{:05}.json", n + 1)), page_body(false, base, path, rows, skip, PAGE_ROWS))?;
+        std::fs::write(
+            dir.join(format!("page-{:05}.json", n + 1)),
+            page_body(false, base, path, rows, skip, PAGE_ROWS),
+        )?;
     }
     std::fs::write(dir.join("DONE"), "")
 }

@@ -71,7 +71,10 @@ async fn register_cbs_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()
     }
     let (catalogue, columns) = cbs_catalogue(&tables).map_err(arrow_error)?;
     for (name, batch) in [("cbs_tables", catalogue), ("cbs_columns", columns)] {
-        let provider = MemTable::try_new(text_as_view(&batch.schema()), vec![vec![cast_batch(&batch, &text_as_view(&batch.schema()))?]])?;
+        let provider = MemTable::try_new(
+            text_as_view(&batch.schema()),
+            vec![vec![cast_batch(&batch, &text_as_view(&batch.schema()))?]],
+        )?;
         replace_table(ctx, name, Arc::new(provider))?;
     }
     for (view, sql) in family_views(&tables) {

@@ -7,8 +7,8 @@
 
 pub mod bench;
 pub mod catalog;
-pub mod fetch;
 pub mod cluster;
+pub mod fetch;
 pub mod flight;
 pub mod generate;
 pub mod ingest;

@@ -57,7 +57,12 @@ fn column(measure: &str) -> String {
 
 /// Checks every reference value of a table against `table` in `data`; `dimension` filters the rows
 /// (`veiligheidsbeoordeling = 'Totaal'`).
-fn check_references(data: &Path, refs: &[Reference], table: &str, dimension: &dyn Fn(&Reference) -> String) -> Result<usize, String> {
+fn check_references(
+    data: &Path,
+    refs: &[Reference],
+    table: &str,
+    dimension: &dyn Fn(&Reference) -> String,
+) -> Result<usize, String> {
     for r in refs {
         let sql = format!(
             "SELECT {col}, provisional, suppressed_cells FROM {table} WHERE region_code = '{code}' AND period = '{p}' {dim}",
@@ -113,7 +118,11 @@ fn fetch_reproduces_84852() -> Result<(), String> {
         "SELECT count(*), count(ontvangen_meldingen), sum(suppressed_cells), min(region_code) FROM vt_veiligheid \
          WHERE veiligheidsbeoordeling = 'Acute onveiligheid'",
     )?;
-    ensure_eq(hidden, vec![vec!["3".into(), "0".into(), "3".into(), "NL01".into()]], "hidden cells are NULL and counted")?;
+    ensure_eq(
+        hidden,
+        vec![vec!["3".into(), "0".into(), "3".into(), "NL01".into()]],
+        "hidden cells are NULL and counted",
+    )?;
     let described = query(
         &data,
         "SELECT unit, title, description FROM cbs_columns WHERE table_name = 'cbs_84852ned' AND column_name = 'ontvangen_meldingen'",
@@ -134,11 +143,17 @@ fn unchanged_downloads_nothing() -> Result<(), String> {
     let data = dir.path().join("data");
     fetch_into(&data, "84852NED", &options(&service, Api::V3))?;
     service.take_log();
-    let parquet_before = std::fs::read_dir(data.join("cbs_84852ned/year=2020/half=1")).map_err(|e| e.to_string())?.count();
+    let parquet_before =
+        std::fs::read_dir(data.join("cbs_84852ned/year=2020/half=1")).map_err(|e| e.to_string())?.count();
     fetch_into(&data, "84852NED", &options(&service, Api::V3))?;
     let log = service.take_log();
-    ensure_eq(log, vec!["/ODataFeed/odata/84852NED/TableInfos?$format=json".to_string()], "requests of a second fetch")?;
-    let parquet_after = std::fs::read_dir(data.join("cbs_84852ned/year=2020/half=1")).map_err(|e| e.to_string())?.count();
+    ensure_eq(
+        log,
+        vec!["/ODataFeed/odata/84852NED/TableInfos?$format=json".to_string()],
+        "requests of a second fetch",
+    )?;
+    let parquet_after =
+        std::fs::read_dir(data.join("cbs_84852ned/year=2020/half=1")).map_err(|e| e.to_string())?.count();
     ensure_eq(parquet_after, parquet_before, "files of the partition")
 }
 
@@ -232,7 +247,10 @@ fn fetch_errors() -> Result<(), String> {
     // a page without rows names its URL and the field
     service.fault("UntypedDataSet", Fault::Replace("{\"odata.metadata\":\"x\",\"rows\":[]}"), 1);
     let shape = fetch_into(&data, "84852NED", &options).unwrap_err();
-    ensure(shape.contains("/84852NED/UntypedDataSet?$format=json: not a CBS open data response: no field \"value\""), || shape.clone())?;
+    ensure(
+        shape.contains("/84852NED/UntypedDataSet?$format=json: not a CBS open data response: no field \"value\""),
+        || shape.clone(),
+    )?;
     ensure(!data.join("cbs_84852ned").exists(), || "a refused fetch wrote a table".into())?;
 
     // a row whose period the table does not list names the kept page, the row and the field
@@ -247,7 +265,10 @@ fn fetch_errors() -> Result<(), String> {
     let mut fresh = options.clone();
     fresh.force = true;
     let row = fetch_into(&data, "84852NED", &fresh).unwrap_err();
-    ensure(row.contains("page-00001.json") && row.contains("row 1: field \"Perioden\"") && row.contains("2031HJ01"), || row.clone())?;
+    ensure(
+        row.contains("page-00001.json") && row.contains("row 1: field \"Perioden\"") && row.contains("2031HJ01"),
+        || row.clone(),
+    )?;
     ensure(!data.join("cbs_84852ned").exists(), || "a refused ingest wrote a table".into())?;
     Ok(())
 }
@@ -259,9 +280,12 @@ fn fetch_v4() -> Result<(), String> {
     let data = dir.path().join("data");
     fetch_into(&data, "85361NED", &options(&service, Api::V4))?;
     let log = service.take_log();
-    ensure(log.iter().filter(|t| t.contains("/Observations")).count() == 4, || format!("16 observations in pages of 5: {log:?}"))?;
+    ensure(log.iter().filter(|t| t.contains("/Observations")).count() == 4, || {
+        format!("16 observations in pages of 5: {log:?}")
+    })?;
     check_references(&data, &references("85361NED"), "cbs_85361ned", &|_| String::new())?;
-    let hidden = query(&data, "SELECT suppressed_cells, tijdens_monitoring FROM cbs_85361ned WHERE region_code = 'GM0141'")?;
+    let hidden =
+        query(&data, "SELECT suppressed_cells, tijdens_monitoring FROM cbs_85361ned WHERE region_code = 'GM0141'")?;
     ensure_eq(hidden, vec![vec!["4".into(), "NULL".into()]], "Almelo's untranscribed cells")
 }
 
@@ -279,7 +303,13 @@ fn quoted(fields: &[&str]) -> String {
 /// A StatLine CSV download of 84852NED, a text export of 85361NED and a CSV download of 84849NED, written
 /// from the published values.
 fn downloads(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let mut csv = vec![quoted(&["Veiligheidstaxatie", "Veiligheidsbeoordeling", "Regio's", "Perioden", "Ontvangen meldingen (aantal)"])];
+    let mut csv = vec![quoted(&[
+        "Veiligheidstaxatie",
+        "Veiligheidsbeoordeling",
+        "Regio's",
+        "Perioden",
+        "Ontvangen meldingen (aantal)",
+    ])];
     for r in references("84852NED") {
         csv.push(quoted(&["Totaal", "Totaal", &r.region, &r.period_label, &r.published]));
     }
@@ -311,7 +341,13 @@ fn downloads(dir: &Path) -> Result<Vec<PathBuf>, String> {
     text.push("Bron: CBS".into());
     let b = write(dir, "export.txt", &text)?;
 
-    let mut csv = vec![quoted(&["Rol/functie adviesvrager en melder", "Regio's", "Perioden", "Gestarte adviezen (aantal)", "Ontvangen meldingen (aantal)"])];
+    let mut csv = vec![quoted(&[
+        "Rol/functie adviesvrager en melder",
+        "Regio's",
+        "Perioden",
+        "Gestarte adviezen (aantal)",
+        "Ontvangen meldingen (aantal)",
+    ])];
     let refs = references("84849NED");
     let mut keys: Vec<(String, String, String)> = Vec::new();
     for r in &refs {
@@ -398,7 +434,9 @@ fn same_figures_once() -> Result<(), String> {
     ensure_eq(generic, vec![vec!["52".into()]], "cbs_84851ned rows")?;
     // loading the download once more stores nothing new
     let report = ingest::ingest_files(&data, &[download], &mut |_| {}).map_err(|e| e.to_string())?;
-    ensure(report.lines.iter().any(|l| l.contains("0 new, 0 replaced") && l.contains("52 unchanged")), || format!("{:?}", report.lines))?;
+    ensure(report.lines.iter().any(|l| l.contains("0 new, 0 replaced") && l.contains("52 unchanged")), || {
+        format!("{:?}", report.lines)
+    })?;
 
     // a download that shows no kind of violence and no title is refused, and named it loads
     let bare = write(
@@ -410,7 +448,9 @@ fn same_figures_once() -> Result<(), String> {
         ],
     )?;
     let refused = ingest::ingest_files(&data, std::slice::from_ref(&bare), &mut |_| {}).unwrap_err().to_string();
-    ensure(refused.contains("x.csv:1: table: cannot tell which CBS table") && refused.contains("--table"), || refused.clone())?;
+    ensure(refused.contains("x.csv:1: table: cannot tell which CBS table") && refused.contains("--table"), || {
+        refused.clone()
+    })?;
     ingest::ingest_files_as(&data, &[bare], Some("84849NED"), &mut |_| {}).map_err(|e| e.to_string())?;
     let named = query(&data, "SELECT ontvangen_meldingen, source_table FROM cbs_84849ned")?;
     ensure_eq(named, vec![vec!["1905".into(), "84849NED".into()]], "the named download")
@@ -425,7 +465,13 @@ fn some_topics() -> Result<(), String> {
         header.extend(TOPICS_85361.iter().map(|t| format!("{t} ({unit})")));
         let mut line = vec!["Nederland".to_string(), "2023*".to_string()];
         for t in TOPICS_85361 {
-            line.push(refs.iter().find(|r| r.region == "Nederland" && r.measure == format!("{t} ({unit})")).unwrap().published.clone());
+            line.push(
+                refs.iter()
+                    .find(|r| r.region == "Nederland" && r.measure == format!("{t} ({unit})"))
+                    .unwrap()
+                    .published
+                    .clone(),
+            );
         }
         let h: Vec<&str> = header.iter().map(String::as_str).collect();
         let l: Vec<&str> = line.iter().map(String::as_str).collect();
@@ -452,7 +498,13 @@ fn readme_example() -> Result<(), String> {
         .and_then(|(_, rest)| rest.split_once("```"))
         .map(|(sql, _)| sql.to_string())
         .ok_or("the README's example query")?;
-    let mut csv = vec![quoted(&["Veiligheidstaxatie", "Veiligheidsbeoordeling", "Regio's", "Perioden", "Ontvangen meldingen (aantal)"])];
+    let mut csv = vec![quoted(&[
+        "Veiligheidstaxatie",
+        "Veiligheidsbeoordeling",
+        "Regio's",
+        "Perioden",
+        "Ontvangen meldingen (aantal)",
+    ])];
     for (beoordeling, value) in [("Totaal", "240"), ("Acute onveiligheid", "30"), ("Structurele onveiligheid", ".")] {
         csv.push(quoted(&["Totaal", beoordeling, "Almelo", "1e halfjaar 2020*", value]));
     }

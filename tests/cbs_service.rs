@@ -137,7 +137,8 @@ fn paged(state: &State, base: &str, path: &str, rows: Vec<Value>, skip: usize) -
 }
 
 fn respond(state: &State, base: &str, target: &str) -> (u16, String) {
-    let root = base.split_once("//").and_then(|(_, r)| r.split_once('/')).map(|(_, p)| format!("/{p}")).unwrap_or_default();
+    let root =
+        base.split_once("//").and_then(|(_, r)| r.split_once('/')).map(|(_, p)| format!("/{p}")).unwrap_or_default();
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let skip: usize = query.split('&').find_map(|p| p.strip_prefix("$skip=")).and_then(|s| s.parse().ok()).unwrap_or(0);
     let Some(rest) = path.strip_prefix(&root) else {
@@ -155,7 +156,6 @@ fn respond(state: &State, base: &str, target: &str) -> (u16, String) {
         None => (404, "{}".into()),
     }
 }
-
 
 /// One published value of `../shared/data/cbs/reference-totals/veilig_thuis_reference_values.csv`.
 #[derive(Debug, Clone)]
@@ -233,9 +233,19 @@ pub fn table_84852() -> Table {
         if !periods.iter().any(|(c, ..)| *c == r.period_code) {
             periods.push((r.period_code.clone(), period_title(&r.period_code), "Definitief".into()));
         }
-        rows.push((vec!["T001038".to_string(), "T001038".to_string()], code.clone(), r.period_code.clone(), vec![r.published.clone()]));
+        rows.push((
+            vec!["T001038".to_string(), "T001038".to_string()],
+            code.clone(),
+            r.period_code.clone(),
+            vec![r.published.clone()],
+        ));
         if code == "NL01" {
-            rows.push((vec!["T001038".to_string(), "A047001".to_string()], code, r.period_code.clone(), vec![".".to_string()]));
+            rows.push((
+                vec!["T001038".to_string(), "A047001".to_string()],
+                code,
+                r.period_code.clone(),
+                vec![".".to_string()],
+            ));
         }
     }
     Table {
@@ -272,7 +282,12 @@ pub fn table_85361() -> Table {
     let mut topics = Vec::new();
     for (unit, decimals) in [("aantal", 0), ("%", 1)] {
         for (i, title) in TOPICS_85361.iter().enumerate() {
-            topics.push((format!("T{}_{}", i + 1, if decimals == 0 { "A" } else { "P" }), title.to_string(), unit.to_string(), decimals));
+            topics.push((
+                format!("T{}_{}", i + 1, if decimals == 0 { "A" } else { "P" }),
+                title.to_string(),
+                unit.to_string(),
+                decimals,
+            ));
         }
     }
     let mut rows = Vec::new();

@@ -51,7 +51,10 @@ pub fn padded(code: &str) -> String {
 
 pub fn v3_set(t: &Table, set: &str) -> Option<Entity> {
     let categories = |items: &[(String, String)]| -> Vec<Value> {
-        items.iter().map(|(k, title)| json!({"Key": k, "Title": title, "Description": null, "CategoryGroupID": null})).collect()
+        items
+            .iter()
+            .map(|(k, title)| json!({"Key": k, "Title": title, "Description": null, "CategoryGroupID": null}))
+            .collect()
     };
     Some(Entity::Set(match set {
         "TableInfos" => vec![json!({
@@ -70,15 +73,19 @@ pub fn v3_set(t: &Table, set: &str) -> Option<Entity> {
             let n = t.dimensions.len();
             props.push(json!({"odata.type": "Cbs.OData.GeoDimension", "ID": n, "Position": n, "ParentID": null,
                 "Type": "GeoDimension", "Key": "RegioS", "Title": "Regio's", "Description": "", "MapYear": "2023", "ReleasePolicy": true}));
-            props.push(json!({"odata.type": "Cbs.OData.TimeDimension", "ID": n + 1, "Position": n + 1, "ParentID": null,
-                "Type": "TimeDimension", "Key": "Perioden", "Title": "Perioden", "Description": ""}));
+            props.push(
+                json!({"odata.type": "Cbs.OData.TimeDimension", "ID": n + 1, "Position": n + 1, "ParentID": null,
+                "Type": "TimeDimension", "Key": "Perioden", "Title": "Perioden", "Description": ""}),
+            );
             props.push(json!({"odata.type": "Cbs.OData.TopicGroup", "ID": n + 2, "Position": null, "ParentID": null,
                 "Type": "TopicGroup", "Key": "", "Title": "Meldingen", "Description": null}));
             for (i, (key, title, unit, decimals)) in t.topics.iter().enumerate() {
-                props.push(json!({"odata.type": "Cbs.OData.Topic", "ID": n + 3 + i, "Position": n + 2 + i, "ParentID": n + 2,
+                props.push(
+                    json!({"odata.type": "Cbs.OData.Topic", "ID": n + 3 + i, "Position": n + 2 + i, "ParentID": n + 2,
                     "Type": "Topic", "Key": key, "Title": title, "Description": format!("{title}: zie de toelichting"),
                     "Datatype": if *decimals > 0 { "Double" } else { "Long" }, "Unit": unit, "Decimals": decimals,
-                    "Default": "Impossible", "PresentationType": "Absolute"}));
+                    "Default": "Impossible", "PresentationType": "Absolute"}),
+                );
             }
             props
         }
@@ -127,7 +134,9 @@ pub fn v4_set(t: &Table, set: &str) -> Option<Entity> {
                 .map(|(k, title, _)| json!({"Identifier": k, "Title": title, "Description": "", "Kind": "Dimension"}))
                 .collect();
             dims.push(json!({"Identifier": "RegioS", "Title": "Regio's", "Description": "", "Kind": "GeoDimension"}));
-            dims.push(json!({"Identifier": "Perioden", "Title": "Perioden", "Description": "", "Kind": "TimeDimension"}));
+            dims.push(
+                json!({"Identifier": "Perioden", "Title": "Perioden", "Description": "", "Kind": "TimeDimension"}),
+            );
             Entity::Set(dims)
         }
         "MeasureCodes" => Entity::Set(
@@ -142,7 +151,10 @@ pub fn v4_set(t: &Table, set: &str) -> Option<Entity> {
                 .collect(),
         ),
         "RegioSCodes" => Entity::Set(
-            t.regions.iter().map(|(k, title)| json!({"Identifier": k, "Title": title, "Description": "", "DimensionGroupId": null})).collect(),
+            t.regions
+                .iter()
+                .map(|(k, title)| json!({"Identifier": k, "Title": title, "Description": "", "DimensionGroupId": null}))
+                .collect(),
         ),
         "PeriodenCodes" => Entity::Set(
             t.periods
@@ -182,7 +194,12 @@ pub fn v4_set(t: &Table, set: &str) -> Option<Entity> {
         other => {
             let dim = other.strip_suffix("Codes")?;
             let (_, _, categories) = t.dimensions.iter().find(|(k, ..)| k == dim)?;
-            Entity::Set(categories.iter().map(|(k, title)| json!({"Identifier": k, "Title": title, "Description": ""})).collect())
+            Entity::Set(
+                categories
+                    .iter()
+                    .map(|(k, title)| json!({"Identifier": k, "Title": title, "Description": ""}))
+                    .collect(),
+            )
         }
     })
 }

@@ -290,7 +290,11 @@ fn catalog_metadata() -> Result<(), String> {
         let bytes = column.as_any().downcast_ref::<arrow::array::BinaryArray>().ok_or("table_schema is not binary")?;
         let schema = Schema::try_from(IpcMessage(bytes.value(0).to_vec().into())).map_err(|e| e.to_string())?;
         let field = schema.field_with_name("ontvangen_meldingen").map_err(|e| e.to_string())?;
-        ensure_eq(field.metadata().get("unit").map(String::as_str), Some("aantal"), "unit of cbs_84851ned.ontvangen_meldingen")?;
+        ensure_eq(
+            field.metadata().get("unit").map(String::as_str),
+            Some("aantal"),
+            "unit of cbs_84851ned.ontvangen_meldingen",
+        )?;
         ensure_eq(
             field.metadata().get("title").map(String::as_str),
             Some("Ontvangen meldingen"),

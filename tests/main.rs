@@ -6,8 +6,8 @@
 //! output of the `.slt` files from what vtsql now answers (review the diff before committing).
 
 mod cbs;
-mod cbs_shapes;
 mod cbs_service;
+mod cbs_shapes;
 mod cli;
 mod cluster;
 mod common;

@@ -259,7 +259,11 @@ fn fetch_set(
     };
     // pages from an attempt that stopped after writing them but before moving NEXT on are got again
     for page in kept::pages(dir, set).map_err(io(&set_dir))? {
-        let number = page.file_stem().and_then(|s| s.to_str()).and_then(|s| s.strip_prefix("page-")).and_then(|s| s.parse::<usize>().ok());
+        let number = page
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.strip_prefix("page-"))
+            .and_then(|s| s.parse::<usize>().ok());
         if number.is_none_or(|k| k >= n) {
             std::fs::remove_file(&page).map_err(io(&page))?;
         }
@@ -344,13 +348,21 @@ fn dimension_sets(api: Api, dir: &Path, set: &str) -> Result<Vec<String>, FetchE
     }
     // an entity set name is a path segment: nothing else may reach the URL or the disk
     if let Some(bad) = sets.iter().find(|s| s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
-        return Err(FetchError::Shape { url: dir.join(set).display().to_string(), message: format!("dimension {bad:?} is no entity set name") });
+        return Err(FetchError::Shape {
+            url: dir.join(set).display().to_string(),
+            message: format!("dimension {bad:?} is no entity set name"),
+        });
     }
     Ok(sets)
 }
 
 /// Downloads table `id` into `DATA/raw/cbs/<ID>/`, unless the kept download is of its current release.
-pub fn fetch_table(data_dir: &Path, id: &str, options: &Options, progress: &mut Progress) -> Result<Outcome, FetchError> {
+pub fn fetch_table(
+    data_dir: &Path,
+    id: &str,
+    options: &Options,
+    progress: &mut Progress,
+) -> Result<Outcome, FetchError> {
     let id = id.trim().to_uppercase();
     let agent = agent(options);
     let info_url = set_url(options, &id, options.api.info_set());
@@ -360,7 +372,10 @@ pub fn fetch_table(data_dir: &Path, id: &str, options: &Options, progress: &mut 
     };
     let (modified, count) = info_of(options.api, &info_url, &info)?;
     let kept_dir = kept::kept_dir(data_dir, &id);
-    if !options.force && kept_dir.join(COMPLETE).is_file() && kept_modified(&kept_dir, options.api).as_deref() == Some(&modified) {
+    if !options.force
+        && kept_dir.join(COMPLETE).is_file()
+        && kept_modified(&kept_dir, options.api).as_deref() == Some(&modified)
+    {
         return Ok(Outcome::Unchanged { modified });
     }
     // A download under way of the same release resumes; of another release it starts again.
@@ -376,10 +391,8 @@ pub fn fetch_table(data_dir: &Path, id: &str, options: &Options, progress: &mut 
     let info_page = info_dir.join(kept::page_name(1));
     kept::write_atomically(&info_page, &info_body).map_err(io(&info_page))?;
     kept::write_atomically(&info_dir.join(DONE), b"").map_err(io(&info_dir))?;
-    progress.say(&format!(
-        "{id}: release {modified}{}",
-        if resumed { ", resuming the download that stopped" } else { "" }
-    ));
+    progress
+        .say(&format!("{id}: release {modified}{}", if resumed { ", resuming the download that stopped" } else { "" }));
 
     let mut quiet = |_: usize| {};
     let metadata: &[&str] = match options.api {
@@ -441,9 +454,11 @@ mod tests {
 
     #[test]
     fn pages_and_links() {
-        let page: Value = serde_json::from_str(r#"{"odata.metadata":"x","value":[{"a":1}],"odata.nextLink":"http://h/n"}"#).unwrap();
+        let page: Value =
+            serde_json::from_str(r#"{"odata.metadata":"x","value":[{"a":1}],"odata.nextLink":"http://h/n"}"#).unwrap();
         assert_eq!(page_shape("u", &page).unwrap(), (1, Some("http://h/n".to_string())));
-        let v4: Value = serde_json::from_str(r#"{"@odata.context":"x","value":[],"@odata.nextLink":"http://h/m"}"#).unwrap();
+        let v4: Value =
+            serde_json::from_str(r#"{"@odata.context":"x","value":[],"@odata.nextLink":"http://h/m"}"#).unwrap();
         assert_eq!(page_shape("u", &v4).unwrap(), (0, Some("http://h/m".to_string())));
         let bad: Value = serde_json::from_str(r#"{"value":[1]}"#).unwrap();
         assert!(page_shape("u", &bad).unwrap_err().to_string().contains("value[0] is not an object"));
@@ -455,8 +470,14 @@ mod tests {
     fn urls() {
         let mut options = Options::new(Api::V3);
         options.base_url = "http://127.0.0.1:9/ODataFeed/odata/".into();
-        assert_eq!(set_url(&options, "84852NED", "TableInfos"), "http://127.0.0.1:9/ODataFeed/odata/84852NED/TableInfos?$format=json");
+        assert_eq!(
+            set_url(&options, "84852NED", "TableInfos"),
+            "http://127.0.0.1:9/ODataFeed/odata/84852NED/TableInfos?$format=json"
+        );
         options.api = Api::V4;
-        assert_eq!(set_url(&options, "84852NED", "Observations"), "http://127.0.0.1:9/ODataFeed/odata/84852NED/Observations");
+        assert_eq!(
+            set_url(&options, "84852NED", "Observations"),
+            "http://127.0.0.1:9/ODataFeed/odata/84852NED/Observations"
+        );
     }
 }

@@ -424,5 +424,4 @@ mod tests {
         );
         assert_eq!(Measure::from_title("Bevolking"), None);
     }
-
 }

@@ -98,7 +98,8 @@ fn detect(file: SourceFile) -> Result<Source> {
         } else if has(&|h| h == "perioden") && has(&|h| h.contains("totale bevolking")) {
             Layout::Population
         } else if has(&|h| h == "perioden")
-            && (has(&|h| facts::Measure::from_title(h).is_some()) || header.iter().any(|h| cbs::model::split_unit(h).1.is_some()))
+            && (has(&|h| facts::Measure::from_title(h).is_some())
+                || header.iter().any(|h| cbs::model::split_unit(h).1.is_some()))
         {
             Layout::StatlineCsv
         } else {
@@ -214,7 +215,8 @@ fn read_statline(
     known: &dyn Fn(&str) -> Option<cbs::model::TableMeta>,
     index: u32,
 ) -> Result<(cbs::Incoming, Option<&'static cbs::family::Member>)> {
-    let format = if source.layout == Layout::StatlineCsv { cbs::statline::Format::Csv } else { cbs::statline::Format::Text };
+    let format =
+        if source.layout == Layout::StatlineCsv { cbs::statline::Format::Csv } else { cbs::statline::Format::Text };
     cbs::statline::read(&source.file, format, &cbs::statline::Options { table, regions, known, index })
 }
 
@@ -369,7 +371,10 @@ fn add_incoming(tables: &mut BTreeMap<String, cbs::Incoming>, incoming: cbs::Inc
 /// silently win), naming both places. `facts` come sorted so that the same cells are neighbours.
 fn drop_repeats(facts: &mut Vec<Fact>, paths: &[&Path]) -> Result<()> {
     let same_figures = |a: &Fact, b: &Fact| {
-        a.values == b.values && a.published == b.published && a.provisional == b.provisional && a.suppressed_cells == b.suppressed_cells
+        a.values == b.values
+            && a.published == b.published
+            && a.provisional == b.provisional
+            && a.suppressed_cells == b.suppressed_cells
     };
     let mut kept: Vec<Fact> = Vec::with_capacity(facts.len());
     for fact in facts.drain(..) {

@@ -416,6 +416,40 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| IngestError::io(dir, e))
 }
 
+/// A run's staging directory, shared by the threads that write partitions of tables other than
+/// `veilig_thuis` side by side.
+#[derive(Clone, Copy)]
+pub struct Staging<'r> {
+    dir: &'r Path,
+    id: &'r str,
+}
+
+impl Staging<'_> {
+    /// Writes partition directory `target` (`cbs_84852ned/year=2020/half=1`): `batch` becomes its one file,
+    /// declared sorted by `sort`. It takes effect once [`Run::add_directory`] has it and the run commits.
+    pub fn write_directory(&self, target: &str, batch: &RecordBatch, sort: &[&str]) -> Result<StagedDirectory> {
+        let staged = format!("dir-{}", target.replace('/', "-"));
+        let dir = self.dir.join(&staged);
+        std::fs::create_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
+        let path = dir.join("part-0.parquet");
+        let mut writer = file_writer(&path, batch.schema(), sort)?;
+        writer.write(batch).map_err(|e| IngestError::store(&path, e))?;
+        let file = writer.into_inner().map_err(|e| IngestError::store(&path, e))?;
+        file.sync_all().map_err(|e| IngestError::io(&path, e))?;
+        let mark = dir.join(RUN_MARK);
+        std::fs::write(&mark, self.id).map_err(|e| IngestError::io(&mark, e))?;
+        sync_dir(&dir)?;
+        Ok(StagedDirectory { staged, target: target.to_string() })
+    }
+}
+
+/// A partition directory written under a run's staging directory, not yet part of the run.
+#[derive(Debug)]
+pub struct StagedDirectory {
+    staged: String,
+    target: String,
+}
+
 /// One move of a committed run: a staged file or partition into its place.
 #[derive(Debug, Clone, PartialEq)]
 struct Move {
@@ -485,22 +519,14 @@ impl<'s> Run<'s> {
         Ok(())
     }
 
-    /// Stages a partition directory of a table other than `veilig_thuis` (`cbs_84852ned/year=2020/half=1`):
-    /// `batch` becomes its one file, declared sorted by `sort`; it replaces the directory at commit.
-    pub fn stage_directory(&mut self, target: &str, batch: &RecordBatch, sort: &[&str]) -> Result<()> {
-        let staged = format!("dir-{}", target.replace('/', "-"));
-        let dir = self.dir.join(&staged);
-        std::fs::create_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
-        let path = dir.join("part-0.parquet");
-        let mut writer = file_writer(&path, batch.schema(), sort)?;
-        writer.write(batch).map_err(|e| IngestError::store(&path, e))?;
-        let file = writer.into_inner().map_err(|e| IngestError::store(&path, e))?;
-        file.sync_all().map_err(|e| IngestError::io(&path, e))?;
-        let mark = dir.join(RUN_MARK);
-        std::fs::write(&mark, &self.id).map_err(|e| IngestError::io(&mark, e))?;
-        sync_dir(&dir)?;
-        self.moves.push(Move { staged, target: target.to_string(), partition: true });
-        Ok(())
+    /// Where this run's partition directories are written, by as many threads as share it.
+    pub fn staging(&self) -> Staging<'_> {
+        Staging { dir: &self.dir, id: &self.id }
+    }
+
+    /// Makes a directory written through [`Run::staging`] part of this run: it replaces its target at commit.
+    pub fn add_directory(&mut self, directory: StagedDirectory) {
+        self.moves.push(Move { staged: directory.staged, target: directory.target, partition: true });
     }
 
     /// Stages a small file (a table's metadata) that replaces `target` at commit.

@@ -135,7 +135,9 @@ impl Lines {
 }
 
 /// The data lines of a CBS file: up to its footer (`Bron: CBS`, ...), blank lines skipped.
-pub fn data_lines(lines: impl Iterator<Item = Result<(usize, String)>>) -> impl Iterator<Item = Result<(usize, String)>> {
+pub fn data_lines(
+    lines: impl Iterator<Item = Result<(usize, String)>>,
+) -> impl Iterator<Item = Result<(usize, String)>> {
     lines
         .take_while(|l| !matches!(l, Ok((_, line)) if is_footer(line)))
         .filter(|l| !matches!(l, Ok((_, line)) if line.trim().is_empty()))

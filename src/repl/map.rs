@@ -119,9 +119,25 @@ fn check(topology: &Topology, object: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The decoder takes the first two numbers of `transform.scale` and `.translate` without looking at their length.
+fn check_transform(object: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+    let Some(transform) = object.get("transform").and_then(|t| t.as_object()) else { return Ok(()) };
+    for member in ["scale", "translate"] {
+        if let Some(numbers) = transform.get(member).and_then(|v| v.as_array())
+            && numbers.len() < 2
+        {
+            return Err(format!("transform.{member} has {} numbers, not two", numbers.len()));
+        }
+    }
+    Ok(())
+}
+
 /// The regions of the TopoJSON `text`, object `object`, with their `statcode` and `statnaam`.
 pub fn read_topology(text: &str, object: &str) -> Result<Vec<Shape>, String> {
-    let topology = match text.parse::<TopoJson>().map_err(|e| format!("not TopoJSON: {e}"))? {
+    let json: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| format!("not TopoJSON: {e}"))?;
+    check_transform(&json)?;
+    let topology = match TopoJson::from_json_object(json).map_err(|e| format!("not TopoJSON: {e}"))? {
         TopoJson::Topology(topology) => topology,
         TopoJson::Geometry(_) => return Err("a TopoJSON geometry, not a topology".into()),
     };
@@ -465,6 +481,9 @@ mod tests {
             r#"{"type":"Topology","objects":{"g":{"type":"GeometryCollection","geometries":[{"type":"Polygon","arcs":[[-2147483648]]}]}},"arcs":[]}"#,
             r#"{"type":"Topology","objects":{"g":{"type":"GeometryCollection","geometries":[{"type":"Polygon","arcs":[[0]]}]}},"arcs":[[[0]]]}"#,
             r#"{"type":"Topology","objects":{"g":{"type":"GeometryCollection","geometries":[{"type":"GeometryCollection","geometries":[]}]}},"arcs":[]}"#,
+            // found by the fuzz target: a scale of one number
+            r#"{"type":"Topology","transform":{"scale":[1],"translate":[0,0]},"objects":{},"arcs":[]}"#,
+            r#"{"type":"Topology","transform":{"scale":[1,1],"translate":[]},"objects":{},"arcs":[]}"#,
         ] {
             assert!(read_topology(bad, "g").is_err(), "{bad}");
         }

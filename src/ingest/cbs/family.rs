@@ -173,7 +173,8 @@ pub fn id_in(text: &str) -> Option<String> {
         let window = &bytes[start..start + 8];
         let digits = window[..5].iter().all(u8::is_ascii_digit);
         let before_ok = start == 0 || !bytes[start - 1].is_ascii_digit();
-        (digits && before_ok && (&window[5..] == b"NED" || &window[5..] == b"ENG")).then(|| upper[start..start + 8].to_string())
+        (digits && before_ok && (&window[5..] == b"NED" || &window[5..] == b"ENG"))
+            .then(|| upper[start..start + 8].to_string())
     })
 }
 
@@ -211,7 +212,8 @@ pub fn refusal(reason: &str) -> String {
 /// Tells the table from what a download holds.
 pub fn by_content(evidence: &Evidence<'_>) -> Result<&'static Member, String> {
     // a mark stands at the start of a word: `aard` is in `Aard van het geweld`, not in `Waarde`
-    let has = |texts: &[&str], mark: &str| texts.iter().any(|t| format!(" {}", fold_title(t)).contains(&format!(" {mark}")));
+    let has =
+        |texts: &[&str], mark: &str| texts.iter().any(|t| format!(" {}", fold_title(t)).contains(&format!(" {mark}")));
     let subjects = |texts: &[&str], topics: bool| -> Vec<&'static str> {
         let mut views: Vec<&'static str> = FAMILY
             .iter()
@@ -257,13 +259,14 @@ pub fn by_content(evidence: &Evidence<'_>) -> Result<&'static Member, String> {
     }
     let below_vt = evidence.levels.iter().any(|l| matches!(*l, "gemeente" | "provincie" | "landsdeel"));
     if below_vt {
-        return members.iter().find(|m| m.scope == Scope::Regio).copied().ok_or_else(|| refusal("no table of its kind has gemeenten"));
+        return members
+            .iter()
+            .find(|m| m.scope == Scope::Regio)
+            .copied()
+            .ok_or_else(|| refusal("no table of its kind has gemeenten"));
     }
     let ids: Vec<String> = members.iter().map(|m| format!("{} ({})", m.id, m.title)).collect();
-    Err(refusal(&format!(
-        "it holds only Veilig Thuis-regio's and Nederland, so it may be {}",
-        ids.join(" or ")
-    )))
+    Err(refusal(&format!("it holds only Veilig Thuis-regio's and Nederland, so it may be {}", ids.join(" or "))))
 }
 
 /// Tells the table of a download: `--table`, then an id in the file name, then CBS's title (in the file or
@@ -315,24 +318,52 @@ mod tests {
         assert_eq!(id_in("1284849NED"), None);
         assert_eq!(by_title("Huiselijk geweld; aard geweld, aanvullende informatie, regio").unwrap().id, "84851NED");
         assert_eq!(
-            by_title("Huiselijk_geweld__aard_geweld__aanvullende_informatie__Veilig_Thuis_regio_01122026_101500.csv").unwrap().id,
+            by_title("Huiselijk_geweld__aard_geweld__aanvullende_informatie__Veilig_Thuis_regio_01122026_101500.csv")
+                .unwrap()
+                .id,
             "84850NED"
         );
-        assert_eq!(by_title("Huiselijk_geweld__veiligheidsbeoordeling_en__taxatie__regio_01122026.csv").unwrap().id, "84852NED");
+        assert_eq!(
+            by_title("Huiselijk_geweld__veiligheidsbeoordeling_en__taxatie__regio_01122026.csv").unwrap().id,
+            "84852NED"
+        );
         assert!(by_title("Bevolking; kerncijfers").is_none());
     }
 
     #[test]
     fn content_tells_the_subject_and_regions_the_variant() {
-        let e = evidence(&["Veiligheidstaxatie", "Veiligheidsbeoordeling"], &["Totaal"], &["Ontvangen meldingen"], &["land"]);
+        let e = evidence(
+            &["Veiligheidstaxatie", "Veiligheidsbeoordeling"],
+            &["Totaal"],
+            &["Ontvangen meldingen"],
+            &["land"],
+        );
         assert_eq!(by_content(&e).unwrap().id, "84852NED");
-        let e = evidence(&[], &[], &["Vervolgmelding tijdens betrokkenheid VT: totaal", "... tijdens veiligheidsbeoordeling"], &["gemeente"]);
+        let e = evidence(
+            &[],
+            &[],
+            &["Vervolgmelding tijdens betrokkenheid VT: totaal", "... tijdens veiligheidsbeoordeling"],
+            &["gemeente"],
+        );
         assert_eq!(by_content(&e).unwrap().id, "85361NED");
-        let e = evidence(&["Kenmerken adviezen, meldingen, diensten"], &["Totaal", "Kindermishandeling"], &["Gestarte adviezen"], &["gemeente"]);
+        let e = evidence(
+            &["Kenmerken adviezen, meldingen, diensten"],
+            &["Totaal", "Kindermishandeling"],
+            &["Gestarte adviezen"],
+            &["gemeente"],
+        );
         assert_eq!(by_content(&e).unwrap().id, "84851NED");
-        let e = evidence(&["Kenmerken adviezen, meldingen, diensten"], &["Totaal", "Kindermishandeling"], &["Gestarte adviezen"], &["vt_regio", "land"]);
+        let e = evidence(
+            &["Kenmerken adviezen, meldingen, diensten"],
+            &["Totaal", "Kindermishandeling"],
+            &["Gestarte adviezen"],
+            &["vt_regio", "land"],
+        );
         let refused = by_content(&e).unwrap_err();
-        assert!(refused.contains("84850NED") && refused.contains("84851NED") && refused.contains("--table"), "{refused}");
+        assert!(
+            refused.contains("84850NED") && refused.contains("84851NED") && refused.contains("--table"),
+            "{refused}"
+        );
         let e = evidence(&[], &[], &["Gestarte adviezen", "Ontvangen meldingen"], &["gemeente"]);
         assert_eq!(by_content(&e).unwrap().id, "84847NED");
         // a dimension title cut short still names its table, a word cut in two does not

@@ -50,7 +50,8 @@ pub fn deduplicate(incoming: &mut Incoming) -> Result<()> {
         };
         if row.provisional != earlier.provisional || row.cells.iter().zip(&earlier.cells).any(|(a, b)| differs(a, b)) {
             let place = |r: &Row| {
-                let file = incoming.sources.get(r.origin.0 as usize).map(|p| p.display().to_string()).unwrap_or_default();
+                let file =
+                    incoming.sources.get(r.origin.0 as usize).map(|p| p.display().to_string()).unwrap_or_default();
                 format!("{file}:{}", r.origin.1)
             };
             return Err(IngestError::store(
@@ -102,7 +103,8 @@ pub fn stage(run: &mut Run<'_>, data_dir: &Path, mut incoming: Incoming) -> Resu
 /// Ingests the kept downloads of `ids` (every complete one when empty) into their tables: what `vtsql fetch`
 /// does after downloading, and `vtsql ingest --kept` offline.
 pub fn ingest_kept(data_dir: &Path, ids: &[String], progress: &mut dyn FnMut(&str)) -> Result<Vec<String>> {
-    let ids: Vec<String> = if ids.is_empty() { kept_ids(data_dir) } else { ids.iter().map(|i| i.to_uppercase()).collect() };
+    let ids: Vec<String> =
+        if ids.is_empty() { kept_ids(data_dir) } else { ids.iter().map(|i| i.to_uppercase()).collect() };
     let store = Store::open(data_dir, progress)?;
     let mut run = store.begin()?;
     let mut lines = Vec::new();
@@ -146,7 +148,11 @@ pub enum FetchCommandError {
 /// `vtsql fetch [ID...]`: downloads each table (default: the ten of Beleidsinformatie Veilig Thuis) that
 /// changed since it was kept, then ingests those into their `cbs_<id>` tables. A table that fails does not
 /// stop the others; the first failure is reported at the end.
-pub fn fetch_command(data_dir: &Path, ids: &[String], options: &crate::fetch::Options) -> Result<(), FetchCommandError> {
+pub fn fetch_command(
+    data_dir: &Path,
+    ids: &[String],
+    options: &crate::fetch::Options,
+) -> Result<(), FetchCommandError> {
     use crate::fetch::{self, Outcome};
     let ids: Vec<String> = if ids.is_empty() {
         family::FAMILY.iter().map(|m| m.id.to_string()).collect()

@@ -106,7 +106,10 @@ impl TableMeta {
             ),
         ];
         if self.regions {
-            fields.push(described(text("region_level"), &[("description", "gemeente, vt_regio, provincie, landsdeel, land")]));
+            fields.push(described(
+                text("region_level"),
+                &[("description", "gemeente, vt_regio, provincie, landsdeel, land")],
+            ));
             fields.push(described(text("region_code"), &[("description", "CBS region code (GM0363, VT13, NL01)")]));
             fields.push(described(text("region_name"), &[("description", "the region's name as CBS lists it")]));
         }
@@ -127,7 +130,11 @@ impl TableMeta {
             &[("description", "how many of the row's figures CBS published as '.' (hidden), not 0")],
         ));
         fields.push(described(
-            Field::new("suppressed_columns", DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))), false),
+            Field::new(
+                "suppressed_columns",
+                DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
+                false,
+            ),
             &[("description", "the columns of the row's hidden figures")],
         ));
         fields.push(described(text("source_table"), &[("description", "the CBS table id, e.g. 84852NED")]));
@@ -179,10 +186,13 @@ impl TableMeta {
                 if cut {
                     title.starts_with(&stem) || grouped.ends_with(&stem) || stem.ends_with(&title) || {
                         // group text, then the start of the title
-                        (1..=title.len()).rev().any(|n| title.is_char_boundary(n) && stem.ends_with(&title[..n]) && n >= 8)
+                        (1..=title.len())
+                            .rev()
+                            .any(|n| title.is_char_boundary(n) && stem.ends_with(&title[..n]) && n >= 8)
                     }
                 } else {
-                    stem.ends_with(&title) && (stem.len() == title.len() || stem.as_bytes()[stem.len() - title.len() - 1] == b' ')
+                    stem.ends_with(&title)
+                        && (stem.len() == title.len() || stem.as_bytes()[stem.len() - title.len() - 1] == b' ')
                 }
             })
             .map(|(i, _)| i)
@@ -432,7 +442,10 @@ mod tests {
     fn column_names() {
         assert_eq!(snake_case("Casussen met ontvangen melding(en)"), "casussen_met_ontvangen_melding_en");
         assert_eq!(snake_case("... tijdens veiligheidsbeoordeling"), "tijdens_veiligheidsbeoordeling");
-        assert_eq!(snake_case("Vervolgmelding tijdens betrokkenheid VT: totaal"), "vervolgmelding_tijdens_betrokkenheid_vt_totaal");
+        assert_eq!(
+            snake_case("Vervolgmelding tijdens betrokkenheid VT: totaal"),
+            "vervolgmelding_tijdens_betrokkenheid_vt_totaal"
+        );
         assert_eq!(snake_case("Fryslân"), "fryslan");
         assert_eq!(snake_case("2020"), "c_2020");
         assert_eq!(split_unit("Ontvangen meldingen (aantal)"), ("Ontvangen meldingen", Some("aantal")));
@@ -492,7 +505,13 @@ mod tests {
         name_columns(&mut meta);
         let text_header = "Adviezen, meldingen en diensten Afgeronde diensten Afgeronde diensten voorwaarden en verv..";
         assert_eq!(meta.find_topic(text_header, "aantal"), Some(1));
-        assert_eq!(meta.find_topic("Adviezen, meldingen en diensten Afgeronde diensten Afgeronde diensten onderzoek", "aantal"), Some(0));
+        assert_eq!(
+            meta.find_topic(
+                "Adviezen, meldingen en diensten Afgeronde diensten Afgeronde diensten onderzoek",
+                "aantal"
+            ),
+            Some(0)
+        );
     }
 
     #[test]

@@ -20,8 +20,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use vtsql_udfs::period::Period;
 
@@ -398,10 +398,9 @@ impl Resolver {
     /// The row of one data object, without cells (v4) or with them (v3).
     fn row_of(&self, page: &Path, n: usize, raw: &RawRow<'_>, cells: Vec<Cell>) -> Result<Row> {
         let code = self.text_of(page, n, raw, &self.time)?.trim();
-        let &(period, provisional) = self
-            .periods
-            .get(code)
-            .ok_or_else(|| shape(page, format!("row {n}: field {:?}: period {code:?} is not in {}", self.time, self.time)))?;
+        let &(period, provisional) = self.periods.get(code).ok_or_else(|| {
+            shape(page, format!("row {n}: field {:?}: period {code:?} is not in {}", self.time, self.time))
+        })?;
         let region = match &self.geo {
             Some((key, regions)) => {
                 let code = self.text_of(page, n, raw, key)?.trim();
@@ -507,7 +506,9 @@ fn read_v4(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
                     }
                     Kind::Decimal => Cell::Decimal(*v),
                 },
-                Some(Scalar::Text(t)) => Cell::parse(t, kind).map_err(|m| shape(&page, format!("row {n}: field \"Value\": {m}")))?,
+                Some(Scalar::Text(t)) => {
+                    Cell::parse(t, kind).map_err(|m| shape(&page, format!("row {n}: field \"Value\": {m}")))?
+                }
                 Some(Scalar::Null) | None if attribute == "Impossible" => Cell::Empty,
                 Some(Scalar::Null) | None => Cell::Suppressed,
                 Some(Scalar::Other) => return Err(shape(&page, format!("row {n}: field \"Value\" is not a figure"))),
@@ -537,7 +538,8 @@ fn read_v4(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
 mod tests {
     use super::*;
 
-    const SETS: [&str; 6] = ["TableInfos", "DataProperties", "Veiligheidsbeoordeling", "RegioS", "Perioden", "UntypedDataSet"];
+    const SETS: [&str; 6] =
+        ["TableInfos", "DataProperties", "Veiligheidsbeoordeling", "RegioS", "Perioden", "UntypedDataSet"];
 
     /// A copy of `tests/data/odata-v3` (a small kept v3 download) to damage.
     fn example() -> tempfile::TempDir {

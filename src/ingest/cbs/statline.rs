@@ -7,9 +7,9 @@ use std::path::Path;
 
 use vtsql_udfs::period::Period;
 
+use super::Incoming;
 use super::family::{self, Evidence, Member};
 use super::model::{self, Cell, Dimension, Kind, RegionCell, Row, TableMeta, Topic};
-use super::Incoming;
 use crate::ingest::error::Result;
 use crate::ingest::facts::{Interner, find_period_from};
 use crate::ingest::regions::{Region, Regions};
@@ -119,7 +119,8 @@ fn download_day(file: &SourceFile) -> Option<i32> {
             }
         }
     }
-    let modified = std::fs::metadata(&file.path).and_then(|m| m.modified()).unwrap_or_else(|_| std::time::SystemTime::now());
+    let modified =
+        std::fs::metadata(&file.path).and_then(|m| m.modified()).unwrap_or_else(|_| std::time::SystemTime::now());
     let seconds = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     i32::try_from(seconds / 86_400).ok()
 }
@@ -149,7 +150,8 @@ pub fn read(file: &SourceFile, format: Format, options: &Options<'_>) -> Result<
                     .position(|h| h == "perioden")
                     .ok_or_else(|| file.error(n, "header", "no Perioden column"))?;
                 let region = lower.iter().position(|h| h.starts_with("regio"));
-                let topics: Vec<usize> = (0..header.len()).filter(|&i| model::split_unit(&header[i]).1.is_some()).collect();
+                let topics: Vec<usize> =
+                    (0..header.len()).filter(|&i| model::split_unit(&header[i]).1.is_some()).collect();
                 let dims: Vec<usize> = (0..header.len())
                     .filter(|i| *i != period && Some(*i) != region && !topics.contains(i) && !header[*i].is_empty())
                     .filter(|&i| lower[i] != "id")
@@ -185,7 +187,11 @@ pub fn read(file: &SourceFile, format: Format, options: &Options<'_>) -> Result<
         return Err(file.error(1, "header", "no header line with \"Regio's\" and \"Perioden\""));
     }
     if topic_titles.is_empty() {
-        return Err(file.error(header_line, "header", "no topic columns (titles ending in a unit such as (aantal) or (%))"));
+        return Err(file.error(
+            header_line,
+            "header",
+            "no topic columns (titles ending in a unit such as (aantal) or (%))",
+        ));
     }
     let has_dims = !dims_text.is_empty();
 
@@ -218,7 +224,8 @@ pub fn read(file: &SourceFile, format: Format, options: &Options<'_>) -> Result<
     }
 
     // Which table it is.
-    let categories: BTreeSet<&str> = read.iter().flat_map(|l| l.categories.iter().map(String::as_str)).take(5000).collect();
+    let categories: BTreeSet<&str> =
+        read.iter().flat_map(|l| l.categories.iter().map(String::as_str)).take(5000).collect();
     let levels: BTreeSet<&str> = read.iter().filter_map(|l| l.region.map(|r| r.level.as_str())).collect();
     let dimension_titles: Vec<&str> = match &csv_columns {
         Some((header, _, _, dims, _)) => dims.iter().map(|&d| header[d].as_str()).collect(),
@@ -305,11 +312,7 @@ pub fn read(file: &SourceFile, format: Format, options: &Options<'_>) -> Result<
             _ if csv_columns.is_some() => l.categories,
             0 if l.categories.is_empty() => l.categories,
             0 => {
-                return Err(file.error(
-                    l.line,
-                    "Regio's",
-                    format!("unknown region {:?}", l.categories.join(" ")),
-                ));
+                return Err(file.error(l.line, "Regio's", format!("unknown region {:?}", l.categories.join(" "))));
             }
             1 => vec![l.categories.join(" ")],
             k if l.categories.len() == k => l.categories,
@@ -379,7 +382,11 @@ fn text_line<'r>(
     let cells: Vec<String> = words[at + period.split_whitespace().count()..].iter().map(|w| w.to_string()).collect();
     if cells.len() != n_topics {
         let hint = if cells.len() > n_topics { " (a thousands separator such as `1 905`? write 1905)" } else { "" };
-        return Err(file.error(n, "line", format!("{} values after the period {period:?}, expected {n_topics}{hint}", cells.len())));
+        return Err(file.error(
+            n,
+            "line",
+            format!("{} values after the period {period:?}, expected {n_topics}{hint}", cells.len()),
+        ));
     }
     let head = &words[..at];
     let min_categories = usize::from(has_dims);
@@ -430,7 +437,10 @@ mod tests {
         assert_eq!(split[1].1, "Casussen met ontvangen melding(en)");
         assert_eq!(
             split[2],
-            ("Adviezen, meldingen en diensten/Afgeronde diensten".into(), "Afgeronde diensten voorwaarden en vervolg".into())
+            (
+                "Adviezen, meldingen en diensten/Afgeronde diensten".into(),
+                "Afgeronde diensten voorwaarden en vervolg".into()
+            )
         );
     }
 

@@ -9,7 +9,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, ListArray, ListBuilder,
@@ -22,7 +23,7 @@ use vtsql_udfs::period::Period;
 use super::model::{Cell, Kind, RegionCell, Row, TableMeta};
 use crate::ingest::error::{IngestError, Result};
 use crate::ingest::facts::{Interner, Text};
-use crate::ingest::store::{self, Run};
+use crate::ingest::store::{self, Run, StagedDirectory, Staging};
 
 /// `DATA/cbs_<id>.json`.
 pub fn meta_path(data_dir: &Path, id: &str) -> PathBuf {
@@ -88,7 +89,11 @@ pub fn merge_meta(stored: Option<&TableMeta>, incoming: &TableMeta, source: &Pat
     let differs = |what: String| {
         IngestError::store(
             source,
-            format!("{what}: this is not the table {} stored as {} (name the table with --table ID)", stored.id, stored.table_name()),
+            format!(
+                "{what}: this is not the table {} stored as {} (name the table with --table ID)",
+                stored.id,
+                stored.table_name()
+            ),
         )
     };
     if stored.regions != incoming.regions {
@@ -100,7 +105,10 @@ pub fn merge_meta(stored: Option<&TableMeta>, incoming: &TableMeta, source: &Pat
         dimension_slots.push(found.ok_or_else(|| differs(format!("it has no dimension {:?}", d.title)))?);
     }
     if incoming.dimensions.len() != stored.dimensions.len() {
-        let extra = incoming.dimensions.iter().find(|i| !stored.dimensions.iter().any(|d| d.column == i.column || d.key == i.key));
+        let extra = incoming
+            .dimensions
+            .iter()
+            .find(|i| !stored.dimensions.iter().any(|d| d.column == i.column || d.key == i.key));
         return Err(differs(format!("it has a dimension {:?} more", extra.map(|d| d.title.as_str()).unwrap_or("?"))));
     }
     let mut meta = stored.clone();
@@ -407,7 +415,8 @@ fn sort_rows(rows: &mut Vec<Row>) {
     }
     let mut by_text: Vec<(&str, *const u8)> = distinct.into_iter().map(|(p, t)| (t, p)).collect();
     by_text.sort_unstable();
-    let mut rank: HashMap<*const u8, u32, RandomState> = HashMap::with_capacity_and_hasher(by_text.len(), RandomState::default());
+    let mut rank: HashMap<*const u8, u32, RandomState> =
+        HashMap::with_capacity_and_hasher(by_text.len(), RandomState::default());
     let mut r = 0u32;
     for (i, (text, p)) in by_text.iter().enumerate() {
         if i > 0 && by_text[i - 1].0 != *text {
@@ -433,7 +442,8 @@ fn sort_rows(rows: &mut Vec<Row>) {
 }
 
 /// Stages table `merged.meta` with `incoming` rows merged in: each touched partition of the current table
-/// and of its history, and the metadata. Answers what changed.
+/// and of its history, and the metadata. Answers what changed. Partitions are independent, so they are
+/// merged, sorted and encoded on as many threads as there are cores.
 pub fn stage(
     run: &mut Run<'_>,
     data_dir: &Path,
@@ -442,14 +452,10 @@ pub fn stage(
     incoming: Vec<Row>,
 ) -> Result<Changes> {
     let meta = &merged.meta;
-    let name = meta.table_name();
-    let history_name = format!("{name}_history");
     let mut by_partition: std::collections::BTreeMap<(i32, u8), Vec<Row>> = Default::default();
     for row in incoming {
         by_partition.entry((row.period.year, row.period.half)).or_default().push(merged.place(row));
     }
-    let mut texts = Interner::default();
-    let mut total = Changes::default();
     let sort: Vec<&str> = {
         let mut s: Vec<&str> = Vec::new();
         if meta.regions {
@@ -459,40 +465,93 @@ pub fn stage(
         s.push("period");
         s
     };
-    for (period, rows) in by_partition {
-        let current_dir = data_dir.join(partition(&name, period));
-        let history_dir = data_dir.join(partition(&history_name, period));
-        let (current, mut history) = match stored {
-            Some(_) => (read_rows(meta, &current_dir, &mut texts)?, read_rows(meta, &history_dir, &mut texts)?),
-            None => (vec![], vec![]),
-        };
-        let (mut current, changes) = merge_rows(current, &mut history, rows);
+    let partitions: Vec<Mutex<Option<((i32, u8), Vec<Row>)>>> =
+        by_partition.into_iter().map(|partition| Mutex::new(Some(partition))).collect();
+    let next = AtomicUsize::new(0);
+    let staging = run.staging();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, partitions.len().max(1));
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = partitions.get(i) else { break };
+            let taken = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+            let Some((period, rows)) = taken else { continue };
+            let staged = stage_partition(meta, data_dir, stored.is_some(), staging, period, rows, &sort);
+            let failed = staged.is_err();
+            done.push((i, staged));
+            if failed {
+                // the others stop at their next partition
+                next.store(partitions.len(), Ordering::Relaxed);
+            }
+        }
+        done
+    };
+    let mut staged: Vec<(usize, Result<(Changes, Vec<StagedDirectory>)>)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
+        let mut all = work();
+        for helper in helpers {
+            all.extend(helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        all
+    });
+    staged.sort_by_key(|(i, _)| *i);
+    let mut total = Changes::default();
+    for (_, partition) in staged {
+        let (changes, directories) = partition?;
         total.added += changes.added;
         total.replaced += changes.replaced;
         total.unchanged += changes.unchanged;
-        if changes.added + changes.replaced == 0 {
-            continue;
-        }
-        sort_rows(&mut current);
-        let batch = rows_to_batch(meta, &current, false).map_err(|e| IngestError::store(&current_dir, e))?;
-        run.stage_directory(&partition(&name, period), &batch, &sort)?;
-        // every version current (a partition's first release): the history is the table, none replaced
-        let batch = if history.len() == current.len() {
-            let mut columns = batch.columns().to_vec();
-            columns.push(arrow::array::new_null_array(&arrow::datatypes::DataType::Date32, batch.num_rows()));
-            RecordBatch::try_new(meta.schema(true), columns)
-        } else {
-            sort_rows(&mut history);
-            rows_to_batch(meta, &history, true)
-        }
-        .map_err(|e| IngestError::store(&history_dir, e))?;
-        run.stage_directory(&partition(&history_name, period), &batch, &sort)?;
+        directories.into_iter().for_each(|directory| run.add_directory(directory));
     }
     if total.added + total.replaced > 0 || stored != Some(meta) {
-        let json = serde_json::to_vec_pretty(meta).map_err(|e| IngestError::store(&meta_path(data_dir, &meta.id), e))?;
+        let name = meta.table_name();
+        let json =
+            serde_json::to_vec_pretty(meta).map_err(|e| IngestError::store(&meta_path(data_dir, &meta.id), e))?;
         run.stage_file(&format!("{name}.json"), &json)?;
     }
     Ok(total)
+}
+
+/// Merges `rows` into the stored partition `period` of the table and of its history, and writes both
+/// (unless nothing changed) under `staging`.
+fn stage_partition(
+    meta: &TableMeta,
+    data_dir: &Path,
+    stored: bool,
+    staging: Staging<'_>,
+    period: (i32, u8),
+    rows: Vec<Row>,
+    sort: &[&str],
+) -> Result<(Changes, Vec<StagedDirectory>)> {
+    let name = meta.table_name();
+    let history_name = format!("{name}_history");
+    let current_dir = data_dir.join(partition(&name, period));
+    let history_dir = data_dir.join(partition(&history_name, period));
+    let mut texts = Interner::default();
+    let (current, mut history) = match stored {
+        true => (read_rows(meta, &current_dir, &mut texts)?, read_rows(meta, &history_dir, &mut texts)?),
+        false => (vec![], vec![]),
+    };
+    let (mut current, changes) = merge_rows(current, &mut history, rows);
+    if changes.added + changes.replaced == 0 {
+        return Ok((changes, vec![]));
+    }
+    sort_rows(&mut current);
+    let batch = rows_to_batch(meta, &current, false).map_err(|e| IngestError::store(&current_dir, e))?;
+    let table = staging.write_directory(&partition(&name, period), &batch, sort)?;
+    // every version current (a partition's first release): the history is the table, none replaced
+    let batch = if history.len() == current.len() {
+        let mut columns = batch.columns().to_vec();
+        columns.push(arrow::array::new_null_array(&arrow::datatypes::DataType::Date32, batch.num_rows()));
+        RecordBatch::try_new(meta.schema(true), columns)
+    } else {
+        sort_rows(&mut history);
+        rows_to_batch(meta, &history, true)
+    }
+    .map_err(|e| IngestError::store(&history_dir, e))?;
+    let history = staging.write_directory(&partition(&history_name, period), &batch, sort)?;
+    Ok((changes, vec![table, history]))
 }
 
 /// The Arrow schema of a stored table (current or history), for the catalog.
@@ -509,7 +568,11 @@ mod tests {
         Row {
             period: Period::parse(period).map(|(p, _)| p).unwrap(),
             provisional: false,
-            region: Some(RegionCell { level: text(crate::ingest::cbs::model::region_level_of(code)), code: text(code), name: text(code) }),
+            region: Some(RegionCell {
+                level: text(crate::ingest::cbs::model::region_level_of(code)),
+                code: text(code),
+                name: text(code),
+            }),
             categories: vec![text(category)],
             cells: vec![Cell::Count(value)],
             release: Some(release),
