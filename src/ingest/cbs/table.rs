@@ -441,6 +441,11 @@ fn sort_rows(rows: &mut Vec<Row>) {
     rows.extend(order.iter().filter_map(|&i| slots[i].take()));
 }
 
+/// A partition's year and half, and its incoming rows.
+type PartitionRows = ((i32, u8), Vec<Row>);
+/// What merging into a partition changed, and the directories it wrote.
+type StagedPartition = (Changes, Vec<StagedDirectory>);
+
 /// Stages table `merged.meta` with `incoming` rows merged in: each touched partition of the current table
 /// and of its history, and the metadata. Answers what changed. Partitions are independent, so they are
 /// merged, sorted and encoded on as many threads as there are cores.
@@ -465,7 +470,7 @@ pub fn stage(
         s.push("period");
         s
     };
-    let partitions: Vec<Mutex<Option<((i32, u8), Vec<Row>)>>> =
+    let partitions: Vec<Mutex<Option<PartitionRows>>> =
         by_partition.into_iter().map(|partition| Mutex::new(Some(partition))).collect();
     let next = AtomicUsize::new(0);
     let staging = run.staging();
@@ -487,7 +492,7 @@ pub fn stage(
         }
         done
     };
-    let mut staged: Vec<(usize, Result<(Changes, Vec<StagedDirectory>)>)> = std::thread::scope(|scope| {
+    let mut staged: Vec<(usize, Result<StagedPartition>)> = std::thread::scope(|scope| {
         let helpers: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
         let mut all = work();
         for helper in helpers {
@@ -523,7 +528,7 @@ fn stage_partition(
     period: (i32, u8),
     rows: Vec<Row>,
     sort: &[&str],
-) -> Result<(Changes, Vec<StagedDirectory>)> {
+) -> Result<StagedPartition> {
     let name = meta.table_name();
     let history_name = format!("{name}_history");
     let current_dir = data_dir.join(partition(&name, period));
