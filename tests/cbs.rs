@@ -300,16 +300,14 @@ fn quoted(fields: &[&str]) -> String {
     fields.iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(";")
 }
 
+/// The header of a StatLine CSV download of 84852NED with one topic.
+const HEADER_84852: [&str; 5] =
+    ["Veiligheidstaxatie", "Veiligheidsbeoordeling", "Regio's", "Perioden", "Ontvangen meldingen (aantal)"];
+
 /// A StatLine CSV download of 84852NED, a text export of 85361NED and a CSV download of 84849NED, written
 /// from the published values.
 fn downloads(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let mut csv = vec![quoted(&[
-        "Veiligheidstaxatie",
-        "Veiligheidsbeoordeling",
-        "Regio's",
-        "Perioden",
-        "Ontvangen meldingen (aantal)",
-    ])];
+    let mut csv = vec![quoted(&HEADER_84852)];
     for r in references("84852NED") {
         csv.push(quoted(&["Totaal", "Totaal", &r.region, &r.period_label, &r.published]));
     }
@@ -498,13 +496,7 @@ fn readme_example() -> Result<(), String> {
         .and_then(|(_, rest)| rest.split_once("```"))
         .map(|(sql, _)| sql.to_string())
         .ok_or("the README's example query")?;
-    let mut csv = vec![quoted(&[
-        "Veiligheidstaxatie",
-        "Veiligheidsbeoordeling",
-        "Regio's",
-        "Perioden",
-        "Ontvangen meldingen (aantal)",
-    ])];
+    let mut csv = vec![quoted(&HEADER_84852)];
     for (beoordeling, value) in [("Totaal", "240"), ("Acute onveiligheid", "30"), ("Structurele onveiligheid", ".")] {
         csv.push(quoted(&["Totaal", beoordeling, "Almelo", "1e halfjaar 2020*", value]));
     }
