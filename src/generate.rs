@@ -1,5 +1,7 @@
-//! `vtsql generate`: synthetic Veilig Thuis data at any scale, in exactly the schema and partition layout
-//! that ingest writes (`veilig_thuis/year=Y/half=H/part-N.parquet`, `regions`, `population`, `categories`).
+//! `vtsql generate`: synthetic Veilig Thuis data at any scale, in exactly the form ingest stores CBS's
+//! figures in: the table 84851NED (`cbs_84851ned/year=Y/half=H/part-0.parquet` and its model
+//! `cbs_84851ned.json`, which `veilig_thuis` reads), `regions`, `population` and, as the regions are made up,
+//! their own `region_membership`.
 //!
 //! The real CBS tables are small; benchmarks need 1M to 100M+ rows that behave like them:
 //! - regions: Nederland, the VT-regio's of `data/raw/regions.csv`, gemeenten (`GM0001`...) spread over
@@ -19,13 +21,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use arrow::array::{ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, RecordBatch, StringBuilder};
-use vtsql_udfs::period::Period;
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Int32Array, Int32Builder, Int64Builder, ListBuilder, RecordBatch,
+    StringArray, StringBuilder,
+};
+use arrow::datatypes::SchemaRef;
 
 use crate::ingest::categories::{self, CATEGORIES, CategoryKind};
+use crate::ingest::cbs::model::{self, Kind, TableMeta, Topic};
+use crate::ingest::cbs::table as cbs_table;
 use crate::ingest::dimensions::Population;
 use crate::ingest::regions::{Region, RegionLevel, Regions};
-use crate::ingest::store::{self, FactFileWriter};
+use crate::ingest::store::{self, SortedFileWriter};
 use crate::ingest::{IngestError, Result};
 use crate::schema;
 
@@ -363,58 +370,103 @@ fn publish(count: u64) -> Option<i64> {
     if count < 10 { None } else { Some(((count + 2) / 5 * 5) as i64) }
 }
 
-/// Column builders for one batch of fact rows.
-struct FactBuilders {
-    source_table: StringBuilder,
+/// The model of the generated table: 84851NED with its one dimension of kinds of violence (vtsql's list, with
+/// its hierarchy) and its five counts, as a StatLine download of it would tell them.
+pub fn table_meta() -> TableMeta {
+    const GROUP: &str = "Adviezen, meldingen en diensten";
+    const AFGEROND: &str = "Adviezen, meldingen en diensten/Afgeronde diensten";
+    let topic = |group: &str, title: &str| Topic {
+        key: format!("{group}/{title} (aantal)"),
+        title: title.into(),
+        group: group.into(),
+        unit: "aantal".into(),
+        description: String::new(),
+        column: String::new(),
+        kind: Kind::Count,
+    };
+    let mut meta = TableMeta {
+        id: "84851NED".into(),
+        title: "Huiselijk geweld; aard geweld, aanvullende informatie, regio (generated)".into(),
+        release: model::date_text(RELEASE_DAY),
+        regions: true,
+        dimensions: vec![categories::fallback("84851NED", categories::KENMERKEN).expect("the fallback list")],
+        topics: vec![
+            topic(GROUP, "Gestarte adviezen"),
+            topic(GROUP, "Ontvangen meldingen"),
+            topic(GROUP, "Casussen met ontvangen melding(en)"),
+            topic(AFGEROND, "Afgeronde diensten onderzoek"),
+            topic(AFGEROND, "Afgeronde diensten voorwaarden en vervolg"),
+        ],
+    };
+    model::name_columns(&mut meta);
+    meta
+}
+
+/// The release date of generated figures (2026-01-01).
+const RELEASE_DAY: i32 = 20_454;
+
+/// Column builders for one batch of rows of the generated table.
+struct RowBuilders {
+    schema: SchemaRef,
     period: StringBuilder,
     provisional: BooleanBuilder,
     region_level: StringBuilder,
     region_code: StringBuilder,
     region_name: StringBuilder,
     category: StringBuilder,
-    category_group: StringBuilder,
     measures: [Int64Builder; 5],
     suppressed: Int32Builder,
+    suppressed_columns: ListBuilder<StringBuilder>,
+    source_table: StringBuilder,
+    release: Date32Builder,
     rows: usize,
 }
 
-impl FactBuilders {
-    fn new() -> Self {
+impl RowBuilders {
+    fn new(meta: &TableMeta) -> Self {
         let text = || StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16);
-        FactBuilders {
-            source_table: text(),
+        let schema = meta.schema(false);
+        let item = match schema.field_with_name("suppressed_columns").map(|f| f.data_type().clone()) {
+            Ok(arrow::datatypes::DataType::List(item)) => item,
+            _ => Arc::new(arrow::datatypes::Field::new("item", arrow::datatypes::DataType::Utf8, false)),
+        };
+        RowBuilders {
+            schema,
             period: text(),
             provisional: BooleanBuilder::with_capacity(BATCH_ROWS),
             region_level: text(),
             region_code: text(),
             region_name: text(),
             category: StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 32),
-            category_group: text(),
             measures: std::array::from_fn(|_| Int64Builder::with_capacity(BATCH_ROWS)),
             suppressed: Int32Builder::with_capacity(BATCH_ROWS),
+            suppressed_columns: ListBuilder::new(StringBuilder::new()).with_field(item),
+            source_table: text(),
+            release: Date32Builder::with_capacity(BATCH_ROWS),
             rows: 0,
         }
     }
 
     fn finish(&mut self) -> arrow::error::Result<RecordBatch> {
         let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(self.source_table.finish()),
             Arc::new(self.period.finish()),
             Arc::new(self.provisional.finish()),
             Arc::new(self.region_level.finish()),
             Arc::new(self.region_code.finish()),
             Arc::new(self.region_name.finish()),
             Arc::new(self.category.finish()),
-            Arc::new(self.category_group.finish()),
         ];
         columns.extend(self.measures.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         columns.push(Arc::new(self.suppressed.finish()));
+        columns.push(Arc::new(self.suppressed_columns.finish()));
+        columns.push(Arc::new(self.source_table.finish()));
+        columns.push(Arc::new(self.release.finish()));
         self.rows = 0;
-        RecordBatch::try_new(schema::FACTS.schema(), columns)
+        RecordBatch::try_new(Arc::clone(&self.schema), columns)
     }
 
     /// Writes the rows appended since the last write, if any, as one batch.
-    fn write_to(&mut self, writer: &mut FactFileWriter, path: &Path) -> Result<()> {
+    fn write_to(&mut self, writer: &mut SortedFileWriter, path: &Path) -> Result<()> {
         if self.rows > 0 {
             let batch = self.finish().map_err(|e| IngestError::store(path, e))?;
             writer.write(&batch)?;
@@ -424,12 +476,13 @@ impl FactBuilders {
 }
 
 /// Writes one partition (one half-year); returns (rows, suppressed cells).
-fn write_partition(world: &World, period: usize, path: &Path) -> Result<(u64, u64)> {
+fn write_partition(world: &World, meta: &TableMeta, period: usize, path: &Path) -> Result<(u64, u64)> {
     let shape = &world.shape;
     let year = shape.first_year + (period / 2) as i32;
     let label = format!("{year}H{}", period % 2 + 1);
     let provisional = year == shape.first_year + shape.years as i32 - 1;
     let categories = CATEGORIES.len();
+    let measure_columns: Vec<&str> = meta.topics.iter().map(|t| t.column.as_str()).collect();
 
     // Unrounded gemeente counts summed per VT-regio and nationally: their rows publish the rounded sums.
     let mut vt_sums = vec![[0u64; 5]; world.vt_count * categories];
@@ -447,10 +500,11 @@ fn write_partition(world: &World, period: usize, path: &Path) -> Result<(u64, u6
     }
     debug_assert_eq!(world.gemeente_count, world.places.iter().filter(|p| p.gemeente.is_some()).count());
 
-    let mut writer = FactFileWriter::create(path)?;
-    let mut b = FactBuilders::new();
+    let sort = cbs_table::sort_columns(meta);
+    let mut writer = SortedFileWriter::create(path, meta.schema(false), &sort)?;
+    let mut b = RowBuilders::new(meta);
     let (mut rows, mut suppressed_total) = (0u64, 0u64);
-    // in the order of schema::FACTS: region level, category, region code
+    // in the table's order: region level, category, region code
     for level in world.by_level.chunk_by(|&a, &b| world.places[a].level == world.places[b].level) {
         for (c, i) in world.category_order.iter().flat_map(|&c| level.iter().map(move |&i| (c, i))) {
             let place = &world.places[i];
@@ -462,19 +516,23 @@ fn write_partition(world: &World, period: usize, path: &Path) -> Result<(u64, u6
             let mut suppressed = 0;
             for (m, count) in counts.iter().enumerate() {
                 let value = publish(*count);
-                suppressed += i32::from(value.is_none());
+                if value.is_none() {
+                    suppressed += 1;
+                    b.suppressed_columns.values().append_value(measure_columns[m]);
+                }
                 b.measures[m].append_option(value);
             }
+            b.suppressed_columns.append(true);
             suppressed_total += suppressed as u64;
-            b.source_table.append_value("84851NED");
             b.period.append_value(&label);
             b.provisional.append_value(provisional);
             b.region_level.append_value(place.level.as_str());
             b.region_code.append_value(&place.code);
             b.region_name.append_value(&place.name);
             b.category.append_value(CATEGORIES[c].name);
-            b.category_group.append_value(CATEGORIES[c].group);
             b.suppressed.append_value(suppressed);
+            b.source_table.append_value("84851NED");
+            b.release.append_value(RELEASE_DAY);
             b.rows += 1;
             rows += 1;
             if b.rows == BATCH_ROWS {
@@ -538,7 +596,35 @@ fn dimension_tables(world: &World, dir: &Path) -> Result<()> {
     store::write_table(&dir.join(schema::REGIONS.path), &schema::REGIONS, &batch)?;
     let batch = store::population_to_batch(&population).map_err(|e| IngestError::store(dir, e))?;
     store::write_table(&dir.join(schema::POPULATION.path), &schema::POPULATION, &batch)?;
-    store::write_table(&dir.join(schema::CATEGORIES.path), &schema::CATEGORIES, &categories::table())
+    // which VT-regio each gemeente belonged to, every year (the same each year: nothing is redivided)
+    let gemeenten: Vec<&Place> = world.places.iter().filter(|p| p.level == RegionLevel::Gemeente).collect();
+    let years: Vec<i32> = (shape.first_year..shape.first_year + shape.years as i32).collect();
+    let mut year_column = Vec::new();
+    let (mut codes, mut vt_codes) = (Vec::new(), Vec::new());
+    for year in &years {
+        for place in &gemeenten {
+            year_column.push(*year);
+            codes.push(place.code.as_str());
+            vt_codes.push(place.vt_regio.map(|vt| vts[vt].0));
+        }
+    }
+    let none: Vec<Option<&str>> = vec![None; codes.len()];
+    let membership = RecordBatch::try_new(
+        schema::REGION_MEMBERSHIP.schema(),
+        vec![
+            Arc::new(Int32Array::from(year_column)),
+            Arc::new(StringArray::from(codes)),
+            Arc::new(StringArray::from(vt_codes)),
+            Arc::new(StringArray::from(none.clone())),
+            Arc::new(StringArray::from(none)),
+        ],
+    )
+    .map_err(|e| IngestError::store(dir, e))?;
+    store::write_table(&dir.join(schema::REGION_MEMBERSHIP.path), &schema::REGION_MEMBERSHIP, &membership)?;
+    let meta = table_meta();
+    let json = serde_json::to_vec_pretty(&meta).map_err(|e| IngestError::store(dir, e))?;
+    let path = cbs_table::meta_path(dir, &meta.id);
+    std::fs::write(&path, json).map_err(|e| IngestError::io(&path, e))
 }
 
 /// `vtsql generate`: writes `shape` into the new data directory `data_dir`, telling its progress and a
@@ -607,10 +693,11 @@ fn remove_dead_leftovers(data_dir: &Path, name: &str) {
 fn build(dir: &Path, shape: &Shape, progress: &mut (dyn FnMut(&str) + Send), started: Instant) -> Result<Report> {
     let world = World::new(shape);
     let periods = shape.periods() as usize;
+    let meta = table_meta();
     let paths: Vec<PathBuf> = (0..periods)
         .map(|p| {
             let year = shape.first_year + (p / 2) as i32;
-            store::partition_dir(dir, Period { year, half: (p % 2 + 1) as u8 })
+            dir.join(cbs_table::partition(&meta.table_name(), (year, (p % 2 + 1) as u8)))
         })
         .collect();
     for path in &paths {
@@ -635,14 +722,14 @@ fn build(dir: &Path, shape: &Shape, progress: &mut (dyn FnMut(&str) + Send), sta
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..threads {
             let tx = tx.clone();
-            let (world, paths, next) = (&world, &paths, &next);
+            let (world, paths, next, meta) = (&world, &paths, &next, &meta);
             scope.spawn(move || {
                 loop {
                     let p = next.fetch_add(1, Ordering::Relaxed);
                     if p >= periods {
                         break;
                     }
-                    let result = write_partition(world, p, &paths[p].join("part-0.parquet"));
+                    let result = write_partition(world, meta, p, &paths[p].join("part-0.parquet"));
                     let failed = result.is_err();
                     if tx.send(result).is_err() || failed {
                         next.store(periods, Ordering::Relaxed);

@@ -1,11 +1,14 @@
-//! The tables of a data directory: their names, where they live, their Arrow schemas, the order their
-//! rows are stored in and their keys. Ingest and the generator write them, the catalog reads them; both
-//! take the shape from here, so a reader never borrows it from a writer.
+//! The tables of a data directory besides the `cbs_<id>` tables (`crate::ingest::cbs::table`): their names,
+//! where they live, their Arrow schemas, the order their rows are stored in and their keys. Ingest and the
+//! generator write them, the catalog reads them; both take the shape from here, so a reader never borrows it
+//! from a writer.
 //!
 //! ```text
-//! DATA/veilig_thuis/year=2020/half=1/part-0.parquet   facts, hive-partitioned (half 0 = whole year)
-//! DATA/regions.parquet  DATA/population.parquet  DATA/categories.parquet
+//! DATA/regions.parquet  DATA/population.parquet  DATA/region_membership.parquet (generated data only)
 //! ```
+//!
+//! `veilig_thuis` and `categories` are stored nowhere: the first is a view over `cbs_84851ned` (and the
+//! VT-regio rows only 84850NED has), the second follows from that table's hierarchy of categories.
 
 use std::sync::Arc;
 
@@ -42,18 +45,12 @@ pub const MEASURES: [&str; 5] = [
     "afgeronde_voorwaarden_vervolg",
 ];
 
-/// `veilig_thuis`: one row per source table × region × category × period.
-pub const FACTS: Table = Table {
-    name: "veilig_thuis",
-    path: "veilig_thuis",
-    // By region level (each level in row groups of its own), then kind of violence, then region: a filter
-    // on a level and a kind is one run of small pages that the page index finds.
-    sort: &["region_level", "category", "region_code", "period"],
-    primary_key: &[],
-    columns: fact_columns,
-};
+/// `veilig_thuis`: one row per source table × region × category × period; a view over `cbs_84851ned` (whose
+/// files are sorted by region level, category, region code and period: a filter on a level and a kind of
+/// violence is one run of small pages that the page index finds).
+pub const FACTS: Table = Table { name: "veilig_thuis", path: "", sort: &[], primary_key: &[], columns: fact_columns };
 
-/// The partition columns of [`FACTS`], read from its directory names (`year=2020/half=1`).
+/// The partition columns of every `cbs_<id>` table, read from its directory names (`year=2020/half=1`).
 pub const PARTITIONS: [(&str, DataType); 2] = [("year", DataType::Int32), ("half", DataType::Int32)];
 
 pub const REGIONS: Table = Table {
@@ -72,21 +69,19 @@ pub const POPULATION: Table = Table {
     columns: population_columns,
 };
 
-pub const CATEGORIES: Table = Table {
-    name: "categories",
-    path: "categories.parquet",
-    sort: &[],
-    primary_key: &["category"],
-    columns: category_columns,
-};
+/// `categories`: the kinds of violence of `veilig_thuis` with their hierarchy (built from the stored
+/// `cbs_84851ned`'s, else vtsql's fallback list).
+pub const CATEGORIES: Table =
+    Table { name: "categories", path: "", sort: &[], primary_key: &["category"], columns: category_columns };
 
-/// The tables besides the facts, each one Parquet file.
-pub const DIMENSIONS: [&Table; 3] = [&REGIONS, &POPULATION, &CATEGORIES];
+/// The tables each one Parquet file that ingest writes.
+pub const DIMENSIONS: [&Table; 2] = [&REGIONS, &POPULATION];
 
-/// `region_membership`: where each gemeente belonged each year (built in: the gazetteer's).
+/// `region_membership`: where each gemeente belonged each year (built in: the gazetteer's; a data directory of
+/// generated regions stores its own, which takes its place).
 pub const REGION_MEMBERSHIP: Table = Table {
     name: "region_membership",
-    path: "",
+    path: "region_membership.parquet",
     sort: &["year", "gm_code"],
     primary_key: &["year", "gm_code"],
     columns: membership_columns,
@@ -160,9 +155,9 @@ fn membership_columns() -> Vec<Field> {
     vec![
         Field::new("year", DataType::Int32, false),
         text("gm_code", false),
-        text("vt_regio_code", false),
-        text("provincie_code", false),
-        text("landsdeel_code", false),
+        text("vt_regio_code", true),
+        text("provincie_code", true),
+        text("landsdeel_code", true),
     ]
 }
 
@@ -202,7 +197,7 @@ fn category_columns() -> Vec<Field> {
         text("category", false),
         text("category_group", false),
         text("parent", true),
-        text("category_kind", false),
+        text("category_kind", true),
         Field::new("sort_order", DataType::Int32, false),
     ]
 }
@@ -213,7 +208,7 @@ mod tests {
 
     #[test]
     fn sort_orders_and_keys_name_columns_of_their_table() {
-        for table in [&FACTS].into_iter().chain(DIMENSIONS).chain(BUILT_IN) {
+        for table in [&FACTS, &CATEGORIES].into_iter().chain(DIMENSIONS).chain(BUILT_IN) {
             let schema = table.schema();
             for column in table.sort.iter().chain(table.primary_key) {
                 assert!(schema.index_of(column).is_ok(), "{}: no column {column}", table.name);

@@ -96,16 +96,10 @@ fn local_context_with(config: SessionConfig, rules: bool) -> Result<SessionConte
     Ok(ctx)
 }
 
-/// The data directory to use when none is given: `$VTSQL_DATA`, else `./data`, else the repository's.
+/// The data directory to use when none is given: `$VTSQL_DATA`, else `./data`. Never a path fixed at build
+/// time: an installed binary must not read or write the checkout it was built in.
 pub fn default_data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("VTSQL_DATA") {
-        return PathBuf::from(dir);
-    }
-    let local = PathBuf::from("data");
-    if local.is_dir() {
-        return local;
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
+    std::env::var_os("VTSQL_DATA").filter(|d| !d.is_empty()).map_or_else(|| PathBuf::from("data"), PathBuf::from)
 }
 
 /// How one statement may run.
@@ -157,7 +151,8 @@ impl Session {
     pub async fn open(data_dir: &Path, placement: Placement) -> Result<Session> {
         if !data_dir.is_dir() {
             return Err(DataFusionError::Plan(format!(
-                "no data directory {} (`vtsql ingest FILE --data DIR` or `vtsql fetch --data DIR` makes one)",
+                "no data directory {}: name one with --data DIR or $VTSQL_DATA (the default is ./data); \
+                 `vtsql --data DIR fetch` or `vtsql --data DIR ingest FILE...` makes one",
                 data_dir.display()
             )));
         }
@@ -544,7 +539,7 @@ mod tests {
         let session = Session::open(dir.path(), Placement::Local).await.unwrap();
         let count = "SELECT count(*) AS n FROM veilig_thuis";
         let before = single(&session, count).await;
-        let facts = dir.path().join(crate::schema::FACTS.path);
+        let facts = dir.path().join("cbs_84851ned");
         let year = std::fs::read_dir(&facts).unwrap().next().unwrap().unwrap().path();
         let copy = facts.join("year=2099");
         for entry in std::fs::read_dir(&year).unwrap() {
@@ -590,7 +585,7 @@ mod tests {
         // vtsql's files have no bloom filters, so sessions skip checking them unless told otherwise.
         let bloom = async |session: &Session| {
             let mut settings = Vec::new();
-            for table in [crate::schema::FACTS.name, crate::schema::REGIONS.name] {
+            for table in ["cbs_84851ned", crate::schema::REGIONS.name] {
                 let provider = session.context().table_provider(table).await.unwrap();
                 let listing = provider.downcast_ref::<ListingTable>().expect("a listing table");
                 let format = listing.options().format.downcast_ref::<ParquetFormat>().expect("parquet");

@@ -10,6 +10,7 @@ use vtsql::ingest::{self, cbs};
 
 use crate::Check;
 use crate::cbs_service::{Fault, Reference, Service, TOPICS_85361, references, region_code, table_84852, table_85361};
+use crate::cbs_shapes::TOPIC_GROUP;
 use crate::common::{ensure, ensure_eq, query};
 
 pub const CHECKS: &[(&str, Check)] = &[
@@ -46,13 +47,14 @@ fn period(code: &str) -> String {
     }
 }
 
-/// The column of a StatLine column title: `... na veiligheidsbeoordeling (%)` → `na_veiligheidsbeoordeling_pct`.
+/// The column of a StatLine column title in the stand-in's topic group: `... na veiligheidsbeoordeling (%)` →
+/// `meldingen_na_veiligheidsbeoordeling_pct`, the same whether OData or a download told it.
 fn column(measure: &str) -> String {
-    let (title, pct) = match measure.strip_suffix(" (%)") {
-        Some(t) => (t, "_pct"),
-        None => (measure.strip_suffix(" (aantal)").unwrap_or(measure), ""),
+    let (title, unit) = match measure.strip_suffix(" (%)") {
+        Some(t) => (t, "%"),
+        None => (measure.strip_suffix(" (aantal)").unwrap_or(measure), "aantal"),
     };
-    format!("{}{pct}", ingest::cbs::model::snake_case(title))
+    ingest::cbs::model::topic_column(TOPIC_GROUP, title, unit)
 }
 
 /// Checks every reference value of a table against `table` in `data`; `dimension` filters the rows
@@ -285,7 +287,7 @@ fn fetch_v4() -> Result<(), String> {
     })?;
     check_references(&data, &references("85361NED"), "cbs_85361ned", &|_| String::new())?;
     let hidden =
-        query(&data, "SELECT suppressed_cells, tijdens_monitoring FROM cbs_85361ned WHERE region_code = 'GM0141'")?;
+        query(&data, "SELECT suppressed_cells, meldingen_tijdens_monitoring FROM cbs_85361ned WHERE region_code = 'GM0141'")?;
     ensure_eq(hidden, vec![vec!["4".into(), "NULL".into()]], "Almelo's untranscribed cells")
 }
 
@@ -315,10 +317,11 @@ fn downloads(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let a = write(dir, "Huiselijk_geweld__veiligheidsbeoordeling_en__taxatie__regio_01122026_101500.csv", &csv)?;
 
     let refs = references("85361NED");
+    // a text export writes each topic's group before its title
     let mut header = "Regio's Perioden".to_string();
     for unit in ["aantal", "%"] {
         for t in TOPICS_85361 {
-            header.push_str(&format!(" {t} ({unit})"));
+            header.push_str(&format!(" {TOPIC_GROUP} {t} ({unit})"));
         }
     }
     let mut text = vec![
@@ -460,7 +463,7 @@ fn some_topics() -> Result<(), String> {
     let refs = references("85361NED");
     let part = |unit: &str, name: &str| -> Result<PathBuf, String> {
         let mut header = vec!["Regio's".to_string(), "Perioden".to_string()];
-        header.extend(TOPICS_85361.iter().map(|t| format!("{t} ({unit})")));
+        header.extend(TOPICS_85361.iter().map(|t| format!("{TOPIC_GROUP}/{t} ({unit})")));
         let mut line = vec!["Nederland".to_string(), "2023*".to_string()];
         for t in TOPICS_85361 {
             line.push(
@@ -479,7 +482,10 @@ fn some_topics() -> Result<(), String> {
     let percentages = part("%", "85361NED_pct.csv")?;
     ingest::ingest_files(&data, &[counts], &mut |_| {}).map_err(|e| e.to_string())?;
     ingest::ingest_files(&data, &[percentages], &mut |_| {}).map_err(|e| e.to_string())?;
-    let both = query(&data, "SELECT tijdens_monitoring, tijdens_monitoring_pct, suppressed_cells FROM cbs_85361ned")?;
+    let both = query(
+        &data,
+        "SELECT meldingen_tijdens_monitoring, meldingen_tijdens_monitoring_pct, suppressed_cells FROM cbs_85361ned",
+    )?;
     ensure_eq(both, vec![vec!["6545".into(), "5.1".into(), "0".into()]], "counts kept, percentages filled in")
 }
 

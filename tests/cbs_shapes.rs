@@ -16,6 +16,11 @@
 
 use serde_json::{Value, json};
 
+/// The one topic group the service puts every topic in (v3 `TopicGroup`, v4 `MeasureGroups`), as CBS groups
+/// a table's topics.
+pub const TOPIC_GROUP: &str = "Meldingen";
+const TOPIC_GROUP_ID: &str = "M001";
+
 /// A dimension: key, title, categories (key, title).
 pub type Dimension = (String, String, Vec<(String, String)>);
 
@@ -78,7 +83,7 @@ pub fn v3_set(t: &Table, set: &str) -> Option<Entity> {
                 "Type": "TimeDimension", "Key": "Perioden", "Title": "Perioden", "Description": ""}),
             );
             props.push(json!({"odata.type": "Cbs.OData.TopicGroup", "ID": n + 2, "Position": null, "ParentID": null,
-                "Type": "TopicGroup", "Key": "", "Title": "Meldingen", "Description": null}));
+                "Type": "TopicGroup", "Key": "", "Title": TOPIC_GROUP, "Description": null}));
             for (i, (key, title, unit, decimals)) in t.topics.iter().enumerate() {
                 props.push(
                     json!({"odata.type": "Cbs.OData.Topic", "ID": n + 3 + i, "Position": n + 2 + i, "ParentID": n + 2,
@@ -144,7 +149,7 @@ pub fn v4_set(t: &Table, set: &str) -> Option<Entity> {
                 .iter()
                 .enumerate()
                 .map(|(i, (k, title, unit, decimals))| {
-                    json!({"Identifier": k, "Index": i, "Title": title, "Description": "", "MeasureGroupId": null,
+                    json!({"Identifier": k, "Index": i, "Title": title, "Description": "", "MeasureGroupId": TOPIC_GROUP_ID,
                         "DataType": if *decimals > 0 { "Double" } else { "Long" }, "Unit": unit, "Decimals": decimals,
                         "PresentationType": "Absolute"})
                 })
@@ -190,7 +195,9 @@ pub fn v4_set(t: &Table, set: &str) -> Option<Entity> {
             }
             Entity::Set(out)
         }
-        "MeasureGroups" => return None,
+        "MeasureGroups" => Entity::Set(vec![
+            json!({"Id": TOPIC_GROUP_ID, "Index": 0, "Title": TOPIC_GROUP, "Description": null, "ParentId": null}),
+        ]),
         other => {
             let dim = other.strip_suffix("Codes")?;
             let (_, _, categories) = t.dimensions.iter().find(|(k, ..)| k == dim)?;

@@ -106,7 +106,7 @@ fn first_run_builds_parquet_from_raw() -> Result<(), String> {
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
     ensure_eq(ok(o)?.as_str(), "ontvangen_meldingen\n245\n", "first run")?;
     ensure(stderr.contains("first run"), || format!("no progress line: {stderr}"))?;
-    ensure(data.join("veilig_thuis/year=2020/half=1").is_dir(), || "partition missing".into())?;
+    ensure(data.join("cbs_84851ned/year=2020/half=1").is_dir(), || "partition missing".into())?;
     let o = vtsql(&data, &["-c", "SELECT 1"], None);
     ensure(!String::from_utf8_lossy(&o.stderr).contains("first run"), || "rebuilt on the second run".into())
 }
@@ -120,7 +120,12 @@ fn ingest_command_reports_and_refuses() -> Result<(), String> {
     let o = vtsql(&data, &args, None);
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
     ensure(o.status.success(), || stderr.clone())?;
-    ensure(stderr.contains("StatLine text export: 52 rows") && stderr.contains("year=2020/half=1"), || stderr.clone())?;
+    ensure(
+        stderr.contains("StatLine text export: 52 rows of 84851NED")
+            && stderr.contains("cbs_84851ned: 52 rows read: 52 new")
+            && stderr.contains("cbs_70072ned: 4 population figures for `population`"),
+        || stderr.clone(),
+    )?;
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "x;y\n").unwrap();
     let o = vtsql(&data, &["ingest", bad.to_str().unwrap()], None);

@@ -237,6 +237,8 @@ fn catalog_metadata() -> Result<(), String> {
             names,
             [
                 "categories",
+                "cbs_70072ned",
+                "cbs_70072ned_history",
                 "cbs_84851ned",
                 "cbs_84851ned_history",
                 "cbs_columns",
@@ -260,7 +262,8 @@ fn catalog_metadata() -> Result<(), String> {
             catalog: Some("vtsql".into()),
             db_schema_filter_pattern: None,
             table_name_filter_pattern: Some("veilig%".into()),
-            table_types: vec!["TABLE".into()],
+            // a view over cbs_84851ned, the table that holds the figures
+            table_types: vec!["VIEW".into()],
             include_schema: true,
         };
         let info = client.get_tables(with_schema).await.map_err(|e| e.to_string())?;

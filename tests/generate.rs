@@ -38,27 +38,25 @@ fn layout_and_rules() -> Result<(), String> {
     ensure(out.status.success(), || String::from_utf8_lossy(&out.stderr).into_owned())?;
     let partitions: Vec<PathBuf> = ["year=2024/half=1", "year=2024/half=2", "year=2025/half=1", "year=2025/half=2"]
         .iter()
-        .map(|p| data.join("veilig_thuis").join(p).join("part-0.parquet"))
+        .map(|p| data.join("cbs_84851ned").join(p).join("part-0.parquet"))
         .collect();
     for p in &partitions {
         ensure(p.is_file(), || format!("missing {}", p.display()))?;
     }
-    for table in ["regions.parquet", "population.parquet", "categories.parquet"] {
+    for table in ["regions.parquet", "population.parquet", "region_membership.parquet", "cbs_84851ned.json"] {
         ensure(data.join(table).is_file(), || format!("missing {table}"))?;
     }
+    // the one stored form: nothing else holds the figures
+    ensure(!data.join("veilig_thuis").exists(), || "a second copy of the figures".into())?;
     ensure_eq(one(&data, "SELECT count(*) FROM veilig_thuis")?, SMALL_ROWS.to_string(), "rows")?;
-    // the same columns and types as ingest writes
-    let ingested = query(
-        crate::common::fixture(),
-        "SELECT column_name, data_type FROM information_schema.columns \
-        WHERE table_name = 'veilig_thuis' ORDER BY ordinal_position",
-    )?;
-    let generated = query(
-        &data,
-        "SELECT column_name, data_type FROM information_schema.columns \
-        WHERE table_name = 'veilig_thuis' ORDER BY ordinal_position",
-    )?;
-    ensure_eq(generated, ingested, "schema vs ingest")?;
+    // the same columns and types as ingest writes, in veilig_thuis and in the table below it
+    for table in ["veilig_thuis", "cbs_84851ned", "cbs_84851ned_history"] {
+        let sql = format!(
+            "SELECT column_name, data_type FROM information_schema.columns \
+             WHERE table_name = '{table}' ORDER BY ordinal_position"
+        );
+        ensure_eq(query(&data, &sql)?, query(crate::common::fixture(), &sql)?, &format!("{table}: schema vs ingest"))?;
+    }
     // CBS's rules: multiples of 5, nothing below 10, NULL counted in suppressed_cells
     let broken = one(
         &data,
@@ -82,6 +80,13 @@ fn layout_and_rules() -> Result<(), String> {
          WHERE r.region_level IN ('gemeente', 'wijk') AND vt.region_code IS NULL",
     )?;
     ensure_eq(orphans, "0".to_string(), "gemeenten/wijken without VT-regio")?;
+    // membership by year: every gemeente in every year, in its VT-regio
+    let membership = one(
+        &data,
+        "SELECT count(*) FROM region_membership m JOIN regions r ON r.region_code = m.gm_code \
+         WHERE r.vt_regio_code = m.vt_regio_code",
+    )?;
+    ensure_eq(membership, (342 * 2).to_string(), "gemeente-years in region_membership")?;
     let misnamed = one(
         &data,
         "SELECT count(*) FROM regions w JOIN regions g ON g.region_code = 'GM' || substr(w.region_code, 3, 4) \
@@ -115,10 +120,11 @@ fn layout_and_rules() -> Result<(), String> {
                 .cloned()
                 .ok_or_else(|| format!("no text column {name}"))
         };
-        let columns: Vec<_> = vtsql::schema::FACTS.sort.iter().map(|name| text(name)).collect::<Result<_, _>>()?;
+        let sort = ["region_level", "kenmerken_adviezen_meldingen_diensten", "region_code", "period"];
+        let columns: Vec<_> = sort.iter().map(|name| text(name)).collect::<Result<_, _>>()?;
         keys.extend((0..batch.num_rows()).map(|i| columns.iter().map(|c| c.value(i).to_string()).collect::<Vec<_>>()));
     }
-    ensure(keys.windows(2).all(|w| w[0] < w[1]), || "rows are not in strict schema::FACTS order".into())?;
+    ensure(keys.windows(2).all(|w| w[0] < w[1]), || "rows are not in strict sort order".into())?;
     // every row group holds one region level (its statistics say so), and every level has its own
     let levels = row_group_levels(&partitions[0])?;
     ensure(levels.iter().all(|(min, max)| min == max), || format!("row groups mix region levels: {levels:?}"))?;
@@ -162,7 +168,7 @@ fn deterministic_per_seed() -> Result<(), String> {
         let out = generate(data, &["--regions", "30", "--years", "1", "--seed", seed]);
         ensure(out.status.success(), || String::from_utf8_lossy(&out.stderr).into_owned())?;
     }
-    let file = "veilig_thuis/year=2025/half=2/part-0.parquet";
+    let file = "cbs_84851ned/year=2025/half=2/part-0.parquet";
     let read = |d: &Path| std::fs::read(d.join(file)).map_err(|e| e.to_string());
     ensure(read(&a)? == read(&b)?, || "the same seed gave different files".into())?;
     ensure(read(&a)? != read(&c)?, || "another seed gave the same file".into())

@@ -255,12 +255,13 @@ fn item14_structs_in_csv() -> Result<(), String> {
     let out = vtsql(&["--data", &data, "--format", "csv", "-c", sql])?;
     ensure(out.status.success(), || String::from_utf8_lossy(&out.stderr).into_owned())?;
     let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure_eq(stdout.lines().next(), Some("period,s"), "the header names the struct once")?;
+    // the struct is one quoted field, as DuckDB writes it: {value: 245, low: 243, ...}
     ensure_eq(
-        stdout.lines().next(),
-        Some("period,s.value,s.low,s.high,s.suppressed,s.cells"),
-        "the header spreads the struct's fields",
-    )?;
-    ensure_eq(stdout.lines().nth(1).map(|l| l.split(',').count()), Some(6), "fields of a row")
+        stdout.lines().nth(1),
+        Some("2020H1,\"{value: 245, low: 243, high: 247, suppressed: 0, cells: 1}\""),
+        "the struct as text",
+    )
 }
 
 fn ingest(data: &std::path::Path, files: &[std::path::PathBuf]) -> Command {
@@ -281,7 +282,9 @@ fn item08_long_lines_and_odd_files_are_refused_quickly() -> Result<(), String> {
     let started = Instant::now();
     let out = ingest(&data, &[long]).output().map_err(|e| e.to_string())?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    ensure(!out.status.success() && stderr.contains("unknown region"), || stderr.clone().into_owned())?;
+    ensure(!out.status.success() && stderr.contains("no StatLine label is this long"), || {
+        stderr.chars().take(2000).collect()
+    })?;
     ensure(started.elapsed() < Duration::from_secs(30), || format!("refused after {:?}", started.elapsed()))?;
     for odd in ["/dev/zero", "/dev/null"] {
         let out = ingest(&data, &[odd.into()]).output().map_err(|e| e.to_string())?;
@@ -409,7 +412,7 @@ fn item11_leftovers_of_dead_processes_are_removed() -> Result<(), String> {
     // what a killed generate leaves beside its directory
     let generated = dir.path().join("generated");
     let leftover = dir.path().join(".generated.generating-999999999");
-    std::fs::create_dir_all(leftover.join("veilig_thuis")).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(leftover.join("cbs_84851ned")).map_err(|e| e.to_string())?;
     let out = Command::new(env!("CARGO_BIN_EXE_vtsql"))
         .args(["--data".as_ref(), generated.as_os_str()])
         .args(["generate", "--regions", "2", "--years", "1"])
@@ -446,7 +449,7 @@ fn item12_wrong_input_is_refused_with_its_place() -> Result<(), String> {
         (
             "big.txt",
             text.replace(line, "Totaal Almelo 1e halfjaar 2020* 9223372036854775807 245 200 . 15"),
-            "larger than any CBS count",
+            "larger than any CBS figure",
         ),
         (
             "extra.csv",

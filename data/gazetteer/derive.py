@@ -157,7 +157,8 @@ for year in range(FIRST, LAST + 1):
 write_csv("region_membership.csv", ["year", "gm_code", "vt_regio_code", "provincie_code", "landsdeel_code"],
           membership)
 
-# Population on 1 January: gemeenten from 70072ned (2020-2023, by name) and Gebieden in Nederland 2020, and every
+# Population on 1 January: gemeenten from 70072ned (2020-2023, by name), Gebieden in Nederland 2020 and
+# population-2019-2025 (2019, 2024, 2025, by code), and every
 # VT-regio, provincie, landsdeel and Nederland as the sum of its gemeenten by that year's membership.
 def code_of(name, year):
     candidates = [c for c, r in per_year[year].items() if name in (r["gm_name"], names[c])]
@@ -180,6 +181,17 @@ for r in read_csv(next((shared / "cbs/gebieden-2020").glob("*.csv")), ";"):
         assert population.get((r["municipalityCode"], 2020), int(r["population"])) == int(r["population"])
         population[(r["municipalityCode"], 2020)] = int(r["population"])
 assert not unmatched, unmatched
+# 2019, 2024 and 2025 by code (population-2019-2025: 70072ned for 2019 and 2025, 85984NED for 2024), each year's
+# Nederland row the published national figure, which the gemeenten must sum to.
+national = {}
+for path in sorted((shared / "cbs/population-2019-2025").glob("population_*.csv")):
+    for r in read_csv(path):
+        code, year, value = r["region_code"], int(r["year"]), int(r["population"])
+        if code == "NL01":
+            national[year] = value
+        else:
+            assert code in per_year[year], (code, year)
+            population[(code, year)] = value
 years = sorted({y for _, y in population})
 for year in years:
     assert sum(1 for c, y in population if y == year) == len(per_year[year]), year
@@ -190,6 +202,7 @@ for year in years:
             totals[region] = totals.get(region, 0) + population[(code, year)]
     for region, total in totals.items():
         population[(region, year)] = total
+    assert national.get(year, totals["NL01"]) == totals["NL01"], (year, national.get(year), totals["NL01"])
 write_csv("population.csv", ["region_code", "year", "population"],
           sorted((c, y, p) for (c, y), p in population.items()))
 

@@ -395,26 +395,31 @@ pub fn fetch_table(
         .say(&format!("{id}: release {modified}{}", if resumed { ", resuming the download that stopped" } else { "" }));
 
     let mut quiet = |_: usize| {};
-    let metadata: &[&str] = match options.api {
-        Api::V3 => &["DataProperties"],
-        Api::V4 => &["Dimensions", "MeasureCodes", "MeasureGroups"],
+    // (entity set, whether a table may lack it): not every table has measure or category groups
+    let metadata: &[(&str, bool)] = match options.api {
+        Api::V3 => &[("DataProperties", false), ("CategoryGroups", true)],
+        Api::V4 => &[("Dimensions", false), ("MeasureCodes", false), ("MeasureGroups", true)],
     };
-    for set in metadata {
+    let mut fetch_optional = |set: &str, optional: bool| -> Result<(), FetchError> {
         let url = set_url(options, &id, set);
         match fetch_set(&agent, options, &partial, set, url, &mut quiet) {
-            // not every v4 table has measure groups
-            Err(FetchError::Status { status: 404, .. }) if *set == "MeasureGroups" => {
+            Err(FetchError::Status { status: 404, .. }) if optional => {
                 let _ = std::fs::remove_dir_all(partial.join(set));
+                Ok(())
             }
-            other => {
-                other?;
-            }
+            other => other.map(|_| ()),
         }
+    };
+    for (set, optional) in metadata {
+        fetch_optional(set, *optional)?;
     }
     let dimension_list = if options.api == Api::V3 { "DataProperties" } else { "Dimensions" };
     for set in dimension_sets(options.api, &partial, dimension_list)? {
-        let url = set_url(options, &id, &set);
-        fetch_set(&agent, options, &partial, &set, url, &mut quiet)?;
+        fetch_optional(&set, false)?;
+        // v4 keeps a dimension's hierarchy in `<Dimension>Groups`
+        if let Some(key) = set.strip_suffix("Codes").filter(|_| options.api == Api::V4) {
+            fetch_optional(&format!("{key}Groups"), true)?;
+        }
     }
     let data_set = options.api.data_set();
     let url = set_url(options, &id, data_set);

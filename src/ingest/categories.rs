@@ -1,14 +1,17 @@
 //! The kind-of-violence dimension (*aard van het geweld, aanvullende informatie*) of 84850NED and
-//! 84851NED: every category with its full name, its group and its parent.
+//! 84851NED as vtsql knows it without CBS's metadata: a fallback for StatLine downloads, which carry no
+//! hierarchy and cut long labels short (`Mishandeling kind: emotionele mish...`). What CBS serves (OData v3
+//! `CategoryGroups`, v4 `<Dimension>Groups`) takes its place once a table is fetched.
 //!
-//! This is the one place that maps the labels found in exports, which StatLine cuts short
-//! (`Mishandeling kind: emotionele mish...`), to full names. Kinds are **not additive**: one melding
-//! can name several kinds, so subtypes sum to more than their group and groups to more than `Totaal`.
+//! Also the table `categories`, derived from whichever hierarchy a stored table has. Kinds are **not
+//! additive**: one melding can name several kinds, so subtypes sum to more than their group and groups to
+//! more than `Totaal`.
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
 
+use crate::ingest::cbs::model::{self, Dimension, Group};
 use crate::schema;
 
 /// What a category is within the dimension.
@@ -124,34 +127,87 @@ pub static CATEGORIES: &[Category] = &[
     cat!("Niet gespecificeerd", AI, None, Aanvullend),
 ];
 
-/// The table `categories`: every category with its group, parent, kind and StatLine order.
-pub fn table() -> RecordBatch {
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(CATEGORIES.iter().map(|c| c.name))),
-        Arc::new(StringArray::from_iter_values(CATEGORIES.iter().map(|c| c.group))),
-        Arc::new(CATEGORIES.iter().map(|c| c.parent).collect::<StringArray>()),
-        Arc::new(StringArray::from_iter_values(CATEGORIES.iter().map(|c| c.kind.as_str()))),
-        Arc::new(Int32Array::from_iter_values(0..CATEGORIES.len() as i32)),
-    ];
-    RecordBatch::try_new(schema::CATEGORIES.schema(), columns).expect("categories columns match their schema")
+/// The title 84851NED gives its one dimension, and 84850NED its two.
+pub const KENMERKEN: &str = "Kenmerken adviezen, meldingen, diensten";
+pub const AARD: &str = "Aard van het geweld";
+pub const AANVULLEND: &str = "Aanvullende informatie";
+
+/// The fallback dimension of a table of the family, if vtsql has one: 84851NED's `Kenmerken` (every
+/// category), 84850NED's `Aard van het geweld` (Totaal and the kinds) and `Aanvullende informatie` (Totaal and
+/// the additional information). Categories are keyed by their title; groups as [`CATEGORIES`] tells them.
+pub fn fallback(table: &str, dimension_title: &str) -> Option<Dimension> {
+    let folded = model::fold_title(dimension_title);
+    let which = [KENMERKEN, AARD, AANVULLEND].into_iter().find(|d| model::fold_title(d) == folded)?;
+    let wanted = match (table, which) {
+        ("84851NED", KENMERKEN) => |_: &Category| true,
+        ("84850NED", AARD) => |c: &Category| c.kind != CategoryKind::Aanvullend,
+        ("84850NED", AANVULLEND) => |c: &Category| matches!(c.kind, CategoryKind::Aanvullend | CategoryKind::Totaal),
+        _ => return None,
+    };
+    let mut groups: Vec<Group> = Vec::new();
+    let mut categories = Vec::new();
+    for c in CATEGORIES.iter().filter(|c| wanted(c)) {
+        let group = match c.kind {
+            CategoryKind::Totaal => None,
+            CategoryKind::Hoofdvorm if !CATEGORIES.iter().any(|s| s.parent == Some(c.name)) => None,
+            _ => Some(c.group),
+        };
+        if let Some(g) = group
+            && !groups.iter().any(|x| x.id == g)
+        {
+            groups.push(Group { id: g.to_string(), title: g.to_string(), parent: None });
+        }
+        categories.push(model::Category {
+            key: c.name.to_string(),
+            title: c.name.to_string(),
+            group: group.map(str::to_string),
+            labels: vec![],
+            // StatLine shows this one cut short, and its full title is not known here
+            cut: c.name == "Andere problematiek",
+        });
+    }
+    Some(Dimension {
+        key: which.to_string(),
+        title: which.to_string(),
+        column: String::new(),
+        description: String::new(),
+        categories,
+        groups,
+    })
 }
 
-/// Finds the category an export label stands for: its full name in any letter case, or a label
-/// cut off with `..` or `...` whose start matches exactly one full name.
-pub fn lookup(label: &str) -> Option<&'static Category> {
-    let label = label.trim();
-    let stem = label.trim_end_matches('.');
-    let cut_off = stem.len() + 2 <= label.len();
-    if let Some(found) = CATEGORIES.iter().find(|c| c.name.eq_ignore_ascii_case(label)) {
-        return Some(found);
+/// The table `categories` of a dimension: every category with its top-level group, the category it refines,
+/// its place (`totaal`; `hoofdvorm`, a kind; `subvorm`, a subtype of a kind; `aanvullend`, in a group that is
+/// no category itself; NULL where the dimension tells no hierarchy and vtsql has no fallback) and CBS's order.
+pub fn table(dimension: &Dimension) -> arrow::error::Result<RecordBatch> {
+    let titles: std::collections::HashSet<&str> = dimension.categories.iter().map(|c| c.title.as_str()).collect();
+    let totaal = dimension.categories.iter().find(|c| model::fold_title(&c.title) == "totaal").map(|c| c.title.as_str());
+    let hierarchy = !dimension.groups.is_empty();
+    let (mut names, mut groups, mut parents, mut kinds) = (vec![], vec![], vec![], vec![]);
+    for c in &dimension.categories {
+        let group = c.group.as_deref().and_then(|id| dimension.groups.iter().find(|g| g.id == id));
+        let is_totaal = Some(c.title.as_str()) == totaal;
+        let (parent, kind) = match group {
+            _ if is_totaal => (None, Some(CategoryKind::Totaal)),
+            Some(g) if g.title == c.title => (totaal.map(str::to_string), Some(CategoryKind::Hoofdvorm)),
+            Some(g) if titles.contains(g.title.as_str()) => (Some(g.title.clone()), Some(CategoryKind::Subvorm)),
+            Some(_) => (None, Some(CategoryKind::Aanvullend)),
+            None if hierarchy => (totaal.map(str::to_string), Some(CategoryKind::Hoofdvorm)),
+            None => (None, None),
+        };
+        names.push(c.title.clone());
+        groups.push(dimension.top_group(c));
+        parents.push(parent);
+        kinds.push(kind.map(CategoryKind::as_str));
     }
-    if !cut_off {
-        return None;
-    }
-    let stem = stem.trim_end().to_lowercase();
-    let mut matches = CATEGORIES.iter().filter(|c| c.name.to_lowercase().starts_with(&stem));
-    let first = matches.next()?;
-    matches.next().is_none().then_some(first)
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(names)),
+        Arc::new(StringArray::from(groups)),
+        Arc::new(StringArray::from(parents)),
+        Arc::new(StringArray::from(kinds)),
+        Arc::new(Int32Array::from_iter_values(0..dimension.categories.len() as i32)),
+    ];
+    RecordBatch::try_new(schema::CATEGORIES.schema(), columns)
 }
 
 #[cfg(test)]
@@ -169,19 +225,33 @@ mod tests {
 
     #[test]
     fn truncated_labels_map_to_full_names() {
-        let full = |l| lookup(l).map(|c| c.name);
-        assert_eq!(full("Mishandeling kind: emotionele mish..."), Some("Mishandeling kind: emotionele mishandeling"));
-        assert_eq!(full("Mishandeling kind: emotionele verw..."), Some("Mishandeling kind: emotionele verwaarlozing"));
-        assert_eq!(full("Andere problematiek..."), Some("Andere problematiek"));
-        assert_eq!(full("Ov. Huiselijk geweld: anders"), Some("Ov. huiselijk geweld: anders"));
-        assert_eq!(lookup("Partnergeweld: fysiek").map(|c| c.group), Some(PG));
+        let kenmerken = fallback("84851NED", KENMERKEN).unwrap();
+        let full = |l| kenmerken.resolve(l).map(|c| c.title.clone());
+        assert_eq!(full("Mishandeling kind: emotionele mish...").as_deref(), Some("Mishandeling kind: emotionele mishandeling"));
+        assert_eq!(full("Mishandeling kind: emotionele verw...").as_deref(), Some("Mishandeling kind: emotionele verwaarlozing"));
+        assert_eq!(full("Andere problematiek...").as_deref(), Some("Andere problematiek"));
+        assert_eq!(full("Ov. Huiselijk geweld: anders").as_deref(), Some("Ov. huiselijk geweld: anders"));
+        assert_eq!(full("Mishandeling kind: emotionele..."), None, "ambiguous");
+        assert_eq!(full("Ruzie"), None);
+        assert_eq!(kenmerken.categories.len(), 52);
+        assert!(fallback("84852NED", KENMERKEN).is_none());
     }
 
+    /// The table derived from the fallback hierarchy is the list as it always was.
     #[test]
-    fn ambiguous_or_unknown_labels_are_refused() {
-        assert_eq!(lookup("Mishandeling kind: emotionele..."), None);
-        assert_eq!(lookup("Mishandeling kind: emotionele"), None);
-        assert_eq!(lookup("Ruzie"), None);
+    fn the_table_from_the_hierarchy() {
+        let batch = table(&fallback("84851NED", KENMERKEN).unwrap()).unwrap();
+        let rows = crate::rows::rows(&[batch], "NULL").unwrap();
+        assert_eq!(rows.len(), 52);
+        for (row, c) in rows.iter().zip(CATEGORIES) {
+            assert_eq!(row[0], c.name);
+            assert_eq!(row[1], c.group, "{}", c.name);
+            assert_eq!(row[2], c.parent.unwrap_or("NULL"), "{}", c.name);
+            assert_eq!(row[3], c.kind.as_str(), "{}", c.name);
+        }
+        let aard = fallback("84850NED", AARD).unwrap();
+        let aanvullend = fallback("84850NED", AANVULLEND).unwrap();
+        assert_eq!(aard.categories.len() + aanvullend.categories.len(), 52 + 1, "Totaal in both");
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! Region and population sources: vtsql's own regions table, CBS "Gebieden in Nederland",
-//! "Gemeenten alfabetisch" and the population table 70072ned (*Regionale kerncijfers*).
+//! Region sources: vtsql's own regions table, CBS "Gebieden in Nederland" (with its population) and
+//! "Gemeenten alfabetisch". The population table 70072ned is a CBS table like any other (`cbs_70072ned`),
+//! read by the StatLine and OData readers; `population` takes its inhabitants from there.
 
 use super::error::Result;
-use super::regions::{Region, RegionLevel, Regions, landsdeel_of_provincie};
+use super::regions::{Region, RegionLevel, landsdeel_of_provincie};
 use super::text::{SourceFile, is_footer, split_fields};
 
 /// One row of `population`: inhabitants of a region on 1 January of a year.
@@ -206,41 +207,4 @@ fn count(table: &Table, line: usize, col: usize, value: &str) -> Result<i64> {
     value.trim().parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
         table.file.error(line, table.header[col].clone(), format!("{value:?} is not a number of inhabitants"))
     })
-}
-
-/// 70072ned (*Regionale kerncijfers Nederland*): Perioden; Regio's; ...Totale bevolking (aantal).
-/// Regions come by name and resolve through the regions table; an empty population means the
-/// gemeente did not exist that year and the row is skipped.
-pub fn parse_population(table: &Table, regions: &Regions) -> Result<Vec<Population>> {
-    let period = table.column("Perioden", |h| h == "perioden")?;
-    let region = table.column("Regio's", |h| h.starts_with("regio"))?;
-    let people = table.column("Totale bevolking", |h| h.contains("totale bevolking"))?;
-    let mut rows = Vec::new();
-    let mut seen = std::collections::HashMap::new();
-    for row in table.rows()? {
-        let (n, f) = row?;
-        if f[people].trim().is_empty() {
-            continue;
-        }
-        let (p, _) = vtsql_udfs::period::Period::parse(&f[period]).filter(|(p, _)| p.is_year()).ok_or_else(|| {
-            table.file.error(n, "Perioden", format!("unknown period label {:?} (expected a year)", f[period]))
-        })?;
-        let r = regions.resolve_label(&f[region]).ok_or_else(|| {
-            table.file.error(
-                n,
-                "Regio's",
-                format!("unknown region {:?} (load a regions table that names it)", f[region]),
-            )
-        })?;
-        if let Some(first) = seen.insert((r.code.clone(), p.year), n) {
-            let message = format!("{:?} is {} again for {} (first on line {first})", f[region], r.code, p.year);
-            return Err(table.file.error(n, "Regio's", message));
-        }
-        rows.push(Population {
-            region_code: r.code.clone(),
-            year: p.year,
-            population: count(table, n, people, &f[people])?,
-        });
-    }
-    Ok(rows)
 }

@@ -1,15 +1,16 @@
 //! Raw CBS files → the tidy, typed tables of a data directory.
 //!
 //! `ingest` reads every file first, detects its layout, resolves periods, regions and categories
-//! and checks every cell; only when all files are good does it write, partition by partition, each
-//! through staging and an atomic rename (see [`store`]). Re-ingesting a period replaces, within that
-//! partition, the rows of the same source table, region and period, and keeps the rest.
+//! and checks every cell; only when all files are good does it write, every table and partition through
+//! one staged run committed whole (see [`store`]). Every CBS figure, whichever way it came (OData pages,
+//! a StatLine CSV download or text export), is stored once, in its `cbs_<id>` table ([`cbs`]); the
+//! friendly tables (`veilig_thuis`, the `vt_*` views) are defined over those, and `population` takes the
+//! inhabitants a population table (70072NED) tells.
 
 pub mod categories;
 pub mod cbs;
 pub mod dimensions;
 mod error;
-pub mod facts;
 pub mod gazetteer;
 pub mod regions;
 pub mod store;
@@ -19,13 +20,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 pub use error::{IngestError, Result};
-use vtsql_udfs::period::Period;
 
 use crate::schema;
 use dimensions::{Population, Table};
-use facts::Fact;
 use regions::Regions;
-use store::Store;
+use store::{Run, Store};
 use text::{SourceFile, split_fields};
 
 /// The layouts vtsql recognises, detected from the file's header.
@@ -37,11 +36,9 @@ pub enum Layout {
     Gebieden,
     /// CBS "Gemeenten alfabetisch": gemeente codes and names.
     GemeentenList,
-    /// CBS 70072ned population per gemeente name and year.
-    Population,
-    /// StatLine CSV download of a Veilig Thuis table.
+    /// StatLine CSV download of any CBS table (70072ned's population among them).
     StatlineCsv,
-    /// StatLine text export of a Veilig Thuis table.
+    /// StatLine text export of any CBS table.
     StatlineText,
 }
 
@@ -51,7 +48,6 @@ impl Layout {
             Layout::Regions => "vtsql regions table",
             Layout::Gebieden => "CBS Gebieden in Nederland",
             Layout::GemeentenList => "CBS Gemeenten alfabetisch",
-            Layout::Population => "CBS population (70072ned)",
             Layout::StatlineCsv => "StatLine CSV download",
             Layout::StatlineText => "StatLine text export",
         }
@@ -95,12 +91,7 @@ fn detect(file: SourceFile) -> Result<Source> {
             Layout::Gebieden
         } else if has(&|h| h == "municipalcodegm") {
             Layout::GemeentenList
-        } else if has(&|h| h == "perioden") && has(&|h| h.contains("totale bevolking")) {
-            Layout::Population
-        } else if has(&|h| h == "perioden")
-            && (has(&|h| facts::Measure::from_title(h).is_some())
-                || header.iter().any(|h| cbs::model::split_unit(h).1.is_some()))
-        {
+        } else if has(&|h| h == "perioden") && header.iter().any(|h| cbs::model::split_unit(h).1.is_some()) {
             Layout::StatlineCsv
         } else {
             return Err(IngestError::UnknownLayout {
@@ -129,18 +120,17 @@ fn year_in_file_name(name: &str) -> Option<i32> {
 #[derive(Debug, Default)]
 pub struct Report {
     pub lines: Vec<String>,
-    pub facts: usize,
-    pub partitions: Vec<Period>,
 }
 
 /// Where the raw inputs of a data directory live; the first run builds Parquet from them.
 pub const RAW_DIR: &str = "raw";
 
-/// Builds the Parquet tables from `DATA/raw` when the fact table is missing (a fresh clone).
-/// Returns whether it built anything.
+/// Builds the Parquet tables from `DATA/raw` when a data directory has none yet (a fresh clone). A directory
+/// that holds any table (`vtsql fetch` filled it, or an ingest did) is left as it is. Returns whether it
+/// built anything.
 pub fn build_if_missing(data_dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<bool> {
     let raw = data_dir.join(RAW_DIR);
-    if data_dir.join(schema::FACTS.path).exists() || !raw.is_dir() {
+    if !raw.is_dir() || has_tables(data_dir) {
         return Ok(false);
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(&raw)
@@ -149,13 +139,24 @@ pub fn build_if_missing(data_dir: &Path, progress: &mut dyn FnMut(&str)) -> Resu
         .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
         .collect();
     files.sort();
-    if files.is_empty() && data_dir.join(schema::REGIONS.path).exists() {
-        // a directory that `vtsql fetch` filled: its raw files are the kept pages, its base tables are there
+    if files.is_empty() {
         return Ok(false);
     }
     progress(&format!("building Parquet in {} from {} raw files (first run)", data_dir.display(), files.len()));
     ingest_files(data_dir, &files, progress)?;
     Ok(true)
+}
+
+/// Whether a data directory holds any table vtsql wrote.
+fn has_tables(data_dir: &Path) -> bool {
+    let stored = |name: &str| name.starts_with("cbs_") && name.ends_with(".json");
+    data_dir.join(schema::REGIONS.path).exists()
+        || data_dir.join(schema::POPULATION.path).exists()
+        || std::fs::read_dir(data_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| stored(&e.file_name().to_string_lossy()))
 }
 
 /// The regions a data directory knows: the built-in gazetteer's, then what is stored (a stored region
@@ -169,9 +170,6 @@ fn load_regions(data_dir: &Path) -> Result<Regions> {
     Ok(regions)
 }
 
-/// The regions every download resolves through before a regions table is stored: vtsql's shipped list.
-const SHIPPED_REGIONS: &[u8] = include_bytes!("../../data/raw/regions.csv");
-
 /// Reads `bytes` as a download called `name` would be ingested, writing nothing: its layout, then every
 /// row, resolving regions through the shipped list. Answers the number of rows; what the fuzz targets and
 /// property tests drive with arbitrary input.
@@ -182,29 +180,14 @@ pub fn read_download(name: &str, bytes: &[u8]) -> Result<usize> {
         Layout::Regions => dimensions::parse_regions(&table)?.len(),
         Layout::GemeentenList => dimensions::parse_gemeenten_list(&table)?.len(),
         Layout::Gebieden => dimensions::parse_gebieden(&table, Some(2020))?.0.len(),
-        Layout::Population => {
-            let shipped = detect(SourceFile::in_memory("regions.csv", SHIPPED_REGIONS))?;
-            let mut regions = Regions::default();
-            regions.upsert_all(dimensions::parse_regions(&shipped.table())?);
-            dimensions::parse_population(&table, &regions)?.len()
-        }
         Layout::StatlineCsv | Layout::StatlineText => {
             // built once: the gazetteer's regions take longer to index than most downloads to read
             static BUILT_IN: std::sync::OnceLock<Regions> = std::sync::OnceLock::new();
             let regions = BUILT_IN.get_or_init(Regions::built_in);
             let (incoming, _) = read_statline(&source, None, regions, &|_| None, 0)?;
-            if veilig_thuis_source(&incoming.meta) {
-                parse_facts(&source, &incoming.meta.id, regions, &mut |_| {})?;
-            }
             incoming.rows.len()
         }
     })
-}
-
-/// The tables whose downloads also fill `veilig_thuis` (the aard-geweld tables, with their one list of
-/// kinds of violence), as they always have.
-fn veilig_thuis_source(meta: &cbs::model::TableMeta) -> bool {
-    matches!(meta.id.as_str(), "84851NED" | "84850NED") && meta.dimensions.len() == 1
 }
 
 /// Reads a StatLine download into its `cbs_<id>` table's model.
@@ -218,16 +201,6 @@ fn read_statline(
     let format =
         if source.layout == Layout::StatlineCsv { cbs::statline::Format::Csv } else { cbs::statline::Format::Text };
     cbs::statline::read(&source.file, format, &cbs::statline::Options { table, regions, known, index })
-}
-
-/// Reads the facts of an aard-geweld download for `veilig_thuis`.
-fn parse_facts(source: &Source, table: &str, regions: &Regions, sink: &mut dyn FnMut(Fact)) -> Result<usize> {
-    match source.layout {
-        Layout::StatlineCsv => {
-            facts::parse_statline_csv(&source.file, &source.header, source.header_line, table, regions, sink)
-        }
-        _ => facts::parse_statline_text(&source.file, table, regions, sink),
-    }
 }
 
 /// An ingest that was refused; nothing was written.
@@ -286,9 +259,6 @@ pub fn ingest_files_as(
     let regions_before = regions.len();
     let mut regions_changed = false;
     let mut population: Vec<Population> = Vec::new();
-    // the facts of every file, by partition as they are read
-    let mut partitions: BTreeMap<(i32, u8), Vec<Fact>> = BTreeMap::new();
-    let mut facts = 0;
     // the rows of every download, by CBS table
     let mut tables: BTreeMap<String, cbs::Incoming> = BTreeMap::new();
     for (index, source) in sources.iter().enumerate() {
@@ -309,25 +279,12 @@ pub fn ingest_files_as(
                 population.extend(people);
                 (n, format!("{n} regions{people_note}"))
             }
-            Layout::Population => {
-                let rows = dimensions::parse_population(&table, &regions)?;
-                let n = rows.len();
-                population.extend(rows);
-                (n, format!("{n} population rows"))
-            }
             Layout::StatlineCsv | Layout::StatlineText => {
                 let file = u32::try_from(index).unwrap_or(u32::MAX);
                 let known = |id: &str| cbs::table::stored_meta(data_dir, id).ok().flatten();
                 let (incoming, _) = read_statline(source, table_id, &regions, &known, file)?;
                 let n = incoming.rows.len();
                 let id = incoming.meta.id.clone();
-                if veilig_thuis_source(&incoming.meta) {
-                    let mut sink = |mut fact: Fact| {
-                        fact.file = file;
-                        partitions.entry((fact.period.year, fact.period.half)).or_default().push(fact);
-                    };
-                    facts += parse_facts(source, &id, &regions, &mut sink)?;
-                }
                 add_incoming(&mut tables, incoming, &source.file.path)?;
                 (n, format!("{n} rows of {id}"))
             }
@@ -338,12 +295,25 @@ pub fn ingest_files_as(
         progress(&format!("{name}: {}: {summary}", source.layout.describe()));
     }
 
-    report.facts = facts;
     let paths: Vec<&Path> = sources.iter().map(|s| s.file.path.as_path()).collect();
     for incoming in tables.values_mut() {
         incoming.sources = paths.iter().map(|p| p.to_path_buf()).collect();
     }
-    write_all(&store, &regions, regions_changed, population, partitions, tables, &paths, &mut report)?;
+    // Stage everything first: an error here leaves the data directory untouched.
+    let mut run = store.begin()?;
+    if regions_changed {
+        let batch = regions.to_batch().map_err(|e| IngestError::store(&store.data_dir, e))?;
+        run.stage_table(&schema::REGIONS, &batch)?;
+    }
+    for incoming in tables.into_values() {
+        let staged = cbs::stage(&mut run, &store.data_dir, incoming)?;
+        report.lines.extend(staged.lines);
+        population.extend(staged.population);
+    }
+    if !population.is_empty() {
+        report.lines.push(stage_population(&mut run, &store.data_dir, population)?);
+    }
+    run.commit()?;
     if regions_changed {
         report.lines.push(format!("regions: {} (was {regions_before})", regions.len()));
     }
@@ -361,115 +331,42 @@ fn add_incoming(tables: &mut BTreeMap<String, cbs::Incoming>, incoming: cbs::Inc
     for row in &mut acc.rows {
         row.cells.resize(width, cbs::model::Cell::Absent);
     }
+    let relabel: HashMap<(usize, &str), &str> =
+        merged.relabels.iter().map(|(d, from, to)| ((*d, from.as_str()), to.as_str())).collect();
+    if !relabel.is_empty() {
+        for row in &mut acc.rows {
+            for (d, category) in row.categories.iter_mut().enumerate() {
+                if let Some(to) = relabel.get(&(d, &**category)) {
+                    *category = (*to).into();
+                }
+            }
+        }
+    }
     acc.rows.extend(incoming.rows.into_iter().map(|r| merged.place(r)));
+    acc.notes.extend(incoming.notes);
     acc.meta = merged.meta;
     Ok(())
 }
 
-/// Keeps one of facts that repeat a cell with the same figures (a download loaded twice, or a CSV beside
-/// the text export of the same selection); refuses facts that give one cell other figures (one would
-/// silently win), naming both places. `facts` come sorted so that the same cells are neighbours.
-fn drop_repeats(facts: &mut Vec<Fact>, paths: &[&Path]) -> Result<()> {
-    let same_figures = |a: &Fact, b: &Fact| {
-        a.values == b.values
-            && a.published == b.published
-            && a.provisional == b.provisional
-            && a.suppressed_cells == b.suppressed_cells
-    };
-    let mut kept: Vec<Fact> = Vec::with_capacity(facts.len());
-    for fact in facts.drain(..) {
-        match kept.last() {
-            Some(first) if first.same_cell(&fact) && same_figures(first, &fact) => continue,
-            _ => kept.push(fact),
-        }
+/// Stages `population` with `new` figures: the built-in years, then what is stored, then the new rows (a
+/// later source wins). Answers a line for the report.
+pub(crate) fn stage_population(run: &mut Run<'_>, data_dir: &Path, new: Vec<Population>) -> Result<String> {
+    let path = data_dir.join(schema::POPULATION.path);
+    let mut rows = gazetteer::population();
+    let stored = store::population_from_batches(&store::read_parquet(&path)?, &path)?;
+    let replaced: HashSet<(String, i32)> = stored.iter().map(|p| (p.region_code.clone(), p.year)).collect();
+    rows.retain(|p| !replaced.contains(&(p.region_code.clone(), p.year)));
+    rows.extend(stored);
+    let mut latest: HashMap<(String, i32), Population> = HashMap::new();
+    for p in new {
+        latest.insert((p.region_code.clone(), p.year), p);
     }
-    *facts = kept;
-    check_unique(facts, paths)
-}
-
-/// Refuses input that names one cell twice (one of the two would silently win), naming both places.
-/// `facts` come sorted so that the same cells are neighbours.
-fn check_unique(facts: &[Fact], paths: &[&Path]) -> Result<()> {
-    for pair in facts.windows(2) {
-        let [first, again] = pair else { continue };
-        if first.same_cell(again) {
-            let place = |f: &Fact| paths.get(f.file as usize).copied().unwrap_or(Path::new("?")).to_path_buf();
-            return Err(IngestError::input(
-                &place(again),
-                again.line as usize,
-                "cell",
-                format!(
-                    "the input names one cell twice: {} {} {} {:?}, also on {}:{}",
-                    again.source_table,
-                    again.region_code,
-                    again.period,
-                    again.category,
-                    place(first).display(),
-                    first.line
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn write_all(
-    store: &Store,
-    regions: &Regions,
-    regions_changed: bool,
-    population: Vec<Population>,
-    partitions: BTreeMap<(i32, u8), Vec<Fact>>,
-    tables: BTreeMap<String, cbs::Incoming>,
-    paths: &[&Path],
-    report: &mut Report,
-) -> Result<()> {
-    // Stage everything first: an error here leaves the data directory untouched.
-    let mut run = store.begin()?;
-    if regions_changed {
-        let batch = regions.to_batch().map_err(|e| IngestError::store(&store.data_dir, e))?;
-        run.stage_table(&schema::REGIONS, &batch)?;
-    }
-    if !population.is_empty() {
-        let path = store.data_dir.join(schema::POPULATION.path);
-        // the built-in years, then what is stored, then the new rows: a later source wins
-        let mut rows = gazetteer::population();
-        let stored = store::population_from_batches(&store::read_parquet(&path)?, &path)?;
-        let replaced: HashSet<(String, i32)> = stored.iter().map(|p| (p.region_code.clone(), p.year)).collect();
-        rows.retain(|p| !replaced.contains(&(p.region_code.clone(), p.year)));
-        rows.extend(stored);
-        // A later source wins over an earlier one and over what is stored.
-        let mut latest: HashMap<(String, i32), Population> = HashMap::new();
-        for p in population {
-            latest.insert((p.region_code.clone(), p.year), p);
-        }
-        rows.retain(|p| !latest.contains_key(&(p.region_code.clone(), p.year)));
-        rows.extend(latest.into_values());
-        rows.sort_by(|a, b| (&a.region_code, a.year).cmp(&(&b.region_code, b.year)));
-        report.lines.push(format!("population: {} rows", rows.len()));
-        let batch = store::population_to_batch(&rows).map_err(|e| IngestError::store(&path, e))?;
-        run.stage_table(&schema::POPULATION, &batch)?;
-    }
-    run.stage_table(&schema::CATEGORIES, &categories::table())?;
-
-    for ((year, half), mut new) in partitions {
-        let period = Period { year, half };
-        new.sort_by(|a, b| {
-            (&a.source_table, &a.region_code, &a.category).cmp(&(&b.source_table, &b.region_code, &b.category))
-        });
-        drop_repeats(&mut new, paths)?;
-        let replaced: HashSet<_> = new.iter().map(|f| f.replace_key()).collect();
-        let mut rows: Vec<Fact> =
-            store.read_partition(period)?.into_iter().filter(|f| !replaced.contains(&f.replace_key())).collect();
-        let kept = rows.len();
-        rows.extend(new);
-        report.lines.push(format!("veilig_thuis year={year}/half={half}: {} rows ({kept} kept)", rows.len()));
-        run.stage_partition(period, rows)?;
-        report.partitions.push(period);
-    }
-    for incoming in tables.into_values() {
-        report.lines.push(cbs::stage(&mut run, &store.data_dir, incoming)?);
-    }
-    run.commit()
+    rows.retain(|p| !latest.contains_key(&(p.region_code.clone(), p.year)));
+    rows.extend(latest.into_values());
+    rows.sort_by(|a, b| (&a.region_code, a.year).cmp(&(&b.region_code, b.year)));
+    let batch = store::population_to_batch(&rows).map_err(|e| IngestError::store(&path, e))?;
+    run.stage_table(&schema::POPULATION, &batch)?;
+    Ok(format!("population: {} rows", rows.len()))
 }
 
 #[cfg(test)]
@@ -478,6 +375,7 @@ mod tests {
 
     const SEED: &[u8] = include_bytes!("../../data/raw/84851NED_almelo_2020H1.txt");
     const POPULATION: &[u8] = include_bytes!("../../data/raw/bevolking_70072ned_almelo.csv");
+    const SHIPPED_REGIONS: &[u8] = include_bytes!("../../data/raw/regions.csv");
 
     /// A download damaged by `edits`: (position, bytes removed, bytes put in).
     fn damaged(download: &[u8], edits: &[(usize, usize, Vec<u8>)]) -> Vec<u8> {
@@ -493,7 +391,7 @@ mod tests {
     #[test]
     fn the_shipped_downloads_read() {
         assert_eq!(read_download("seed.txt", SEED).unwrap(), 52);
-        assert_eq!(read_download("population.csv", POPULATION).unwrap(), 4);
+        assert_eq!(read_download("bevolking_70072ned_almelo.csv", POPULATION).unwrap(), 4);
         assert_eq!(read_download("regions.csv", SHIPPED_REGIONS).unwrap(), 46);
     }
 
@@ -505,7 +403,7 @@ mod tests {
             edits in proptest::collection::vec((0usize..5000, 0usize..40, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12)), 1..6),
             which in 0usize..3,
         ) {
-            let (name, download) = [("seed.txt", SEED), ("population.csv", POPULATION), ("regions.csv", SHIPPED_REGIONS)][which];
+            let (name, download) = [("seed.txt", SEED), ("bevolking_70072ned.csv", POPULATION), ("regions.csv", SHIPPED_REGIONS)][which];
             let _ = read_download(name, &damaged(download, &edits));
         }
 

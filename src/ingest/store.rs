@@ -1,5 +1,5 @@
-//! Parquet storage of the data directory (the tables are described in [`crate::schema`]); ingest and the
-//! generator write through it.
+//! Parquet storage of the data directory (the tables are described in [`crate::schema`] and
+//! [`super::cbs::table`]); ingest and the generator write through it.
 //!
 //! ```text
 //! DATA/.staging/     scratch space, never read by queries
@@ -12,7 +12,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -21,98 +21,11 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
-use vtsql_udfs::period::Period;
-
 use super::dimensions::Population;
 use super::error::{IngestError, Result};
-use super::facts::{Fact, Interner};
 use crate::schema;
 
 const STAGING: &str = ".staging";
-
-/// Sorts facts by the order of [`schema::FACTS`] (then source table, for a stable file).
-fn sort_facts(facts: &mut [Fact]) {
-    facts.sort_by(|a, b| {
-        (&a.region_level, &a.category, &a.region_code, a.period, &a.source_table).cmp(&(
-            &b.region_level,
-            &b.category,
-            &b.region_code,
-            b.period,
-            &b.source_table,
-        ))
-    });
-}
-
-fn facts_to_batch(facts: &[Fact]) -> arrow::error::Result<RecordBatch> {
-    let text =
-        |f: &dyn Fn(&Fact) -> &str| -> ArrayRef { Arc::new(facts.iter().map(|x| Some(f(x))).collect::<StringArray>()) };
-    let periods: Vec<String> = facts.iter().map(|f| f.period.to_string()).collect();
-    let mut columns = vec![
-        text(&|f| &f.source_table),
-        Arc::new(StringArray::from_iter_values(periods.iter())) as ArrayRef,
-        Arc::new(facts.iter().map(|f| Some(f.provisional)).collect::<BooleanArray>()),
-        text(&|f| &f.region_level),
-        text(&|f| &f.region_code),
-        text(&|f| &f.region_name),
-        text(&|f| &f.category),
-        text(&|f| &f.category_group),
-    ];
-    for i in 0..schema::MEASURES.len() {
-        columns.push(Arc::new(facts.iter().map(|f| f.value(i)).collect::<Int64Array>()));
-    }
-    columns.push(Arc::new(facts.iter().map(|f| Some(f.suppressed_cells)).collect::<Int32Array>()));
-    RecordBatch::try_new(schema::FACTS.schema(), columns)
-}
-
-fn batch_to_facts(batch: &RecordBatch, path: &Path) -> Result<Vec<Fact>> {
-    let bad = || IngestError::store(path, "not a vtsql fact file (columns differ)");
-    let text =
-        |name: &str| batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<StringArray>()).ok_or_else(bad);
-    let int64 =
-        |name: &str| batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<Int64Array>()).ok_or_else(bad);
-    let (source, period, level, code, name, category, group) = (
-        text("source_table")?,
-        text("period")?,
-        text("region_level")?,
-        text("region_code")?,
-        text("region_name")?,
-        text("category")?,
-        text("category_group")?,
-    );
-    let provisional =
-        batch.column_by_name("provisional").and_then(|c| c.as_any().downcast_ref::<BooleanArray>()).ok_or_else(bad)?;
-    let suppressed = batch
-        .column_by_name("suppressed_cells")
-        .and_then(|c| c.as_any().downcast_ref::<Int32Array>())
-        .ok_or_else(bad)?;
-    let measures: Vec<&Int64Array> = schema::MEASURES.iter().map(|m| int64(m)).collect::<Result<_>>()?;
-    let mut texts = Interner::default();
-    (0..batch.num_rows())
-        .map(|i| {
-            let (period_value, _) = Period::parse(period.value(i))
-                .ok_or_else(|| IngestError::store(path, format!("bad period {:?}", period.value(i))))?;
-            let mut fact = Fact {
-                source_table: texts.text(source.value(i)),
-                period: period_value,
-                provisional: provisional.value(i),
-                region_level: texts.text(level.value(i)),
-                region_code: texts.text(code.value(i)),
-                region_name: texts.text(name.value(i)),
-                category: texts.text(category.value(i)),
-                category_group: texts.text(group.value(i)),
-                values: [0; 5],
-                published: 0,
-                suppressed_cells: suppressed.value(i),
-                file: 0,
-                line: 0,
-            };
-            for (m, array) in measures.iter().enumerate() {
-                fact.set_value(m, (!array.is_null(i)).then(|| array.value(i)));
-            }
-            Ok(fact)
-        })
-        .collect()
-}
 
 /// Rows per data page at most (the writer's default is 20,000): small enough that the page index narrows
 /// a filter on one kind of violence within a level to its run.
@@ -180,36 +93,41 @@ pub fn write_table(path: &Path, table: &schema::Table, batch: &RecordBatch) -> R
     file.sync_all().map_err(|e| IngestError::io(path, e))
 }
 
-/// A new fact file, written batch by batch from rows in the order of [`schema::FACTS`], each region level
-/// in row groups of its own.
+/// A new Parquet file, written batch by batch from rows already in the order `sort` names. Where that order
+/// starts with `region_level`, each level goes in row groups of its own.
 ///
 /// A level's own row group has its own column chunks: a gemeente-only query reads a dictionary of
 /// gemeente codes, not one filled by the wijken after them, and row-group statistics skip the other
 /// levels outright.
-pub struct FactFileWriter {
+pub struct SortedFileWriter {
     path: PathBuf,
     writer: ArrowWriter<File>,
+    by_level: bool,
     /// The region level of the row group being written.
     level: Option<String>,
 }
 
-impl FactFileWriter {
-    pub fn create(path: &Path) -> Result<Self> {
-        let writer = file_writer(path, schema::FACTS.schema(), schema::FACTS.sort)?;
-        Ok(FactFileWriter { path: path.to_path_buf(), writer, level: None })
+impl SortedFileWriter {
+    pub fn create(path: &Path, schema: SchemaRef, sort: &[&str]) -> Result<Self> {
+        let by_level = sort.first() == Some(&"region_level") && schema.index_of("region_level").is_ok();
+        let writer = file_writer(path, schema, sort)?;
+        Ok(SortedFileWriter { path: path.to_path_buf(), writer, by_level, level: None })
     }
 
-    /// Appends rows that follow the rows written so far in the table's order.
+    /// Appends rows that follow the rows written so far in the file's order.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
         let error = |e: &dyn std::fmt::Display| IngestError::store(&self.path, e);
-        let column = batch.column_by_name("region_level").ok_or_else(|| error(&"a fact batch without region_level"))?;
+        if !self.by_level {
+            return self.writer.write(batch).map_err(|e| error(&e));
+        }
+        let column = batch.column_by_name("region_level").ok_or_else(|| error(&"a batch without region_level"))?;
         let levels = column.as_any().downcast_ref::<StringArray>().ok_or_else(|| error(&"region_level is not text"))?;
         let runs = arrow::compute::partition(std::slice::from_ref(column)).map_err(|e| error(&e))?.ranges();
         for run in runs {
-            let level = levels.value(run.start);
+            let level = if levels.is_null(run.start) { "" } else { levels.value(run.start) };
             if self.level.as_deref().is_some_and(|current| current != level) {
                 self.writer.flush().map_err(|e| error(&e))?;
             }
@@ -252,11 +170,6 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
         }
     }
     Ok(batches)
-}
-
-/// The directory of the fact partition of `period` in `data_dir`.
-pub fn partition_dir(data_dir: &Path, period: Period) -> PathBuf {
-    data_dir.join(schema::FACTS.path).join(format!("year={}", period.year)).join(format!("half={}", period.half))
 }
 
 /// Lets a crash test stop the process at a named step of a run (`VTSQL_FAILPOINT=commit:2` aborts before
@@ -376,20 +289,6 @@ impl Store {
         std::fs::create_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
         Ok(Run { store: self, id, dir, moves: Vec::new(), done: false })
     }
-
-    pub fn partition_dir(&self, period: Period) -> PathBuf {
-        partition_dir(&self.data_dir, period)
-    }
-
-    /// Facts now stored for the partition of `period`.
-    pub fn read_partition(&self, period: Period) -> Result<Vec<Fact>> {
-        let dir = self.partition_dir(period);
-        let mut facts = Vec::new();
-        for batch in read_parquet(&dir)? {
-            facts.extend(batch_to_facts(&batch, &dir)?);
-        }
-        Ok(facts)
-    }
 }
 
 impl Drop for Store {
@@ -431,11 +330,9 @@ impl Staging<'_> {
         let staged = format!("dir-{}", target.replace('/', "-"));
         let dir = self.dir.join(&staged);
         std::fs::create_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
-        let path = dir.join("part-0.parquet");
-        let mut writer = file_writer(&path, batch.schema(), sort)?;
-        writer.write(batch).map_err(|e| IngestError::store(&path, e))?;
-        let file = writer.into_inner().map_err(|e| IngestError::store(&path, e))?;
-        file.sync_all().map_err(|e| IngestError::io(&path, e))?;
+        let mut writer = SortedFileWriter::create(&dir.join("part-0.parquet"), batch.schema(), sort)?;
+        writer.write(batch)?;
+        writer.finish()?;
         let mark = dir.join(RUN_MARK);
         std::fs::write(&mark, self.id).map_err(|e| IngestError::io(&mark, e))?;
         sync_dir(&dir)?;
@@ -450,15 +347,35 @@ pub struct StagedDirectory {
     target: String,
 }
 
-/// One move of a committed run: a staged file or partition into its place.
+/// What a move of a committed run does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum MoveKind {
+    /// A staged table file (or small file) takes the target's place.
+    Table,
+    /// A staged partition directory is swapped in whole.
+    Partition,
+    /// The target is moved into the run's staging directory, which is removed with it.
+    Remove,
+}
+
+impl MoveKind {
+    fn name(self) -> &'static str {
+        match self {
+            MoveKind::Table => "table",
+            MoveKind::Partition => "partition",
+            MoveKind::Remove => "remove",
+        }
+    }
+}
+
+/// One move of a committed run: a staged file or partition into its place, or a target away.
 #[derive(Debug, Clone, PartialEq)]
 struct Move {
     /// The name under the run's staging directory.
     staged: String,
     /// The target, relative to the data directory.
     target: String,
-    /// A partition directory (swapped in whole) rather than a table file.
-    partition: bool,
+    kind: MoveKind,
 }
 
 /// Writes staged under one staging directory, committed together.
@@ -484,7 +401,11 @@ impl<'s> Run<'s> {
                     (Some(kind), Some(staged), Some(target)) => Ok(Move {
                         staged: staged.to_string(),
                         target: target.to_string(),
-                        partition: kind == "partition",
+                        kind: match kind {
+                            "partition" => MoveKind::Partition,
+                            "remove" => MoveKind::Remove,
+                            _ => MoveKind::Table,
+                        },
                     }),
                     _ => Err(IngestError::store(&journal, format!("not a vtsql journal line: {line:?}"))),
                 }
@@ -493,29 +414,18 @@ impl<'s> Run<'s> {
         Ok(Run { store, id, dir: dir.to_path_buf(), moves, done: true })
     }
 
-    /// Builds the new content of one partition; it replaces the partition at commit.
-    pub fn stage_partition(&mut self, period: Period, mut facts: Vec<Fact>) -> Result<()> {
-        sort_facts(&mut facts);
-        let staged = format!("year={}-half={}", period.year, period.half);
-        let dir = self.dir.join(&staged);
-        std::fs::create_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
-        let batch = facts_to_batch(&facts).map_err(|e| IngestError::store(&dir, e))?;
-        let mut writer = FactFileWriter::create(&dir.join("part-0.parquet"))?;
-        writer.write(&batch)?;
-        writer.finish()?;
-        let mark = dir.join(RUN_MARK);
-        std::fs::write(&mark, &self.id).map_err(|e| IngestError::io(&mark, e))?;
-        sync_dir(&dir)?;
-        let target = partition_dir(Path::new(""), period).to_string_lossy().into_owned();
-        self.moves.push(Move { staged, target, partition: true });
-        Ok(())
+    /// Removes `target` (a directory or file, relative to the data directory) at commit: a table that is no
+    /// longer written in this form.
+    pub fn remove(&mut self, target: &str) {
+        let staged = format!("removed-{}", self.moves.len());
+        self.moves.push(Move { staged, target: target.to_string(), kind: MoveKind::Remove });
     }
 
     /// Stages a dimension table; it replaces the table at commit.
     pub fn stage_table(&mut self, table: &schema::Table, batch: &RecordBatch) -> Result<()> {
         let staged = format!("table-{}", table.path);
         write_table(&self.dir.join(&staged), table, batch)?;
-        self.moves.push(Move { staged, target: table.path.to_string(), partition: false });
+        self.moves.push(Move { staged, target: table.path.to_string(), kind: MoveKind::Table });
         Ok(())
     }
 
@@ -526,7 +436,7 @@ impl<'s> Run<'s> {
 
     /// Makes a directory written through [`Run::staging`] part of this run: it replaces its target at commit.
     pub fn add_directory(&mut self, directory: StagedDirectory) {
-        self.moves.push(Move { staged: directory.staged, target: directory.target, partition: true });
+        self.moves.push(Move { staged: directory.staged, target: directory.target, kind: MoveKind::Partition });
     }
 
     /// Stages a small file (a table's metadata) that replaces `target` at commit.
@@ -536,7 +446,7 @@ impl<'s> Run<'s> {
         let mut file = File::create(&path).map_err(|e| IngestError::io(&path, e))?;
         std::io::Write::write_all(&mut file, bytes).map_err(|e| IngestError::io(&path, e))?;
         file.sync_all().map_err(|e| IngestError::io(&path, e))?;
-        self.moves.push(Move { staged, target: target.to_string(), partition: false });
+        self.moves.push(Move { staged, target: target.to_string(), kind: MoveKind::Table });
         Ok(())
     }
 
@@ -545,8 +455,7 @@ impl<'s> Run<'s> {
     pub fn commit(mut self) -> Result<()> {
         let mut text = format!("{}\n", self.id);
         for m in &self.moves {
-            let kind = if m.partition { "partition" } else { "table" };
-            text.push_str(&format!("{kind}\t{}\t{}\n", m.staged, m.target));
+            text.push_str(&format!("{}\t{}\t{}\n", m.kind.name(), m.staged, m.target));
         }
         let writing = self.dir.join(format!("{JOURNAL}.writing"));
         let mut file = File::create(&writing).map_err(|e| IngestError::io(&writing, e))?;
@@ -569,10 +478,15 @@ impl<'s> Run<'s> {
             failpoint("commit", i + 1);
             let staged = self.dir.join(&m.staged);
             let target = self.store.data_dir.join(&m.target);
-            if m.partition {
-                self.swap_in(&staged, &target)?;
-            } else if staged.exists() {
-                std::fs::rename(&staged, &target).map_err(|e| IngestError::io(&target, e))?;
+            match m.kind {
+                MoveKind::Partition => self.swap_in(&staged, &target)?,
+                MoveKind::Table if staged.exists() => {
+                    std::fs::rename(&staged, &target).map_err(|e| IngestError::io(&target, e))?;
+                }
+                MoveKind::Remove if target.exists() => {
+                    std::fs::rename(&target, &staged).map_err(|e| IngestError::io(&target, e))?;
+                }
+                _ => {}
             }
             if let Some(parent) = target.parent() {
                 sync_dir(parent)?;
@@ -665,6 +579,7 @@ pub fn population_from_batches(batches: &[RecordBatch], path: &Path) -> Result<V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::ArrayRef;
     use arrow::datatypes::{DataType, Field};
 
     /// The files hold no embedded Arrow schema, so each table's schema must follow from the Parquet types
@@ -672,16 +587,11 @@ mod tests {
     #[test]
     fn files_read_back_with_their_schema_without_an_embedded_one() {
         let dir = tempfile::tempdir().unwrap();
-        for table in [&schema::FACTS].into_iter().chain(schema::DIMENSIONS) {
+        for table in schema::DIMENSIONS {
             let (name, schema) = (table.name, table.schema());
             let path = dir.path().join(format!("{name}.parquet"));
             let empty = RecordBatch::new_empty(schema.clone());
-            if name == schema::FACTS.name {
-                FactFileWriter::create(&path).unwrap().finish()
-            } else {
-                write_table(&path, table, &empty)
-            }
-            .unwrap();
+            write_table(&path, table, &empty).unwrap();
             let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
             let key_values = reader.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
             assert!(key_values.iter().all(|kv| kv.key != "ARROW:schema"), "{name}: {key_values:?}");

@@ -185,7 +185,7 @@ mod tests {
         plan.apply(|node| {
             if let Some((config, parquet)) =
                 node.downcast_ref::<DataSourceExec>().and_then(|s| s.downcast_to_file_source::<ParquetSource>())
-                && config.file_groups.iter().flat_map(|g| g.iter()).all(|f| f.path().as_ref().contains("veilig_thuis"))
+                && config.file_groups.iter().flat_map(|g| g.iter()).all(|f| f.path().as_ref().contains("cbs_84851ned"))
             {
                 let files: Vec<&PartitionedFile> = config.file_groups.iter().flat_map(|g| g.iter()).collect();
                 scans.push(Scan {

@@ -6,12 +6,11 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
-use datafusion::arrow::compute::{is_null, nullif};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringArray};
 use datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::json::{ArrayWriter, LineDelimitedWriter, WriterBuilder as JsonWriterBuilder};
-use datafusion::arrow::util::display::FormatOptions;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::arrow::util::pretty::pretty_format_batches_with_options;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
@@ -170,7 +169,7 @@ impl<'o> Printer<'o> {
         if self.options.format == PrintFormat::Tsv {
             builder = builder.with_null(self.options.null.clone()).with_quote(b'\0');
         }
-        builder.build(out).write(&flatten(batch)?)?;
+        builder.build(out).write(&nested_as_text(batch)?)?;
         Ok(())
     }
 
@@ -249,45 +248,32 @@ fn escape_markdown(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
-/// `batch` with every struct column (an `ssum` result, say) spread over one column per field, named
-/// `column.field`: CSV and TSV have no nested values.
-pub fn flatten(batch: &RecordBatch) -> Result<RecordBatch> {
-    if !batch.schema().fields().iter().any(|f| matches!(f.data_type(), DataType::Struct(_))) {
+/// `batch` with every nested column (a list such as `suppressed_columns`, a struct such as an `ssum` result, a
+/// map) as the text people read it as, `[a, b]` and `{value: 10, low: 8}`, as DuckDB prints them: CSV and TSV
+/// have no nested values. NULL stays NULL.
+pub fn nested_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
+    let nested = |t: &DataType| t.is_nested() || matches!(t, DataType::Union(..) | DataType::Map(..));
+    if !batch.schema().fields().iter().any(|f| nested(f.data_type())) {
         return Ok(batch.clone());
     }
-    let mut fields = Vec::new();
-    let mut columns = Vec::new();
+    // a NULL inside a list or struct reads as DuckDB writes it
+    let options = FormatOptions::default().with_null("NULL");
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        spread(field.name(), field, column, &mut fields, &mut columns)?;
+        if !nested(field.data_type()) {
+            fields.push(field.as_ref().clone());
+            columns.push(Arc::clone(column));
+            continue;
+        }
+        let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+        let text: StringArray =
+            (0..column.len()).map(|i| column.is_valid(i).then(|| formatter.value(i).to_string())).collect();
+        fields.push(Field::new(field.name(), DataType::Utf8, true));
+        columns.push(Arc::new(text) as ArrayRef);
     }
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
     Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)?)
-}
-
-fn spread(
-    name: &str,
-    field: &Field,
-    column: &ArrayRef,
-    fields: &mut Vec<Field>,
-    columns: &mut Vec<ArrayRef>,
-) -> Result<()> {
-    let DataType::Struct(children) = field.data_type() else {
-        fields.push(field.clone().with_name(name));
-        columns.push(Arc::clone(column));
-        return Ok(());
-    };
-    let parts = column.as_struct();
-    // a NULL struct makes each of its fields NULL
-    let missing = (parts.null_count() > 0).then(|| is_null(column)).transpose()?;
-    for (i, child) in children.iter().enumerate() {
-        let values = match &missing {
-            Some(missing) => nullif(parts.column(i), missing)?,
-            None => Arc::clone(parts.column(i)),
-        };
-        let child = child.as_ref().clone().with_nullable(true);
-        spread(&format!("{name}.{}", child.name()), &child, &values, fields, columns)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -365,19 +351,50 @@ mod tests {
         assert_eq!(render(&csv).lines().count(), 3);
     }
 
+    /// Lists and structs print as text in CSV and TSV (`[a, b]`, `{value: 10, low: 8}`), natively in JSON, and
+    /// in every other format too: `SELECT *` of a table with `suppressed_columns` works in every format.
     #[test]
-    fn structs_spread_over_columns_in_csv() {
+    fn lists_and_structs_in_every_format() {
+        use datafusion::arrow::array::{ListBuilder, StringBuilder};
         let value = Arc::new(Int64Array::from(vec![Some(10), None])) as ArrayRef;
         let low = Arc::new(Int64Array::from(vec![Some(8), Some(0)])) as ArrayRef;
         let ssum = StructArray::from(vec![
             (Arc::new(Field::new("value", DataType::Int64, true)), value),
             (Arc::new(Field::new("low", DataType::Int64, true)), low),
         ]);
-        let schema = Arc::new(Schema::new(vec![Field::new("s", ssum.data_type().clone(), true)]));
-        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(ssum)]).unwrap();
-        let mut out = Vec::new();
-        PrintOptions::new(PrintFormat::Csv, false).print(&mut out, &schema, &[batch]).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "s.value,s.low\n10,8\n,0\n");
+        let mut list = ListBuilder::new(StringBuilder::new());
+        list.values().append_value("gestarte_adviezen");
+        list.values().append_value("ontvangen_meldingen");
+        list.append(true);
+        list.append(false);
+        let list = list.finish();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("s", ssum.data_type().clone(), true),
+            Field::new("hidden", list.data_type().clone(), true),
+        ]));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(ssum), Arc::new(list)]).unwrap();
+        let print = |format| {
+            let mut out = Vec::new();
+            PrintOptions::new(format, false).print(&mut out, &schema, std::slice::from_ref(&batch)).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            print(PrintFormat::Csv),
+            "s,hidden\n\"{value: 10, low: 8}\",\"[gestarte_adviezen, ontvangen_meldingen]\"\n\"{value: NULL, low: 0}\",\n"
+        );
+        assert_eq!(
+            print(PrintFormat::Tsv),
+            "s\thidden\n{value: 10, low: 8}\t[gestarte_adviezen, ontvangen_meldingen]\n{value: NULL, low: 0}\tNULL\n"
+        );
+        assert_eq!(
+            print(PrintFormat::Jsonl),
+            "{\"s\":{\"value\":10,\"low\":8},\"hidden\":[\"gestarte_adviezen\",\"ontvangen_meldingen\"]}\n\
+             {\"s\":{\"value\":null,\"low\":0},\"hidden\":null}\n"
+        );
+        assert!(print(PrintFormat::Markdown).contains("| {value: 10, low: 8} | [gestarte_adviezen, ontvangen_meldingen] |"));
+        assert!(print(PrintFormat::Line).contains("hidden = [gestarte_adviezen, ontvangen_meldingen]"));
+        assert!(print(PrintFormat::Table).contains("[gestarte_adviezen, ontvangen_meldingen]"));
+        assert!(print(PrintFormat::Json).starts_with("[{\"s\":{\"value\":10"));
     }
 
     #[test]

@@ -269,6 +269,17 @@ pub fn by_content(evidence: &Evidence<'_>) -> Result<&'static Member, String> {
     Err(refusal(&format!("it holds only Veilig Thuis-regio's and Nederland, so it may be {}", ids.join(" or "))))
 }
 
+/// CBS tables outside the family that vtsql recognises by their title (StatLine puts it in a download's file
+/// name): the population tables `population` takes its inhabitants from.
+const OTHER_TITLES: [(&str, &str); 2] =
+    [("70072NED", "Regionale kerncijfers Nederland"), ("03759NED", "Bevolking op 1 januari en gemiddeld")];
+
+/// The id of a table outside the family whose title `text` holds (a file name with `_` for spaces).
+fn other_by_title(text: &str) -> Option<&'static str> {
+    let folded = format!(" {} ", fold_title(&text.replace('_', " ")).replace('.', " "));
+    OTHER_TITLES.iter().find(|(_, title)| folded.contains(&format!(" {} ", fold_title(title)))).map(|(id, _)| *id)
+}
+
 /// Tells the table of a download: `--table`, then an id in the file name, then CBS's title (in the file or
 /// its name), then its content.
 pub fn identify(
@@ -289,6 +300,9 @@ pub fn identify(
     }
     if let Some(m) = title.and_then(by_title).or_else(|| by_title(file_name)) {
         return Ok((m.id.to_string(), Some(m)));
+    }
+    if let Some(id) = title.and_then(other_by_title).or_else(|| other_by_title(file_name)) {
+        return Ok((id.to_string(), None));
     }
     by_content(evidence).map(|m| (m.id.to_string(), Some(m)))
 }
@@ -384,5 +398,7 @@ mod tests {
         let title = Some("Huiselijk geweld; aard geweld, aanvullende informatie, regio");
         assert_eq!(identify(None, "x.txt", title, &nothing).unwrap().0, "84851NED");
         assert!(identify(None, "x.csv", None, &nothing).is_err());
+        let population = "Regionale_kerncijfers_Nederland_11122025_133649.csv";
+        assert_eq!(identify(None, population, None, &nothing).unwrap().0, "70072NED");
     }
 }

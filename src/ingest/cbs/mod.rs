@@ -11,10 +11,9 @@ pub mod table;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use model::{Row, TableMeta};
+use model::{Row, TableMeta, Text};
 
 use super::error::{IngestError, Result};
-use super::facts::Text;
 use super::store::{Run, Store};
 
 pub use crate::fetch::kept::{kept_dir, kept_ids};
@@ -25,6 +24,8 @@ pub struct Incoming {
     pub rows: Vec<Row>,
     /// The inputs, for messages (a row's `origin.0` indexes them).
     pub sources: Vec<PathBuf>,
+    /// What reading found worth telling: categories vtsql did not know, regions left out.
+    pub notes: Vec<String>,
 }
 
 /// Refuses input that gives one cell two different figures (naming both places) and drops repeats of the
@@ -82,22 +83,72 @@ pub fn deduplicate(incoming: &mut Incoming) -> Result<()> {
     Ok(())
 }
 
-/// Stages `incoming` into its table in `run`; answers a line for the report.
-pub fn stage(run: &mut Run<'_>, data_dir: &Path, mut incoming: Incoming) -> Result<String> {
+/// What staging one table did.
+pub struct Staged {
+    /// Lines for the report (what reading noticed first).
+    pub lines: Vec<String>,
+    /// Inhabitants on 1 January the table tells (a population table such as 70072NED): `population` takes
+    /// them.
+    pub population: Vec<super::dimensions::Population>,
+}
+
+/// Stages `incoming` into its table in `run`.
+pub fn stage(run: &mut Run<'_>, data_dir: &Path, mut incoming: Incoming) -> Result<Staged> {
     deduplicate(&mut incoming)?;
     let stored = table::stored_meta(data_dir, &incoming.meta.id)?;
     let source = incoming.sources.first().cloned().unwrap_or_default();
     let merged = table::merge_meta(stored.as_ref(), &incoming.meta, &source)?;
+    let population = population_of(&incoming.meta, &incoming.rows);
     let n = incoming.rows.len();
     let changes = table::stage(run, data_dir, stored.as_ref(), &merged, incoming.rows)?;
-    Ok(format!(
+    let mut lines = incoming.notes;
+    for (d, from, to) in &merged.relabels {
+        lines.push(format!(
+            "{}: category {from:?} of {:?} is now CBS's full title {to:?}",
+            merged.meta.table_name(),
+            merged.meta.dimensions[*d].title
+        ));
+    }
+    lines.push(format!(
         "{}: {n} rows read: {} new, {} replaced (kept in {}_history), {} unchanged",
         merged.meta.table_name(),
         changes.added,
         changes.replaced,
         merged.meta.table_name(),
         changes.unchanged
-    ))
+    ));
+    if !population.is_empty() {
+        lines.push(format!("{}: {} population figures for `population`", merged.meta.table_name(), population.len()));
+    }
+    Ok(Staged { lines, population })
+}
+
+/// The inhabitants on 1 January a table tells, if it is a population table: a count topic titled `Totale
+/// bevolking` (70072NED) or `Bevolking op 1 januari`, in rows of a year whose every other dimension is at its
+/// total. One figure per region and year.
+pub fn population_of(meta: &TableMeta, rows: &[Row]) -> Vec<super::dimensions::Population> {
+    let topic = meta.topics.iter().position(|t| {
+        let title = model::fold_title(&t.title);
+        t.kind == model::Kind::Count && (title == "totale bevolking" || title == "bevolking op 1 januari")
+    });
+    let Some(topic) = topic.filter(|_| meta.regions) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for row in rows {
+        let total = row.categories.iter().all(|c| model::fold_title(c).starts_with("totaal"));
+        let (Some(region), model::Cell::Count(people), true, true) =
+            (&row.region, row.cells.get(topic).copied().unwrap_or(model::Cell::Empty), total, row.period.is_year())
+        else {
+            continue;
+        };
+        out.push(super::dimensions::Population {
+            region_code: region.code.to_string(),
+            year: row.period.year,
+            population: people,
+        });
+    }
+    out
 }
 
 /// Ingests the kept downloads of `ids` (every complete one when empty) into their tables: what `vtsql fetch`
@@ -108,6 +159,7 @@ pub fn ingest_kept(data_dir: &Path, ids: &[String], progress: &mut dyn FnMut(&st
     let store = Store::open(data_dir, progress)?;
     let mut run = store.begin()?;
     let mut lines = Vec::new();
+    let mut population = Vec::new();
     // One table at a time, as a family's pages are larger than what one of them needs in memory; the next
     // table is read on a second thread while this one is written.
     std::thread::scope(|scope| {
@@ -125,11 +177,16 @@ pub fn ingest_kept(data_dir: &Path, ids: &[String], progress: &mut dyn FnMut(&st
         for (dir, download) in receive {
             let download = download?;
             progress(&format!("{}: {} rows of {} kept", dir.display(), download.rows.len(), download.meta.id));
-            let incoming = Incoming { meta: download.meta, rows: download.rows, sources: vec![dir] };
-            lines.push(stage(&mut run, data_dir, incoming)?);
+            let incoming = Incoming { meta: download.meta, rows: download.rows, sources: vec![dir], notes: vec![] };
+            let staged = stage(&mut run, data_dir, incoming)?;
+            lines.extend(staged.lines);
+            population.extend(staged.population);
         }
         Ok::<(), IngestError>(())
     })?;
+    if !population.is_empty() {
+        lines.push(super::stage_population(&mut run, data_dir, population)?);
+    }
     run.commit()?;
     Ok(lines)
 }

@@ -7,31 +7,98 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 use vtsql_udfs::period::Period;
 
-use crate::ingest::facts::Text;
 use crate::ingest::regions::fold;
 
-/// How a topic's values are typed: whole counts or decimal figures (percentages, averages).
+/// Text shared by many rows (a region's code, a category): one allocation, however many rows name it.
+pub type Text = std::sync::Arc<str>;
+
+/// Gives the same [`Text`] for the same string: rows are many, their distinct texts few.
+#[derive(Default)]
+pub struct Interner(std::collections::HashSet<Text>);
+
+impl Interner {
+    pub fn text(&mut self, s: &str) -> Text {
+        if let Some(text) = self.0.get(s) {
+            return Text::clone(text);
+        }
+        let text: Text = s.into();
+        self.0.insert(Text::clone(&text));
+        text
+    }
+}
+
+/// How a topic's values are typed, from CBS's unit and decimals: whole counts of something (never negative),
+/// whole amounts that may be negative (euro, a balance), or decimal figures (percentages, averages, rates).
+/// A column only ever widens: a count that meets a decimal figure becomes decimal, never the other way, so no
+/// figure is truncated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Count,
+    Amount,
     Decimal,
 }
 
 impl Kind {
-    /// From CBS's unit and number of decimals: counts are whole numbers of *aantal* (or a multiple of it).
+    /// From CBS's unit and number of decimals: a whole number of *aantal* (or a multiple, `x 1 000`) is a
+    /// count; another whole number (euro, `aantal inwoners per km²`) an amount; anything with decimals, a
+    /// percentage or a rate `per` something with decimals, a decimal.
     pub fn from_unit(unit: &str, decimals: Option<u32>) -> Kind {
         let unit = unit.trim().to_lowercase();
-        let count_unit = unit.is_empty() || unit == "aantal" || unit.starts_with("x ") || unit == "aantal (x 1 000)";
-        if count_unit && decimals.unwrap_or(0) == 0 && !unit.contains('%') { Kind::Count } else { Kind::Decimal }
+        if unit.contains('%') || decimals.unwrap_or(0) > 0 {
+            return Kind::Decimal;
+        }
+        let count_unit = unit.is_empty() || unit.starts_with("aantal") && !unit.contains(" per ") || unit.starts_with("x ");
+        if count_unit && !unit.contains("euro") { Kind::Count } else { Kind::Amount }
     }
 
     pub fn data_type(self) -> DataType {
         match self {
-            Kind::Count => DataType::Int64,
+            Kind::Count | Kind::Amount => DataType::Int64,
             Kind::Decimal => DataType::Float64,
         }
     }
+
+    /// The kind that holds the values of both: the wider.
+    pub fn widest(self, other: Kind) -> Kind {
+        match (self, other) {
+            (Kind::Decimal, _) | (_, Kind::Decimal) => Kind::Decimal,
+            (Kind::Amount, _) | (_, Kind::Amount) => Kind::Amount,
+            _ => Kind::Count,
+        }
+    }
+}
+
+/// One category of a dimension as CBS serves it: its key (`T001038`; a download, which has none, uses the
+/// title), its full title, the group it sits in (CBS's `CategoryGroups` in v3, `<Dimension>Groups` in v4), and
+/// the labels downloads gave it where they differ from the title (StatLine cuts long ones: `Mishandeling kind:
+/// emotionele mish...`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Category {
+    pub key: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// Only a label cut short is known: the full title may come with a later fetch.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cut: bool,
+}
+
+/// A group of categories (`Kindermishandeling`, `Aanvullende informatie`), within its parent group if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+}
+
+/// The part of a label before StatLine's cut (`emotionele mish...` → `emotionele mish`), if it was cut.
+pub fn cut_stem(label: &str) -> Option<&str> {
+    let t = label.trim();
+    t.strip_suffix("...").or_else(|| t.strip_suffix("..")).or_else(|| t.strip_suffix('…')).map(str::trim_end)
 }
 
 /// A dimension other than regions and periods (`Veiligheidstaxatie`, `Aard van het geweld`).
@@ -43,6 +110,54 @@ pub struct Dimension {
     pub column: String,
     #[serde(default)]
     pub description: String,
+    /// Its categories in CBS's order, as far as they are known.
+    #[serde(default)]
+    pub categories: Vec<Category>,
+    /// The groups its categories sit in, where CBS tells them.
+    #[serde(default)]
+    pub groups: Vec<Group>,
+}
+
+impl Dimension {
+    /// The category a label names: by key, by title or an earlier label (case, accents and spacing aside), or,
+    /// for a label StatLine cut short, the one category whose title starts with what is left of it.
+    pub fn resolve(&self, label: &str) -> Option<&Category> {
+        let wanted = fold_title(label);
+        let found = self.categories.iter().find(|c| {
+            c.key == label.trim()
+                || fold_title(&c.title) == wanted
+                || c.labels.iter().any(|l| fold_title(l) == wanted)
+        });
+        if found.is_some() {
+            return found;
+        }
+        let stem = fold_title(cut_stem(label)?);
+        if stem.is_empty() {
+            return None;
+        }
+        let mut starting = self.categories.iter().filter(|c| fold_title(&c.title).starts_with(&stem));
+        match (starting.next(), starting.next()) {
+            (Some(one), None) => Some(one),
+            _ => None,
+        }
+    }
+
+    /// The title of the outermost group a category sits in, or its own title where it sits in none: the kind
+    /// of violence a subtype belongs to (`Mishandeling kind: fysiek` → `Kindermishandeling`).
+    pub fn top_group(&self, category: &Category) -> String {
+        let mut group = category.group.as_deref().and_then(|id| self.groups.iter().find(|g| g.id == id));
+        let mut seen = 0;
+        while let Some(g) = group {
+            match g.parent.as_deref().and_then(|id| self.groups.iter().find(|p| p.id == id)) {
+                Some(parent) if seen < self.groups.len() => {
+                    group = Some(parent);
+                    seen += 1;
+                }
+                _ => return g.title.clone(),
+            }
+        }
+        category.title.clone()
+    }
 }
 
 /// A topic: one figure per row (`Ontvangen meldingen`, in `aantal`).
@@ -161,23 +276,38 @@ impl TableMeta {
         key
     }
 
-    /// Finds the topic an input column title names: by key, by title (its unit and any topic group
-    /// before it aside), or by the start of a title StatLine cut off (`voorwaarden en verv..`).
-    pub fn find_topic(&self, key_or_title: &str, unit: &str) -> Option<usize> {
-        let percent = unit.contains('%');
-        let same_unit = |t: &Topic| t.unit.contains('%') == percent;
-        if let Some(i) = self.topics.iter().position(|t| t.key == key_or_title && same_unit(t)) {
+    /// Finds the stored topic an incoming topic is: by its key, else by its title (case, accents and spacing
+    /// aside) where one topic of the same unit has it or its group tells which, else by the start of a title
+    /// StatLine cut short (`voorwaarden en verv..`), or a title a text export ran together with its group's
+    /// words. A percentage is never the count of the same title.
+    pub fn find_topic(&self, wanted: &Topic) -> Option<usize> {
+        let percent = wanted.unit.contains('%');
+        let candidates = || self.topics.iter().enumerate().filter(move |(_, t)| t.unit.contains('%') == percent);
+        if let Some((i, _)) = candidates().find(|(_, t)| t.key == wanted.key) {
             return Some(i);
         }
-        let wanted = fold_title(key_or_title);
-        let candidates = || self.topics.iter().enumerate().filter(|(_, t)| same_unit(t));
-        if let Some((i, _)) = candidates().find(|(_, t)| fold_title(&t.title) == wanted) {
-            return Some(i);
+        let title = fold_title(&wanted.title);
+        let innermost = |group: &str| fold_title(group.rsplit('/').next().unwrap_or(""));
+        let same: Vec<usize> = candidates().filter(|(_, t)| fold_title(&t.title) == title).map(|(i, _)| i).collect();
+        match same.as_slice() {
+            [one] => return Some(*one),
+            [] => {}
+            several => {
+                let by_group: Vec<usize> = several
+                    .iter()
+                    .copied()
+                    .filter(|&i| innermost(&self.topics[i].group) == innermost(&wanted.group))
+                    .collect();
+                return match by_group.as_slice() {
+                    [one] => Some(*one),
+                    _ => None,
+                };
+            }
         }
-        // A download's title may carry the topic groups before the title, and may be cut off.
-        let (stem, cut) = match wanted.strip_suffix("...").or_else(|| wanted.strip_suffix("..")) {
-            Some(stem) => (stem.trim_end().to_string(), true),
-            None => (wanted.clone(), false),
+        // A text export's title may carry the topic groups before the title, and may be cut off.
+        let (stem, cut) = match cut_stem(&wanted.title) {
+            Some(stem) => (fold_title(stem), true),
+            None => (title.clone(), false),
         };
         let matches: Vec<usize> = candidates()
             .filter(|(_, t)| {
@@ -222,12 +352,26 @@ pub fn fold_title(title: &str) -> String {
 }
 
 /// The snake_case column name of a title: `Casussen met ontvangen melding(en)` →
-/// `casussen_met_ontvangen_melding_en`, `Fryslân` → `fryslan`, `... tijdens monitoring` →
-/// `tijdens_monitoring`.
+/// `casussen_met_ontvangen_meldingen` (a plural in brackets joins its word), `Fryslân` → `fryslan`,
+/// `1e melding` → `eerste_melding` (an ordinal at the start is spelled, so that no name starts with a digit).
 pub fn snake_case(title: &str) -> String {
-    let folded = fold(title);
-    let mut out = String::with_capacity(folded.len());
-    for c in folded.chars() {
+    let mut text = fold(title);
+    for plural in ["(en)", "(s)", "(n)", "(e)"] {
+        while let Some(at) = text.find(plural) {
+            let joined = text[..at].chars().next_back().is_some_and(char::is_alphabetic);
+            let part = if joined { &plural[1..plural.len() - 1] } else { " " };
+            text.replace_range(at..at + plural.len(), part);
+        }
+    }
+    const ORDINALS: [&str; 10] =
+        ["eerste", "tweede", "derde", "vierde", "vijfde", "zesde", "zevende", "achtste", "negende", "tiende"];
+    let trimmed = text.trim_start();
+    let first = trimmed.split_whitespace().next().unwrap_or("");
+    if let Some(n) = first.strip_suffix('e').and_then(|n| n.parse::<usize>().ok()).filter(|n| (1..=10).contains(n)) {
+        text = format!("{}{}", ORDINALS[n - 1], &trimmed[first.len()..]);
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
         if c.is_ascii_alphanumeric() {
             out.push(c);
         } else if !out.ends_with('_') && !out.is_empty() {
@@ -241,6 +385,31 @@ pub fn snake_case(title: &str) -> String {
         out.insert_str(0, "c_");
     }
     out
+}
+
+/// The column name of a topic, from its path alone (so that every source that tells the same path, a CSV
+/// download, a text export, OData v3 or v4, gives the same name): the snake case of its title, with the
+/// innermost group's words before a title that does not stand on its own (one word such as `Totaal`, a title
+/// CBS continues from its group with `...`, or one that starts with a number), and `_pct` after a percentage.
+/// `Hermelding/Totaal (%)` → `hermelding_totaal_pct`; `Adviezen, meldingen en diensten/Gestarte adviezen
+/// (aantal)` → `gestarte_adviezen`.
+pub fn topic_column(group: &str, title: &str, unit: &str) -> String {
+    let innermost = group.rsplit('/').next().unwrap_or("").trim();
+    let title = title.trim();
+    let (continued, rest) = match title.strip_prefix("...").or_else(|| title.strip_prefix('…')) {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, title),
+    };
+    let alone = rest.split_whitespace().count() <= 1;
+    let number = rest.starts_with(|c: char| c.is_ascii_digit())
+        && !rest.split_whitespace().next().is_some_and(|w| w.ends_with('e') && w.len() <= 3);
+    let base = if (continued || alone || number) && !innermost.is_empty() {
+        format!("{innermost} {rest}")
+    } else {
+        rest.to_string()
+    };
+    let pct = if unit.contains('%') && !fold(title).contains("percentage") { "_pct" } else { "" };
+    format!("{}{pct}", snake_case(&base))
 }
 
 /// Splits a column title into title and unit: `Ontvangen meldingen (aantal)` → (`Ontvangen meldingen`,
@@ -264,31 +433,46 @@ pub fn split_unit(title: &str) -> (&str, Option<&str>) {
     (t, None)
 }
 
-/// Gives every topic and dimension a column name: snake_case of its title, `_pct` after a percentage,
-/// and, where two would meet, the topic group's words before it (then the CBS key).
+/// Gives every topic and dimension a column name ([`topic_column`], the snake case of a dimension's title).
+/// Where two would still meet, the topic's whole group path goes before its title, then its CBS key after it;
+/// a name vtsql gives a column of its own (`period`, `release`, ...) gets the key too.
 pub fn name_columns(meta: &mut TableMeta) {
-    let mut taken: std::collections::HashSet<String> = LEADING
+    let reserved: std::collections::HashSet<&str> = LEADING
         .iter()
         .chain(REGION_COLUMNS.iter())
         .chain(TRAILING.iter())
         .chain([REPLACED_BY, "year", "half"].iter())
-        .map(|s| s.to_string())
+        .copied()
         .collect();
-    for d in &mut meta.dimensions {
+    // a column named before (stored, or from an earlier download) keeps its name
+    let mut taken: std::collections::HashSet<String> = meta
+        .dimensions
+        .iter()
+        .map(|d| d.column.clone())
+        .chain(meta.topics.iter().map(|t| t.column.clone()))
+        .filter(|c| !c.is_empty())
+        .collect();
+    for d in meta.dimensions.iter_mut().filter(|d| d.column.is_empty()) {
         let mut name = snake_case(&d.title);
-        if taken.contains(&name) {
+        if reserved.contains(name.as_str()) || taken.contains(&name) {
             name = format!("{name}_{}", snake_case(&d.key));
         }
         taken.insert(name.clone());
         d.column = name;
     }
-    for t in &mut meta.topics {
-        let pct = if t.unit.contains('%') && !fold(&t.title).contains("percentage") { "_pct" } else { "" };
-        let mut name = format!("{}{pct}", snake_case(&t.title));
-        if taken.contains(&name) && !t.group.is_empty() {
-            name = format!("{}_{}{pct}", snake_case(&t.group), snake_case(&t.title));
+    let names: Vec<String> = meta.topics.iter().map(|t| topic_column(&t.group, &t.title, &t.unit)).collect();
+    for (i, t) in meta.topics.iter_mut().enumerate() {
+        if !t.column.is_empty() {
+            continue;
         }
-        if taken.contains(&name) {
+        let mut name = names[i].clone();
+        let shared = names.iter().filter(|n| **n == name).count() > 1;
+        if (shared || taken.contains(&name)) && !t.group.is_empty() {
+            let pct = if name.ends_with("_pct") { "_pct" } else { "" };
+            let title = t.title.trim().trim_start_matches("...").trim_start_matches('…');
+            name = format!("{}{pct}", snake_case(&format!("{} {title}", t.group.replace('/', " "))));
+        }
+        if reserved.contains(name.as_str()) || taken.contains(&name) {
             name = format!("{name}_{}", snake_case(&t.key));
         }
         taken.insert(name.clone());
@@ -311,32 +495,47 @@ pub enum Cell {
 
 impl Cell {
     /// Parses a cell of a topic of `kind`: right-aligned OData strings (`"     245"`), `28,5` and `28.5`,
-    /// thousands written `1 905` in a text export.
+    /// thousands written `1 905` in a text export. A count is a whole number of at least 0, an amount a whole
+    /// number, a decimal any number: a figure that does not fit its topic's kind is an error, never rounded.
     pub fn parse(text: &str, kind: Kind) -> Result<Cell, String> {
         let t = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{a0}');
         match t {
             "" => return Ok(Cell::Empty),
             "." | "x" | "?" => return Ok(Cell::Suppressed),
-            "-" => return Ok(if kind == Kind::Count { Cell::Count(0) } else { Cell::Decimal(0.0) }),
+            "-" => return Ok(if kind == Kind::Decimal { Cell::Decimal(0.0) } else { Cell::Count(0) }),
             _ => {}
         }
         let compact: String = t.chars().filter(|c| !matches!(c, ' ' | '\u{a0}')).collect();
-        match kind {
-            Kind::Count => match compact.parse::<i64>() {
-                Ok(v) if v.unsigned_abs() <= MAX_VALUE as u64 => Ok(Cell::Count(v)),
-                Ok(_) => Err(format!("{t:?} is larger than any CBS count vtsql reads ({MAX_VALUE} at most)")),
-                Err(_) => {
-                    // a count table may publish `245.0` in OData's typed form
-                    match compact.replace(',', ".").parse::<f64>() {
-                        Ok(v) if v.fract() == 0.0 && v.abs() <= MAX_VALUE as f64 => Ok(Cell::Count(v as i64)),
-                        _ => Err(format!("{t:?} is not a count (expected a whole number, '.' or blank)")),
-                    }
+        let number = match compact.parse::<i64>() {
+            Ok(v) => v as f64,
+            Err(_) => match compact.replace(',', ".").parse::<f64>() {
+                Ok(v) if v.is_finite() => v,
+                _ => {
+                    let expected = match kind {
+                        Kind::Count => "a whole number",
+                        Kind::Amount => "a whole number such as -12 or 340",
+                        Kind::Decimal => "28,5 or 28.5",
+                    };
+                    return Err(format!("{t:?} is not a number (expected {expected}, '.' or blank)"));
                 }
             },
-            Kind::Decimal => match compact.replace(',', ".").parse::<f64>() {
-                Ok(v) if v.is_finite() && v.abs() <= MAX_VALUE as f64 => Ok(Cell::Decimal(v)),
-                _ => Err(format!("{t:?} is not a number (expected 28,5 or 28.5, '.' or blank)")),
-            },
+        };
+        Cell::of_number(number, kind).map_err(|m| format!("{t:?} {m}"))
+    }
+
+    /// A figure CBS served as a number (OData v4's `Value`), for a topic of `kind`.
+    pub fn of_number(v: f64, kind: Kind) -> Result<Cell, String> {
+        if !v.is_finite() || v.abs() > MAX_VALUE as f64 {
+            return Err(format!("is larger than any CBS figure vtsql reads ({MAX_VALUE} at most)"));
+        }
+        match kind {
+            Kind::Decimal => Ok(Cell::Decimal(v)),
+            _ if v.fract() != 0.0 => Err(format!(
+                "is not a whole number, and the topic is a {} (its unit and decimals say so)",
+                if kind == Kind::Count { "count" } else { "whole amount" }
+            )),
+            Kind::Count if v < 0.0 => Err("is negative, and a count cannot be".into()),
+            _ => Ok(Cell::Count(v as i64)),
         }
     }
 
@@ -440,7 +639,9 @@ mod tests {
 
     #[test]
     fn column_names() {
-        assert_eq!(snake_case("Casussen met ontvangen melding(en)"), "casussen_met_ontvangen_melding_en");
+        assert_eq!(snake_case("Casussen met ontvangen melding(en)"), "casussen_met_ontvangen_meldingen");
+        assert_eq!(snake_case("1e melding"), "eerste_melding");
+        assert_eq!(snake_case("65 jaar (of ouder)"), "c_65_jaar_of_ouder");
         assert_eq!(snake_case("... tijdens veiligheidsbeoordeling"), "tijdens_veiligheidsbeoordeling");
         assert_eq!(
             snake_case("Vervolgmelding tijdens betrokkenheid VT: totaal"),
@@ -451,6 +652,56 @@ mod tests {
         assert_eq!(split_unit("Ontvangen meldingen (aantal)"), ("Ontvangen meldingen", Some("aantal")));
         assert_eq!(split_unit("... na veiligheidsbeoordeling (%)"), ("... na veiligheidsbeoordeling", Some("%")));
         assert_eq!(split_unit("Casussen met ontvangen melding(en)"), ("Casussen met ontvangen melding(en)", None));
+    }
+
+    /// The name of a topic follows from its path alone, whichever source tells it.
+    #[test]
+    fn topic_names_from_their_path() {
+        assert_eq!(topic_column("Adviezen, meldingen en diensten", "Gestarte adviezen", "aantal"), "gestarte_adviezen");
+        assert_eq!(
+            topic_column("Adviezen, meldingen en diensten/Afgeronde diensten", "Afgeronde diensten onderzoek", "aantal"),
+            "afgeronde_diensten_onderzoek"
+        );
+        assert_eq!(topic_column("Hermelding", "Totaal", "%"), "hermelding_totaal_pct");
+        assert_eq!(
+            topic_column("Vervolgmelding tijdens betrokkenheid VT", "Totaal", "aantal"),
+            "vervolgmelding_tijdens_betrokkenheid_vt_totaal"
+        );
+        assert_eq!(topic_column("Vervolgmelding", "... tijdens monitoring", "%"), "vervolgmelding_tijdens_monitoring_pct");
+        assert_eq!(topic_column("", "... tijdens monitoring", "aantal"), "tijdens_monitoring");
+        assert_eq!(topic_column("Eerdere betrokkenheid", "1e melding", "aantal"), "eerste_melding");
+        assert_eq!(topic_column("Leeftijd", "65 jaar of ouder", "aantal"), "leeftijd_65_jaar_of_ouder");
+        assert_eq!(topic_column("", "Percentage acuut", "%"), "percentage_acuut");
+    }
+
+    #[test]
+    fn cut_labels_resolve_to_their_category() {
+        let category = |key: &str, title: &str| Category {
+            key: key.into(),
+            title: title.into(),
+            group: None,
+            labels: vec![],
+            cut: false,
+        };
+        let dimension = Dimension {
+            key: "Kenmerken".into(),
+            title: "Kenmerken".into(),
+            column: String::new(),
+            description: String::new(),
+            categories: vec![
+                category("A1", "Mishandeling kind: emotionele mishandeling"),
+                category("A2", "Mishandeling kind: emotionele verwaarlozing"),
+                category("A3", "Totaal"),
+            ],
+            groups: vec![],
+        };
+        let title = |label: &str| dimension.resolve(label).map(|c| c.title.as_str());
+        assert_eq!(title("Mishandeling kind: emotionele mish..."), Some("Mishandeling kind: emotionele mishandeling"));
+        assert_eq!(title("Mishandeling kind: emotionele verw.."), Some("Mishandeling kind: emotionele verwaarlozing"));
+        assert_eq!(title("Mishandeling kind: emotionele..."), None, "two titles start so");
+        assert_eq!(title("totaal"), Some("Totaal"));
+        assert_eq!(title("A1"), Some("Mishandeling kind: emotionele mishandeling"));
+        assert_eq!(title("Iets nieuws"), None);
     }
 
     #[test]
@@ -476,9 +727,18 @@ mod tests {
         assert_eq!(meta.topics[0].column, "tijdens_monitoring");
         assert_eq!(meta.topics[1].column, "tijdens_monitoring_pct");
         assert_eq!(meta.topics[1].kind, Kind::Decimal);
-        assert_eq!(meta.find_topic("... tijdens monitoring (%)", "%"), None, "the unit is split off first");
-        assert_eq!(meta.find_topic("... tijdens monitoring", "%"), Some(1));
-        assert_eq!(meta.find_topic("Vervolgmelding/... tijdens monitoring", "aantal"), Some(0));
+        let wanted = |key: &str, title: &str, unit: &str| Topic {
+            key: key.into(),
+            title: title.into(),
+            group: String::new(),
+            unit: unit.into(),
+            description: String::new(),
+            column: String::new(),
+            kind: Kind::Decimal,
+        };
+        assert_eq!(meta.find_topic(&wanted("x", "... tijdens monitoring (%)", "%")), None, "the unit is split off first");
+        assert_eq!(meta.find_topic(&wanted("x", "... tijdens monitoring", "%")), Some(1));
+        assert_eq!(meta.find_topic(&wanted("x", "Vervolgmelding ... tijdens monitoring", "aantal")), Some(0));
     }
 
     #[test]
@@ -503,13 +763,19 @@ mod tests {
                 .collect(),
         };
         name_columns(&mut meta);
+        let wanted = |title: &str| Topic {
+            key: "x".into(),
+            title: title.into(),
+            group: String::new(),
+            unit: "aantal".into(),
+            description: String::new(),
+            column: String::new(),
+            kind: Kind::Count,
+        };
         let text_header = "Adviezen, meldingen en diensten Afgeronde diensten Afgeronde diensten voorwaarden en verv..";
-        assert_eq!(meta.find_topic(text_header, "aantal"), Some(1));
+        assert_eq!(meta.find_topic(&wanted(text_header)), Some(1));
         assert_eq!(
-            meta.find_topic(
-                "Adviezen, meldingen en diensten Afgeronde diensten Afgeronde diensten onderzoek",
-                "aantal"
-            ),
+            meta.find_topic(&wanted("Adviezen, meldingen en diensten Afgeronde diensten Afgeronde diensten onderzoek")),
             Some(0)
         );
     }
@@ -525,6 +791,17 @@ mod tests {
         assert!(Cell::parse("12a", Kind::Count).is_err());
         assert!(Cell::parse("NaN", Kind::Decimal).is_err());
         assert!(Cell::parse("9999999999999999999", Kind::Count).is_err());
+        // a count is never negative nor rounded; an amount may be negative; a decimal keeps its fraction
+        assert!(Cell::parse("-5", Kind::Count).unwrap_err().contains("negative"));
+        assert!(Cell::parse("2,5", Kind::Count).unwrap_err().contains("not a whole number"));
+        assert_eq!(Cell::parse("-5", Kind::Amount), Ok(Cell::Count(-5)));
+        assert_eq!(Cell::parse("245.0", Kind::Count), Ok(Cell::Count(245)));
+        assert_eq!(Cell::parse("245", Kind::Decimal), Ok(Cell::Decimal(245.0)));
+        assert_eq!(Kind::from_unit("aantal", Some(0)), Kind::Count);
+        assert_eq!(Kind::from_unit("x 1 000 euro", Some(0)), Kind::Amount);
+        assert_eq!(Kind::from_unit("aantal inwoners per km²", Some(0)), Kind::Amount);
+        assert_eq!(Kind::from_unit("%", Some(1)), Kind::Decimal);
+        assert_eq!(Kind::Count.widest(Kind::Decimal), Kind::Decimal);
     }
 
     #[test]

@@ -11,9 +11,12 @@
 //! read): `TableInfos` (title, `Modified`), `DataProperties` (dimensions of type `Dimension`,
 //! `GeoDimension`, `TimeDimension`; `TopicGroup`s and `Topic`s with `Unit` and `Decimals`), one entity set
 //! per dimension (`Key` → `Title`; `Perioden` with `Status`, `RegioS` keys right-padded), and
-//! `UntypedDataSet`: one object per row with the dimension keys and one right-aligned string per topic.
+//! `UntypedDataSet`: one object per row with the dimension keys and one right-aligned string per topic;
+//! `CategoryGroups` (where kept) the hierarchy of a dimension's categories (`ID`, `DimensionKey`, `Title`,
+//! `ParentID`; a category's `CategoryGroupID`).
 //! OData v4 (`odata4.cbs.nl/CBS/<ID>/`): `Properties`, `Dimensions`, `MeasureCodes`, `MeasureGroups`,
-//! `<Dimension>Codes` and `Observations` (one cell per object: `Measure`, `Value`, `ValueAttribute`).
+//! `<Dimension>Codes` (a code's `DimensionGroupId`), `<Dimension>Groups` (`Id`, `Title`, `ParentId`) and
+//! `Observations` (one cell per object: `Measure`, `Value`, `ValueAttribute`).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -25,10 +28,9 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use vtsql_udfs::period::Period;
 
-use super::model::{self, Cell, Dimension, Kind, RegionCell, Row, TableMeta, Topic};
+use super::model::{self, Cell, Dimension, Interner, Kind, RegionCell, Row, TableMeta, Text, Topic};
 pub use crate::fetch::kept::{self, API_FILE, Api, COMPLETE};
 use crate::ingest::error::{IngestError, Result};
-use crate::ingest::facts::{Interner, Text};
 
 fn pages(dir: &Path, set: &str) -> Result<Vec<PathBuf>> {
     kept::pages(dir, set).map_err(|e| IngestError::io(&dir.join(set), e))
@@ -67,6 +69,11 @@ fn objects(dir: &Path, set: &str) -> Result<Vec<(PathBuf, serde_json::Map<String
         return Err(IngestError::store(&dir.join(set), format!("no {set} kept (an incomplete download?)")));
     }
     Ok(out)
+}
+
+/// [`objects`] of a set that may be empty (a table without category groups).
+fn objects_or_none(dir: &Path, set: &str) -> Result<Vec<(PathBuf, serde_json::Map<String, Value>)>> {
+    if !dir.join(set).is_dir() || pages(dir, set)?.is_empty() { Ok(vec![]) } else { objects(dir, set) }
 }
 
 fn text_field(page: &Path, object: &serde_json::Map<String, Value>, field: &str) -> Result<String> {
@@ -122,17 +129,89 @@ fn period_of(page: &Path, key: &str) -> Result<Period> {
     })
 }
 
+/// The path of every topic group, its ancestors' titles first, joined by `/` (as a StatLine CSV download
+/// writes them), from each group's title and parent.
+fn group_paths(parents: &HashMap<String, (String, String)>) -> HashMap<String, String> {
+    parents
+        .keys()
+        .map(|id| {
+            let mut path = Vec::new();
+            let mut at = id.as_str();
+            while let Some((title, parent)) = parents.get(at) {
+                path.push(title.as_str());
+                if path.len() > parents.len() {
+                    break; // a cycle: CBS sends none, a damaged page might
+                }
+                at = parent;
+            }
+            path.reverse();
+            (id.clone(), path.join("/"))
+        })
+        .collect()
+}
+
+/// A group id as text, whether CBS sends a number (v3 `CategoryGroupID`) or a string.
+fn group_id(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.trim().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The groups of dimension `key`'s categories, where the download holds them: v3's `CategoryGroups` (one set
+/// for every dimension, told apart by `DimensionKey`), v4's `<key>Groups`.
+fn category_groups(dir: &Path, api: Api, key: &str) -> Result<Vec<model::Group>> {
+    let set = match api {
+        Api::V3 => "CategoryGroups".to_string(),
+        Api::V4 => format!("{key}Groups"),
+    };
+    if !dir.join(&set).is_dir() {
+        return Ok(vec![]);
+    }
+    let (id_field, parent_field) = if api == Api::V3 { ("ID", "ParentID") } else { ("Id", "ParentId") };
+    let mut groups = Vec::new();
+    for (page, o) in objects_or_none(dir, &set)? {
+        if api == Api::V3 && text_field(&page, &o, "DimensionKey")?.trim() != key {
+            continue;
+        }
+        let id = o.get(id_field).filter(|g| !g.is_null()).map(group_id);
+        let Some(id) = id else {
+            return Err(shape(&page, format!("a group without field {id_field:?}")));
+        };
+        groups.push(model::Group {
+            id,
+            title: text_field(&page, &o, "Title")?.trim().to_string(),
+            parent: o.get(parent_field).filter(|g| !g.is_null()).map(group_id),
+        });
+    }
+    Ok(groups)
+}
+
 fn resolver(dir: &Path) -> Result<Resolver> {
     let api = api_of(dir)?;
     let mut texts = Interner::default();
     let info = objects(dir, api.info_set())?;
     let (info_page, info) = &info[0];
     let id = required(info_page, info, "Identifier")?;
+    // the id names files and tables: only a CBS table id, and the one this download was made of
+    let id = id.trim().to_uppercase();
+    let expected = dir.file_name().map(|n| n.to_string_lossy().to_uppercase());
+    if super::family::id_in(&id).as_deref() != Some(id.as_str())
+        || expected.as_deref().is_some_and(|e| super::family::id_in(e).as_deref() == Some(e) && e != id)
+    {
+        return Err(shape(
+            info_page,
+            format!(
+                "field \"Identifier\" is {id:?}, not the CBS table id {} this download was made of",
+                expected.as_deref().unwrap_or("?")
+            ),
+        ));
+    }
     let title = text_field(info_page, info, "Title")?;
     let modified = text_field(info_page, info, "Modified")?;
     let release = model::day_of(&modified);
     let mut meta = TableMeta {
-        id: id.trim().to_uppercase(),
+        id,
         title,
         release: release.map(model::date_text).unwrap_or_default(),
         regions: false,
@@ -149,11 +228,16 @@ fn resolver(dir: &Path) -> Result<Resolver> {
     match api {
         Api::V3 => {
             let properties = objects(dir, "DataProperties")?;
-            let groups: HashMap<String, String> = properties
+            // every topic group's path, outermost first (`Bevolking/Bevolkingssamenstelling op 1 januari`)
+            let parents: HashMap<String, (String, String)> = properties
                 .iter()
                 .filter(|(_, o)| o.get("Type").and_then(Value::as_str) == Some("TopicGroup"))
-                .filter_map(|(_, o)| Some((o.get("ID")?.to_string(), o.get("Title")?.as_str()?.to_string())))
+                .filter_map(|(_, o)| {
+                    let parent = o.get("ParentID").filter(|p| !p.is_null()).map(Value::to_string).unwrap_or_default();
+                    Some((o.get("ID")?.to_string(), (o.get("Title")?.as_str()?.trim().to_string(), parent)))
+                })
                 .collect();
+            let groups = group_paths(&parents);
             for (page, o) in &properties {
                 let kind = required(page, o, "Type")?;
                 match kind.as_str() {
@@ -174,7 +258,7 @@ fn resolver(dir: &Path) -> Result<Resolver> {
                         if datatype == "String" {
                             continue; // text topics (rare) carry no figures
                         }
-                        let parent = o.get("ParentID").map(Value::to_string).unwrap_or_default();
+                        let parent = o.get("ParentID").filter(|p| !p.is_null()).map(Value::to_string).unwrap_or_default();
                         meta.topics.push(Topic {
                             key: required(page, o, "Key")?,
                             title: text_field(page, o, "Title")?,
@@ -199,13 +283,14 @@ fn resolver(dir: &Path) -> Result<Resolver> {
                     kind,
                 ));
             }
-            let groups: HashMap<String, String> = match pages(dir, "MeasureGroups") {
-                Ok(_) => objects(dir, "MeasureGroups")?
-                    .iter()
-                    .filter_map(|(_, o)| Some((o.get("Id")?.to_string(), o.get("Title")?.as_str()?.to_string())))
-                    .collect(),
-                Err(_) => HashMap::new(),
-            };
+            let parents: HashMap<String, (String, String)> = objects_or_none(dir, "MeasureGroups")?
+                .iter()
+                .filter_map(|(_, o)| {
+                    let parent = o.get("ParentId").filter(|p| !p.is_null()).map(group_id).unwrap_or_default();
+                    Some((group_id(o.get("Id")?), (o.get("Title")?.as_str()?.trim().to_string(), parent)))
+                })
+                .collect();
+            let groups = group_paths(&parents);
             for (page, o) in objects(dir, "MeasureCodes")? {
                 let unit = text_field(&page, &o, "Unit")?;
                 let decimals = o.get("Decimals").and_then(Value::as_u64).map(|d| d as u32);
@@ -213,7 +298,7 @@ fn resolver(dir: &Path) -> Result<Resolver> {
                 if datatype == "String" {
                     continue;
                 }
-                let parent = o.get("MeasureGroupId").map(Value::to_string).unwrap_or_default();
+                let parent = o.get("MeasureGroupId").filter(|p| !p.is_null()).map(group_id).unwrap_or_default();
                 meta.topics.push(Topic {
                     key: required(&page, &o, "Identifier")?,
                     title: text_field(&page, &o, "Title")?,
@@ -259,11 +344,24 @@ fn resolver(dir: &Path) -> Result<Resolver> {
             }
             _ => {
                 let mut map = HashMap::new();
+                let group_field = if api == Api::V3 { "CategoryGroupID" } else { "DimensionGroupId" };
+                let mut list = Vec::new();
                 for (page, o) in &categories {
-                    let code = required(page, o, code_field)?;
-                    map.insert(code.trim().to_string(), texts.text(text_field(page, o, "Title")?.trim()));
+                    let code = required(page, o, code_field)?.trim().to_string();
+                    let title = text_field(page, o, "Title")?.trim().to_string();
+                    let group = o.get(group_field).filter(|g| !g.is_null()).map(group_id);
+                    map.insert(code.clone(), texts.text(&title));
+                    list.push(model::Category { key: code, title, group, labels: vec![], cut: false });
                 }
-                meta.dimensions.push(Dimension { key: key.clone(), title, column: String::new(), description });
+                let groups = category_groups(dir, api, &key)?;
+                meta.dimensions.push(Dimension {
+                    key: key.clone(),
+                    title,
+                    column: String::new(),
+                    description,
+                    categories: list,
+                    groups,
+                });
                 dimensions.push((key, map));
             }
         }
@@ -499,13 +597,8 @@ fn read_v4(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
                 _ => "None".to_string(),
             };
             let cell = match raw.get("Value") {
-                Some(Scalar::Number(v)) => match kind {
-                    Kind::Count if v.fract() == 0.0 && v.abs() <= model::MAX_VALUE as f64 => Cell::Count(*v as i64),
-                    Kind::Count => {
-                        return Err(shape(&page, format!("row {n}: field \"Value\": {v} is not a count")));
-                    }
-                    Kind::Decimal => Cell::Decimal(*v),
-                },
+                Some(Scalar::Number(v)) => Cell::of_number(*v, kind)
+                    .map_err(|m| shape(&page, format!("row {n}: field \"Value\": {v} {m}")))?,
                 Some(Scalar::Text(t)) => {
                     Cell::parse(t, kind).map_err(|m| shape(&page, format!("row {n}: field \"Value\": {m}")))?
                 }

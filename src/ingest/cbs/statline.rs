@@ -9,9 +9,9 @@ use vtsql_udfs::period::Period;
 
 use super::Incoming;
 use super::family::{self, Evidence, Member};
-use super::model::{self, Cell, Dimension, Kind, RegionCell, Row, TableMeta, Topic};
+use super::model::{self, Cell, Dimension, Interner, Kind, RegionCell, Row, TableMeta, Topic};
+use crate::ingest::categories;
 use crate::ingest::error::Result;
-use crate::ingest::facts::{Interner, find_period_from};
 use crate::ingest::regions::{Region, Regions};
 use crate::ingest::text::{SourceFile, data_lines, header_fields, split_fields};
 
@@ -48,6 +48,9 @@ struct Line<'r> {
     line: usize,
     period: String,
     region: Option<&'r Region>,
+    /// A region label nothing resolves: allowed for a line without figures only (70072ned lists every
+    /// gemeente that ever was, most of them empty), which is left out and counted.
+    unknown_region: Option<String>,
     /// The category words (text export) or fields (CSV) before the region.
     categories: Vec<String>,
     cells: Vec<String>,
@@ -202,18 +205,28 @@ pub fn read(file: &SourceFile, format: Format, options: &Options<'_>) -> Result<
         read.push(match &csv_columns {
             Some((header, period, region, dims, topics)) => {
                 let fields = header_fields(file, n, &line, header)?;
-                let region = match region {
-                    Some(r) => Some(options.regions.resolve_label(&fields[*r]).ok_or_else(|| {
-                        file.error(n, header[*r].clone(), format!("unknown region {:?}", fields[*r]))
-                    })?),
-                    None => None,
+                let cells: Vec<String> = topics.iter().map(|&t| fields[t].clone()).collect();
+                let (region, unknown_region) = match region {
+                    Some(r) => match options.regions.resolve_label(&fields[*r]) {
+                        Some(found) => (Some(found), None),
+                        None if cells.iter().all(|c| c.trim().is_empty()) => (None, Some(fields[*r].clone())),
+                        None => {
+                            return Err(file.error(
+                                n,
+                                header[*r].clone(),
+                                format!("unknown region {:?} (load a regions table that names it)", fields[*r]),
+                            ));
+                        }
+                    },
+                    None => (None, None),
                 };
                 Line {
                     line: n,
                     period: fields[*period].clone(),
                     region,
+                    unknown_region,
                     categories: dims.iter().map(|&d| fields[d].clone()).collect(),
-                    cells: topics.iter().map(|&t| fields[t].clone()).collect(),
+                    cells,
                 }
             }
             None => text_line(file, n, &line, has_dims, topic_titles.len(), options.regions)?,
@@ -268,6 +281,7 @@ pub fn read(file: &SourceFile, format: Format, options: &Options<'_>) -> Result<
         }
     };
     let release = download_day(file);
+    let topic_paths = split_groups(&topic_titles.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(), format);
     let mut meta = TableMeta {
         id: id.clone(),
         title: member.map(|m| format!("Huiselijk geweld; {}", m.title)).or(title).unwrap_or_default(),
@@ -275,14 +289,23 @@ pub fn read(file: &SourceFile, format: Format, options: &Options<'_>) -> Result<
         regions: read.iter().any(|l| l.region.is_some()),
         dimensions: dimension_titles
             .iter()
-            .map(|t| Dimension { key: t.clone(), title: t.clone(), column: String::new(), description: String::new() })
+            .map(|t| {
+                // the categories and their hierarchy as far as known: from what is stored, else vtsql's fallback
+                let stored = known.as_ref().and_then(|k| {
+                    k.dimensions.iter().find(|d| model::fold_title(&d.title) == model::fold_title(t))
+                });
+                let reference = stored.filter(|d| !d.categories.is_empty()).cloned().or_else(|| categories::fallback(&id, t));
+                let (categories, groups) = reference.map(|d| (d.categories, d.groups)).unwrap_or_default();
+                let key = stored.map_or_else(|| t.clone(), |d| d.key.clone());
+                Dimension { key, title: t.clone(), column: String::new(), description: String::new(), categories, groups }
+            })
             .collect(),
-        topics: split_groups(&topic_titles.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(), format)
+        topics: topic_paths
             .into_iter()
             .zip(&topic_titles)
             .map(|((group, title), (_, unit))| Topic {
-                // a download's key is the title with its unit: a count and its percentage share a title
-                key: format!("{title} ({unit})"),
+                // a download's key is the topic's path with its unit: `Totaal (%)` may stand under two groups
+                key: if group.is_empty() { format!("{title} ({unit})") } else { format!("{group}/{title} ({unit})") },
                 title,
                 group,
                 unit: unit.clone(),
@@ -295,7 +318,7 @@ pub fn read(file: &SourceFile, format: Format, options: &Options<'_>) -> Result<
     if let Some(known) = &known {
         // a known topic keeps its type and group
         for t in &mut meta.topics {
-            if let Some(i) = known.find_topic(&t.title, &t.unit) {
+            if let Some(i) = known.find_topic(t) {
                 t.kind = known.topics[i].kind;
             }
         }
@@ -305,10 +328,18 @@ pub fn read(file: &SourceFile, format: Format, options: &Options<'_>) -> Result<
     let mut texts = Interner::default();
     let source_dims = meta.dimensions.len();
     let mut rows = Vec::with_capacity(read.len());
+    // each distinct label once: the category it names (a new one is kept as it is, and reported)
+    let mut resolved: Vec<std::collections::HashMap<String, model::Text>> = vec![Default::default(); source_dims];
+    let mut new_labels: Vec<Vec<String>> = vec![Vec::new(); source_dims];
+    let mut skipped_regions: BTreeSet<String> = BTreeSet::new();
     for l in read {
+        if let Some(label) = l.unknown_region {
+            skipped_regions.insert(label);
+            continue;
+        }
         let (period, status) = Period::parse(&l.period)
             .ok_or_else(|| file.error(l.line, "Perioden", format!("unknown period label {:?}", l.period)))?;
-        let categories: Vec<String> = match source_dims {
+        let labels: Vec<String> = match source_dims {
             _ if csv_columns.is_some() => l.categories,
             0 if l.categories.is_empty() => l.categories,
             0 => {
@@ -329,12 +360,66 @@ pub fn read(file: &SourceFile, format: Format, options: &Options<'_>) -> Result<
                 ));
             }
         };
+        let mut categories = Vec::with_capacity(source_dims);
+        for (d, label) in labels.iter().enumerate() {
+            let label = label.trim();
+            if label.is_empty() {
+                return Err(file.error(l.line, meta.dimensions[d].title.clone(), "no category"));
+            }
+            if label.chars().count() > MAX_LABEL_CHARS {
+                return Err(file.error(
+                    l.line,
+                    meta.dimensions[d].title.clone(),
+                    format!(
+                        "a category of {} characters before the region (\"{}...\"): no StatLine label is this long; \
+                         is the region one vtsql does not know?",
+                        label.chars().count(),
+                        label.chars().take(40).collect::<String>()
+                    ),
+                ));
+            }
+            let text = match resolved[d].get(label) {
+                Some(text) => model::Text::clone(text),
+                None => {
+                    let dimension = &mut meta.dimensions[d];
+                    let title = match dimension.resolve(label) {
+                        Some(c) => c.title.clone(),
+                        None => {
+                            let stem = model::cut_stem(label);
+                            let title = stem.unwrap_or(label).to_string();
+                            if !dimension.categories.is_empty() || known.is_some() {
+                                new_labels[d].push(label.to_string());
+                            }
+                            dimension.categories.push(model::Category {
+                                key: title.clone(),
+                                title: title.clone(),
+                                group: None,
+                                labels: if stem.is_some() { vec![label.to_string()] } else { vec![] },
+                                cut: stem.is_some(),
+                            });
+                            title
+                        }
+                    };
+                    // a cut label is remembered, so that the same label in a later download needs no guess
+                    if let Some(c) = dimension.categories.iter_mut().find(|c| c.title == title)
+                        && model::fold_title(label) != model::fold_title(&c.title)
+                        && !c.labels.iter().any(|l| l == label)
+                    {
+                        c.labels.push(label.to_string());
+                    }
+                    let text = texts.text(&title);
+                    resolved[d].insert(label.to_string(), model::Text::clone(&text));
+                    text
+                }
+            };
+            categories.push(text);
+        }
         let mut cells = Vec::with_capacity(meta.topics.len());
         for ((topic, text), (title, unit)) in meta.topics.iter().zip(&l.cells).zip(&topic_titles) {
-            cells.push(
-                Cell::parse(text, topic.kind)
-                    .map_err(|m| file.error(l.line, topic.column.clone(), format!("{m} (column {title} ({unit}))")))?,
-            );
+            // the field as the file titles it; the column it goes to in the message
+            cells.push(Cell::parse(text, topic.kind).map_err(|m| {
+                file.error(l.line, format!("{title} ({unit})"), format!("{m} (column {})", topic.column))
+            })?);
         }
         rows.push(Row {
             period,
@@ -344,16 +429,45 @@ pub fn read(file: &SourceFile, format: Format, options: &Options<'_>) -> Result<
                 code: texts.text(&r.code),
                 name: texts.text(&r.name),
             }),
-            categories: categories.iter().map(|c| texts.text(c.trim())).collect(),
+            categories,
             cells,
             release,
             replaced_by: None,
             origin: (options.index, u32::try_from(l.line).unwrap_or(u32::MAX)),
         });
     }
-    let incoming = Incoming { meta, rows, sources: vec![] };
+    let mut notes = Vec::new();
+    for (d, labels) in new_labels.iter().enumerate().filter(|(_, l)| !l.is_empty()) {
+        notes.push(format!(
+            "{}: {} {} of {:?} that vtsql did not know, stored as {}: {}",
+            file.path.display(),
+            labels.len(),
+            if labels.len() == 1 { "category" } else { "categories" },
+            meta.dimensions[d].title,
+            if labels.len() == 1 { "it is" } else { "they are" },
+            labels.iter().map(|l| format!("{l:?}")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !skipped_regions.is_empty() {
+        let shown: Vec<String> = skipped_regions.iter().take(5).map(|r| format!("{r:?}")).collect();
+        notes.push(format!(
+            "{}: {} regions vtsql does not know, without figures, left out: {}{}",
+            file.path.display(),
+            skipped_regions.len(),
+            shown.join(", "),
+            if skipped_regions.len() > shown.len() { ", ..." } else { "" }
+        ));
+    }
+    if rows.is_empty() {
+        return Err(file.error(header_line, "rows", "no data rows with a region vtsql knows"));
+    }
+    let incoming = Incoming { meta, rows, sources: vec![], notes };
     Ok((incoming, member))
 }
+
+/// The longest category label vtsql takes from a download (StatLine's are far shorter, and cut at about 40
+/// characters in text exports): anything longer is a line read wrongly, not a category.
+const MAX_LABEL_CHARS: usize = 200;
 
 /// The most words a region label has (`Capelle aan den IJssel`, `Gooi en Vechtstreek (VT)`), with room to
 /// spare: it keeps the search for the region linear in the length of a line.
@@ -409,9 +523,31 @@ fn text_line<'r>(
         line: n,
         period,
         region: Some(region.1),
+        unknown_region: None,
         categories: head[..region.0].iter().map(|w| w.to_string()).collect(),
         cells,
     })
+}
+
+/// Where the period starts in a text-export line's words, and its label: `1e halfjaar 2020*` (three words) or
+/// one word such as `2023*`; the first such place after `first` words (the category words, if any, and the
+/// region's). A half-year label that does not read is an error (its label), not a part of a region's name.
+pub(crate) fn find_period_from(words: &[&str], first: usize) -> std::result::Result<Option<(usize, String)>, String> {
+    for at in first..words.len() {
+        if let [half, word, year, ..] = &words[at..]
+            && word.eq_ignore_ascii_case("halfjaar")
+        {
+            let label = format!("{half} {word} {year}");
+            return match Period::parse(&label) {
+                Some(_) => Ok(Some((at, label))),
+                None => Err(label),
+            };
+        }
+        if Period::parse(words[at]).is_some() {
+            return Ok(Some((at, words[at].to_string())));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether `path`'s name suggests a StatLine download rather than another CBS file.

@@ -1,11 +1,15 @@
-//! A `cbs_<id>` table in a data directory: its metadata, its current rows and every earlier version of
-//! them, and how a new release or download merges in.
+//! A `cbs_<id>` table in a data directory: its metadata, its current rows and the versions that releases
+//! replaced, and how a new release or download merges in.
 //!
 //! ```text
-//! DATA/cbs_84852ned.json                           the table model (dimensions, topics, units)
-//! DATA/cbs_84852ned/year=2020/half=1/part-0.parquet          current figures
-//! DATA/cbs_84852ned_history/year=2020/half=1/part-0.parquet  every version ever stored, with replaced_by
+//! DATA/cbs_84852ned.json                             the table model (dimensions, categories, topics, units)
+//! DATA/cbs_84852ned/year=2020/half=1/part-0.parquet           current figures
+//! DATA/cbs_84852ned_replaced/year=2020/half=1/part-0.parquet  figures a later release replaced, with replaced_by
 //! ```
+//!
+//! Every figure is stored once: `cbs_<id>_history` (every version) is a view over the two. Files are sorted by
+//! region level (each level in row groups of its own), the categories of each dimension, region code and
+//! period, so that the page index narrows a filter on a level and a category to one run of pages.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,18 +20,21 @@ use arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, ListArray, ListBuilder,
     RecordBatch, StringArray, StringBuilder,
 };
-use arrow::datatypes::SchemaRef;
 use foldhash::fast::RandomState;
 use vtsql_udfs::period::Period;
 
-use super::model::{Cell, Kind, RegionCell, Row, TableMeta};
+use super::model::{self, Cell, Dimension, Interner, Kind, RegionCell, Row, TableMeta, Text};
 use crate::ingest::error::{IngestError, Result};
-use crate::ingest::facts::{Interner, Text};
 use crate::ingest::store::{self, Run, StagedDirectory, Staging};
+
+/// The suffix of the table of replaced versions: `cbs_84852ned_replaced`.
+pub const REPLACED: &str = "_replaced";
+/// The suffix of the history view, and of the directory earlier versions of vtsql wrote every version to.
+pub const HISTORY: &str = "_history";
 
 /// `DATA/cbs_<id>.json`.
 pub fn meta_path(data_dir: &Path, id: &str) -> PathBuf {
-    data_dir.join(format!("{}.json", super::model::table_name(id)))
+    data_dir.join(format!("{}.json", model::table_name(id)))
 }
 
 /// The stored model of table `id`, if it was ever ingested.
@@ -51,6 +58,7 @@ pub fn stored_tables(data_dir: &Path) -> Result<Vec<TableMeta>> {
             let name = e.file_name().to_string_lossy().into_owned();
             name.strip_prefix("cbs_")?.strip_suffix(".json").map(str::to_uppercase)
         })
+        .filter(|id| super::family::id_in(id).as_deref() == Some(id.as_str()))
         .collect();
     ids.sort();
     let mut tables = Vec::new();
@@ -63,8 +71,39 @@ pub fn stored_tables(data_dir: &Path) -> Result<Vec<TableMeta>> {
 }
 
 /// Relative directory of a partition: `cbs_84852ned/year=2020/half=1`.
-fn partition(table: &str, period: (i32, u8)) -> String {
+pub fn partition(table: &str, period: (i32, u8)) -> String {
     format!("{table}/year={}/half={}", period.0, period.1)
+}
+
+/// The partitions (year, half) stored under a table's directory.
+fn stored_partitions(dir: &Path) -> Vec<(i32, u8)> {
+    let mut found = Vec::new();
+    for year in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let year_name = year.file_name().to_string_lossy().into_owned();
+        let Some(y) = year_name.strip_prefix("year=").and_then(|y| y.parse::<i32>().ok()) else { continue };
+        for half in std::fs::read_dir(year.path()).into_iter().flatten().flatten() {
+            let half_name = half.file_name().to_string_lossy().into_owned();
+            if let Some(h) = half_name.strip_prefix("half=").and_then(|h| h.parse::<u8>().ok()) {
+                found.push((y, h));
+            }
+        }
+    }
+    found.sort_unstable();
+    found
+}
+
+/// The sort order of a `cbs_<id>` file: region level, each dimension's category, region code, period.
+pub fn sort_columns(meta: &TableMeta) -> Vec<&str> {
+    let mut sort: Vec<&str> = Vec::new();
+    if meta.regions {
+        sort.push("region_level");
+    }
+    sort.extend(meta.dimensions.iter().map(|d| d.column.as_str()));
+    if meta.regions {
+        sort.push("region_code");
+    }
+    sort.push("period");
+    sort
 }
 
 /// How an incoming table model fits the stored one: the merged model and, for each incoming topic, its
@@ -74,16 +113,21 @@ pub struct Merged {
     pub topic_slots: Vec<usize>,
     /// For each merged dimension, the incoming dimension it comes from.
     pub dimension_slots: Vec<usize>,
+    /// Category titles that change in stored rows: (merged dimension, stored title, title now). A label
+    /// StatLine cut short gets its full title once CBS's metadata tells it.
+    pub relabels: Vec<(usize, String, String)>,
 }
 
 /// Merges an incoming model into the stored one: the same dimensions (in any order) and region use; new
-/// topics join at the end, known ones keep their column.
+/// topics join at the end, known ones keep their column and widen their kind where the incoming one is wider;
+/// categories join their dimension, a category only known by a cut label takes its full title.
 pub fn merge_meta(stored: Option<&TableMeta>, incoming: &TableMeta, source: &Path) -> Result<Merged> {
     let Some(stored) = stored else {
         return Ok(Merged {
             meta: incoming.clone(),
             topic_slots: (0..incoming.topics.len()).collect(),
             dimension_slots: (0..incoming.dimensions.len()).collect(),
+            relabels: vec![],
         });
     };
     let differs = |what: String| {
@@ -99,51 +143,120 @@ pub fn merge_meta(stored: Option<&TableMeta>, incoming: &TableMeta, source: &Pat
     if stored.regions != incoming.regions {
         return Err(differs(if incoming.regions { "it has regions".into() } else { "it has no regions".into() }));
     }
+    let same_dimension = |d: &Dimension, i: &Dimension| {
+        i.column == d.column || i.key == d.key || model::fold_title(&i.title) == model::fold_title(&d.title)
+    };
     let mut dimension_slots = Vec::new();
     for d in &stored.dimensions {
-        let found = incoming.dimensions.iter().position(|i| i.column == d.column || i.key == d.key);
+        let found = incoming.dimensions.iter().position(|i| same_dimension(d, i));
         dimension_slots.push(found.ok_or_else(|| differs(format!("it has no dimension {:?}", d.title)))?);
     }
     if incoming.dimensions.len() != stored.dimensions.len() {
-        let extra = incoming
-            .dimensions
-            .iter()
-            .find(|i| !stored.dimensions.iter().any(|d| d.column == i.column || d.key == i.key));
+        let extra = incoming.dimensions.iter().find(|i| !stored.dimensions.iter().any(|d| same_dimension(d, i)));
         return Err(differs(format!("it has a dimension {:?} more", extra.map(|d| d.title.as_str()).unwrap_or("?"))));
     }
     let mut meta = stored.clone();
+    let mut relabels = Vec::new();
+    for (d, &slot) in dimension_slots.iter().enumerate() {
+        let incoming_dimension = &incoming.dimensions[slot];
+        if meta.dimensions[d].key == meta.dimensions[d].title && incoming_dimension.key != incoming_dimension.title {
+            // OData tells the key a download could not
+            meta.dimensions[d].key.clone_from(&incoming_dimension.key);
+        }
+        if meta.dimensions[d].description.is_empty() {
+            meta.dimensions[d].description.clone_from(&incoming_dimension.description);
+        }
+        for (from, to) in merge_categories(&mut meta.dimensions[d], incoming_dimension) {
+            relabels.push((d, from, to));
+        }
+    }
     let mut topic_slots = Vec::new();
     for t in &incoming.topics {
-        let slot = match meta.find_topic(&t.key, &t.unit).or_else(|| meta.find_topic(&t.title, &t.unit)) {
+        let slot = match meta.find_topic(t) {
             Some(i) => {
-                // OData metadata fills in what a download could not tell
                 let known = &mut meta.topics[i];
+                // OData metadata fills in what a download could not tell, and a figure is never truncated
                 if known.description.is_empty() {
                     known.description.clone_from(&t.description);
                 }
+                if known.key == format!("{}/{} ({})", known.group, known.title, known.unit)
+                    || known.key == format!("{} ({})", known.title, known.unit)
+                {
+                    known.key.clone_from(&t.key);
+                }
+                known.kind = known.kind.widest(t.kind);
                 i
             }
             None => {
-                meta.topics.push(t.clone());
-                super::model::name_columns(&mut meta);
-                // naming again must not move a stored column
-                for (old, new) in stored.topics.iter().zip(&meta.topics) {
-                    if old.column != new.column {
-                        return Err(differs(format!("topic {:?} would rename column {}", t.title, old.column)));
-                    }
-                }
+                let mut topic = t.clone();
+                topic.column = String::new();
+                meta.topics.push(topic);
+                model::name_columns(&mut meta);
                 meta.topics.len() - 1
             }
         };
         if topic_slots.contains(&slot) {
-            return Err(IngestError::store(source, format!("two columns are topic {:?}", meta.topics[slot].title)));
+            return Err(IngestError::store(
+                source,
+                format!("two columns are topic {:?} ({})", meta.topics[slot].title, meta.topics[slot].column),
+            ));
         }
         topic_slots.push(slot);
     }
     if !incoming.title.is_empty() {
         meta.title.clone_from(&incoming.title);
     }
-    Ok(Merged { meta, topic_slots, dimension_slots })
+    Ok(Merged { meta, topic_slots, dimension_slots, relabels })
+}
+
+/// Adds an incoming dimension's categories to the stored ones; answers the stored titles that change. CBS's
+/// own hierarchy (from OData) takes the place of a fallback's.
+fn merge_categories(stored: &mut Dimension, incoming: &Dimension) -> Vec<(String, String)> {
+    let mut relabels = Vec::new();
+    let from_cbs = incoming.categories.iter().any(|c| c.key != c.title);
+    if !incoming.groups.is_empty() && (from_cbs || stored.groups.is_empty()) {
+        stored.groups.clone_from(&incoming.groups);
+    }
+    for new in &incoming.categories {
+        let fold = |t: &str| model::fold_title(t);
+        let found = stored.categories.iter().position(|c| c.key == new.key && c.key != c.title).or_else(|| {
+            stored.categories.iter().position(|c| {
+                fold(&c.title) == fold(&new.title)
+                    || (c.cut && !new.cut && fold(&new.title).starts_with(&fold(&c.title)))
+                    || (new.cut && !c.cut && fold(&c.title).starts_with(&fold(&new.title)))
+                    || c.labels.iter().chain(&new.labels).any(|l| fold(l) == fold(&c.title) || fold(l) == fold(&new.title))
+            })
+        });
+        let Some(i) = found else {
+            stored.categories.push(new.clone());
+            continue;
+        };
+        let known = &mut stored.categories[i];
+        for label in &new.labels {
+            if !known.labels.contains(label) {
+                known.labels.push(label.clone());
+            }
+        }
+        // a full title (OData's, or any not cut short) wins over a cut one; CBS's key over a download's
+        let better_title = (known.cut && !new.cut) || (from_cbs && new.key != new.title && known.title != new.title);
+        if better_title {
+            if known.title != new.title {
+                relabels.push((known.title.clone(), new.title.clone()));
+                let old = std::mem::replace(&mut known.title, new.title.clone());
+                if !known.labels.contains(&old) {
+                    known.labels.push(old);
+                }
+            }
+            known.cut = false;
+        }
+        if new.key != new.title {
+            known.key.clone_from(&new.key);
+        }
+        if new.group.is_some() && (from_cbs || known.group.is_none()) {
+            known.group.clone_from(&new.group);
+        }
+    }
+    relabels
 }
 
 impl Merged {
@@ -169,49 +282,41 @@ pub struct Changes {
     pub unchanged: usize,
 }
 
-/// Merges incoming rows into a partition's current rows and history: a new key is added; figures equal to
-/// the stored ones change nothing (not even the release); other figures replace the stored row, which
-/// stays in the history with `replaced_by`. Topics an incoming row does not hold keep their stored value.
-/// `incoming` holds each key once (see [`super::deduplicate`]).
-pub fn merge_rows(current: Vec<Row>, history: &mut Vec<Row>, incoming: Vec<Row>) -> (Vec<Row>, Changes) {
-    if current.is_empty() && history.is_empty() {
-        // a partition's first rows (their keys are distinct: `deduplicate` saw to that) are all new
-        let mut rows = incoming;
-        for row in &mut rows {
-            for c in &mut row.cells {
-                if *c == Cell::Absent {
-                    *c = Cell::Empty;
-                }
+type Key = (Period, Option<Text>, Vec<Text>);
+
+fn key_of(r: &Row) -> Key {
+    (r.period, r.region.as_ref().map(|x| Text::clone(&x.code)), r.categories.clone())
+}
+
+/// Merges incoming rows into a partition's current rows: a new key is added; figures equal to the stored ones
+/// change nothing (not even the release); other figures replace the stored row, which moves to `replaced`
+/// with `replaced_by`. Topics an incoming row does not hold keep their stored value. `incoming` holds each key
+/// once (see [`super::deduplicate`]).
+pub fn merge_rows(current: Vec<Row>, replaced: &mut Vec<Row>, incoming: Vec<Row>) -> (Vec<Row>, Changes) {
+    let fill = |row: &mut Row| {
+        for c in &mut row.cells {
+            if *c == Cell::Absent {
+                *c = Cell::Empty;
             }
         }
-        history.clone_from(&rows);
+    };
+    if current.is_empty() {
+        // a partition's first rows (their keys are distinct: `deduplicate` saw to that) are all new
+        let mut rows = incoming;
+        rows.iter_mut().for_each(fill);
         let changes = Changes { added: rows.len(), ..Changes::default() };
         return (rows, changes);
     }
-    type Key = (Period, Option<Text>, Vec<Text>);
-    let key = |r: &Row| -> Key { (r.period, r.region.as_ref().map(|x| Text::clone(&x.code)), r.categories.clone()) };
-    let index = |rows: &[Row], keep: &dyn Fn(&Row) -> bool| -> HashMap<Key, usize, RandomState> {
-        let mut map = HashMap::with_capacity_and_hasher(rows.len(), RandomState::default());
-        map.extend(rows.iter().enumerate().filter(|(_, r)| keep(r)).map(|(i, r)| (key(r), i)));
-        map
-    };
     let mut changes = Changes::default();
     let mut rows = current;
-    let mut at = index(&rows, &|_| true);
-    // the history row of each current version, found again when a new release replaces it
-    let mut version = index(history, &|h| h.replaced_by.is_none());
+    let mut at: HashMap<Key, usize, RandomState> = HashMap::with_capacity_and_hasher(rows.len(), RandomState::default());
+    at.extend(rows.iter().enumerate().map(|(i, r)| (key_of(r), i)));
     for mut new in incoming {
-        let k = key(&new);
+        let k = key_of(&new);
         match at.get(&k) {
             None => {
-                for c in &mut new.cells {
-                    if *c == Cell::Absent {
-                        *c = Cell::Empty;
-                    }
-                }
-                at.insert(k.clone(), rows.len());
-                version.insert(k, history.len());
-                history.push(new.clone());
+                fill(&mut new);
+                at.insert(k, rows.len());
                 rows.push(new);
                 changes.added += 1;
             }
@@ -222,17 +327,14 @@ pub fn merge_rows(current: Vec<Row>, history: &mut Vec<Row>, incoming: Vec<Row>)
                         *cell = *before;
                     }
                 }
+                fill(&mut new);
                 if new.same_figures(old) {
                     changes.unchanged += 1;
                     continue;
                 }
-                // the old version's history row is marked replaced; the new one joins it
-                if let Some(h) = version.get(&k).and_then(|&h| history.get_mut(h)) {
-                    h.replaced_by = new.release;
-                }
-                version.insert(k, history.len());
-                history.push(new.clone());
-                rows[i] = new;
+                let mut old = std::mem::replace(&mut rows[i], new);
+                old.replaced_by = rows[i].release;
+                replaced.push(old);
                 changes.replaced += 1;
             }
         }
@@ -240,9 +342,48 @@ pub fn merge_rows(current: Vec<Row>, history: &mut Vec<Row>, incoming: Vec<Row>)
     (rows, changes)
 }
 
-/// The rows of `meta`'s table as one batch with the table's columns (and `replaced_by` for the history).
-pub fn rows_to_batch(meta: &TableMeta, rows: &[Row], history: bool) -> arrow::error::Result<RecordBatch> {
-    let schema = meta.schema(history);
+/// Gives stored rows the titles their categories have now, and keeps one current row per key where two
+/// titles became one (the newer release; the other is replaced by it).
+fn relabel(
+    current: &mut Vec<Row>,
+    replaced: &mut Vec<Row>,
+    relabels: &[(usize, String, String)],
+    texts: &mut Interner,
+) {
+    if relabels.is_empty() {
+        return;
+    }
+    for row in current.iter_mut().chain(replaced.iter_mut()) {
+        for (d, from, to) in relabels {
+            if row.categories.get(*d).is_some_and(|c| &**c == from.as_str()) {
+                row.categories[*d] = texts.text(to);
+            }
+        }
+    }
+    let mut newest: HashMap<Key, (usize, Option<i32>), RandomState> = HashMap::default();
+    for (i, row) in current.iter().enumerate() {
+        let entry = newest.entry(key_of(row)).or_insert((i, row.release));
+        if row.release > entry.1 {
+            *entry = (i, row.release);
+        }
+    }
+    if newest.len() == current.len() {
+        return;
+    }
+    for (i, mut row) in std::mem::take(current).into_iter().enumerate() {
+        let (keep, release) = newest[&key_of(&row)];
+        if keep == i {
+            current.push(row);
+        } else {
+            row.replaced_by = release;
+            replaced.push(row);
+        }
+    }
+}
+
+/// The rows of `meta`'s table as one batch with the table's columns (and `replaced_by` for replaced versions).
+pub fn rows_to_batch(meta: &TableMeta, rows: &[Row], replaced: bool) -> arrow::error::Result<RecordBatch> {
+    let schema = meta.schema(replaced);
     let text = |f: &dyn Fn(&Row) -> Option<&str>| -> ArrayRef { Arc::new(rows.iter().map(f).collect::<StringArray>()) };
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(rows.iter().map(|r| Some(r.period.to_string())).collect::<StringArray>()),
@@ -259,15 +400,23 @@ pub fn rows_to_batch(meta: &TableMeta, rows: &[Row], history: bool) -> arrow::er
     for (t, topic) in meta.topics.iter().enumerate() {
         let cell = |r: &Row| r.cells.get(t).copied().unwrap_or(Cell::Absent);
         columns.push(match topic.kind {
-            Kind::Count => Arc::new(
-                rows.iter()
-                    .map(|r| match cell(r) {
+            Kind::Count | Kind::Amount => {
+                let mut values = Vec::with_capacity(rows.len());
+                for r in rows {
+                    values.push(match cell(r) {
                         Cell::Count(v) => Some(v),
-                        Cell::Decimal(v) => Some(v as i64),
+                        // a whole-number column never takes a fraction: the topic's kind widens first
+                        Cell::Decimal(v) => {
+                            return Err(arrow::error::ArrowError::InvalidArgumentError(format!(
+                                "{}: {v} in whole-number column {}",
+                                r.period, topic.column
+                            )));
+                        }
                         _ => None,
-                    })
-                    .collect::<Int64Array>(),
-            ),
+                    });
+                }
+                Arc::new(Int64Array::from(values))
+            }
             Kind::Decimal => Arc::new(
                 rows.iter()
                     .map(|r| match cell(r) {
@@ -296,7 +445,7 @@ pub fn rows_to_batch(meta: &TableMeta, rows: &[Row], history: bool) -> arrow::er
     columns.push(Arc::new(list.finish()));
     columns.push(Arc::new(rows.iter().map(|_| Some(meta.id.as_str())).collect::<StringArray>()));
     columns.push(Arc::new(rows.iter().map(|r| r.release).collect::<Date32Array>()));
-    if history {
+    if replaced {
         columns.push(Arc::new(rows.iter().map(|r| r.replaced_by).collect::<Date32Array>()));
     }
     RecordBatch::try_new(schema, columns)
@@ -355,7 +504,7 @@ pub fn batch_to_rows(meta: &TableMeta, batch: &RecordBatch, path: &Path, texts: 
     }
     let suppressed = required::<ListArray>(batch, "suppressed_columns", path)?;
     let release = required::<Date32Array>(batch, "release", path)?;
-    let replaced = column::<Date32Array>(batch, super::model::REPLACED_BY, path)?;
+    let replaced = column::<Date32Array>(batch, model::REPLACED_BY, path)?;
     let mut rows = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
         let period = Period::parse(periods.value(i))
@@ -402,12 +551,12 @@ fn read_rows(meta: &TableMeta, dir: &Path, texts: &mut Interner) -> Result<Vec<R
     Ok(rows)
 }
 
-/// The sort order of a `cbs_<id>` file: its key (region level and code, categories, period), then release.
-/// Each distinct text is compared once, as rows share few distinct `Arc<str>`s, and the rows are ordered by
-/// the ranks of their texts.
-fn sort_rows(rows: &mut Vec<Row>) {
+/// Sorts rows in the order of [`sort_columns`] (then release). Each distinct text is compared once, as rows
+/// share few distinct `Arc<str>`s, and the rows are ordered by the ranks of their texts.
+pub fn sort_rows(rows: &mut Vec<Row>) {
+    // the texts a row sorts by, in order: level, categories, code
     fn texts(r: &Row) -> impl Iterator<Item = &Text> {
-        r.region.iter().flat_map(|x| [&x.level, &x.code]).chain(&r.categories)
+        r.region.iter().map(|x| &x.level).chain(&r.categories).chain(r.region.iter().map(|x| &x.code))
     }
     let mut distinct: HashMap<*const u8, &str, RandomState> = HashMap::default();
     for t in rows.iter().flat_map(texts) {
@@ -428,7 +577,7 @@ fn sort_rows(rows: &mut Vec<Row>) {
     let keys: Vec<Vec<u32>> = rows
         .iter()
         .map(|row| {
-            let mut key = if row.region.is_none() { vec![0, 0] } else { Vec::new() };
+            let mut key = if row.region.is_none() { vec![0] } else { Vec::new() };
             key.extend(texts(row).map(|t| rank.get(&t.as_ptr()).copied().unwrap_or(0)));
             key
         })
@@ -447,8 +596,10 @@ type PartitionRows = ((i32, u8), Vec<Row>);
 type StagedPartition = (Changes, Vec<StagedDirectory>);
 
 /// Stages table `merged.meta` with `incoming` rows merged in: each touched partition of the current table
-/// and of its history, and the metadata. Answers what changed. Partitions are independent, so they are
-/// merged, sorted and encoded on as many threads as there are cores.
+/// and of its replaced versions (every stored partition where categories are relabelled), and the metadata.
+/// Answers what changed. Partitions are independent, so they are merged, sorted and encoded on as many
+/// threads as there are cores. A table earlier versions of vtsql stored with a whole history is moved to
+/// this layout on the way.
 pub fn stage(
     run: &mut Run<'_>,
     data_dir: &Path,
@@ -457,19 +608,21 @@ pub fn stage(
     incoming: Vec<Row>,
 ) -> Result<Changes> {
     let meta = &merged.meta;
+    let name = meta.table_name();
+    let legacy = data_dir.join(format!("{name}{HISTORY}"));
+    let legacy = stored.is_some() && legacy.is_dir();
     let mut by_partition: std::collections::BTreeMap<(i32, u8), Vec<Row>> = Default::default();
     for row in incoming {
         by_partition.entry((row.period.year, row.period.half)).or_default().push(merged.place(row));
     }
-    let sort: Vec<&str> = {
-        let mut s: Vec<&str> = Vec::new();
-        if meta.regions {
-            s.extend(["region_level", "region_code"]);
+    if stored.is_some() && (!merged.relabels.is_empty() || legacy) {
+        for suffix in ["", REPLACED, HISTORY] {
+            for period in stored_partitions(&data_dir.join(format!("{name}{suffix}"))) {
+                by_partition.entry(period).or_default();
+            }
         }
-        s.extend(meta.dimensions.iter().map(|d| d.column.as_str()));
-        s.push("period");
-        s
-    };
+    }
+    let sort = sort_columns(meta);
     let partitions: Vec<Mutex<Option<PartitionRows>>> =
         by_partition.into_iter().map(|partition| Mutex::new(Some(partition))).collect();
     let next = AtomicUsize::new(0);
@@ -482,7 +635,8 @@ pub fn stage(
             let Some(slot) = partitions.get(i) else { break };
             let taken = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
             let Some((period, rows)) = taken else { continue };
-            let staged = stage_partition(meta, data_dir, stored.is_some(), staging, period, rows, &sort);
+            let context = PartitionContext { meta, data_dir, stored: stored.is_some(), legacy, merged, sort: &sort };
+            let staged = stage_partition(&context, staging, period, rows);
             let failed = staged.is_err();
             done.push((i, staged));
             if failed {
@@ -509,59 +663,71 @@ pub fn stage(
         total.unchanged += changes.unchanged;
         directories.into_iter().for_each(|directory| run.add_directory(directory));
     }
-    if total.added + total.replaced > 0 || stored != Some(meta) {
-        let name = meta.table_name();
-        let json =
-            serde_json::to_vec_pretty(meta).map_err(|e| IngestError::store(&meta_path(data_dir, &meta.id), e))?;
+    if legacy {
+        run.remove(&format!("{name}{HISTORY}"));
+    }
+    if total.added + total.replaced > 0 || stored != Some(meta) || legacy {
+        let json = serde_json::to_vec_pretty(meta).map_err(|e| IngestError::store(&meta_path(data_dir, &meta.id), e))?;
         run.stage_file(&format!("{name}.json"), &json)?;
     }
     Ok(total)
 }
 
-/// Merges `rows` into the stored partition `period` of the table and of its history, and writes both
-/// (unless nothing changed) under `staging`.
-fn stage_partition(
-    meta: &TableMeta,
-    data_dir: &Path,
+/// What staging one partition needs to know of its table.
+struct PartitionContext<'a> {
+    meta: &'a TableMeta,
+    data_dir: &'a Path,
+    /// The table is stored already (its partitions are read and merged into).
     stored: bool,
+    /// Its replaced versions are still in the whole-history layout of earlier versions of vtsql.
+    legacy: bool,
+    merged: &'a Merged,
+    sort: &'a [&'a str],
+}
+
+/// Merges `rows` into the stored partition `period` of the table and of its replaced versions, and writes
+/// both (unless nothing changed) under `staging`.
+fn stage_partition(
+    context: &PartitionContext<'_>,
     staging: Staging<'_>,
     period: (i32, u8),
     rows: Vec<Row>,
-    sort: &[&str],
 ) -> Result<StagedPartition> {
+    let meta = context.meta;
     let name = meta.table_name();
-    let history_name = format!("{name}_history");
-    let current_dir = data_dir.join(partition(&name, period));
-    let history_dir = data_dir.join(partition(&history_name, period));
+    let replaced_name = format!("{name}{REPLACED}");
     let mut texts = Interner::default();
-    let (current, mut history) = match stored {
-        true => (read_rows(meta, &current_dir, &mut texts)?, read_rows(meta, &history_dir, &mut texts)?),
-        false => (vec![], vec![]),
+    let (mut current, mut replaced) = if context.stored {
+        let current = read_rows(meta, &context.data_dir.join(partition(&name, period)), &mut texts)?;
+        let mut replaced = read_rows(meta, &context.data_dir.join(partition(&replaced_name, period)), &mut texts)?;
+        if context.legacy {
+            let legacy = context.data_dir.join(partition(&format!("{name}{HISTORY}"), period));
+            replaced.extend(read_rows(meta, &legacy, &mut texts)?.into_iter().filter(|r| r.replaced_by.is_some()));
+        }
+        (current, replaced)
+    } else {
+        (vec![], vec![])
     };
-    let (mut current, changes) = merge_rows(current, &mut history, rows);
-    if changes.added + changes.replaced == 0 {
+    let replaced_before = replaced.len();
+    relabel(&mut current, &mut replaced, &context.merged.relabels, &mut texts);
+    let relabelled = !context.merged.relabels.is_empty();
+    let (mut current, changes) = merge_rows(current, &mut replaced, rows);
+    if changes.added + changes.replaced == 0 && !relabelled && !context.legacy {
         return Ok((changes, vec![]));
     }
-    sort_rows(&mut current);
-    let batch = rows_to_batch(meta, &current, false).map_err(|e| IngestError::store(&current_dir, e))?;
-    let table = staging.write_directory(&partition(&name, period), &batch, sort)?;
-    // every version current (a partition's first release): the history is the table, none replaced
-    let batch = if history.len() == current.len() {
-        let mut columns = batch.columns().to_vec();
-        columns.push(arrow::array::new_null_array(&arrow::datatypes::DataType::Date32, batch.num_rows()));
-        RecordBatch::try_new(meta.schema(true), columns)
-    } else {
-        sort_rows(&mut history);
-        rows_to_batch(meta, &history, true)
+    let mut directories = Vec::new();
+    if !current.is_empty() {
+        sort_rows(&mut current);
+        let batch = rows_to_batch(meta, &current, false).map_err(|e| IngestError::store(&context.data_dir.join(&name), e))?;
+        directories.push(staging.write_directory(&partition(&name, period), &batch, context.sort)?);
     }
-    .map_err(|e| IngestError::store(&history_dir, e))?;
-    let history = staging.write_directory(&partition(&history_name, period), &batch, sort)?;
-    Ok((changes, vec![table, history]))
-}
-
-/// The Arrow schema of a stored table (current or history), for the catalog.
-pub fn schema_of(meta: &TableMeta, history: bool) -> SchemaRef {
-    meta.schema(history)
+    if !replaced.is_empty() && (replaced.len() != replaced_before || relabelled || context.legacy) {
+        sort_rows(&mut replaced);
+        let batch = rows_to_batch(meta, &replaced, true)
+            .map_err(|e| IngestError::store(&context.data_dir.join(&replaced_name), e))?;
+        directories.push(staging.write_directory(&partition(&replaced_name, period), &batch, context.sort)?);
+    }
+    Ok((changes, directories))
 }
 
 #[cfg(test)]
@@ -574,7 +740,7 @@ mod tests {
             period: Period::parse(period).map(|(p, _)| p).unwrap(),
             provisional: false,
             region: Some(RegionCell {
-                level: text(crate::ingest::cbs::model::region_level_of(code)),
+                level: text(model::region_level_of(code)),
                 code: text(code),
                 name: text(code),
             }),
@@ -586,8 +752,12 @@ mod tests {
         }
     }
 
+    fn value(r: &Row) -> i64 {
+        if let Cell::Count(v) = r.cells[0] { v } else { 0 }
+    }
+
     #[test]
-    fn rows_sort_by_their_texts_not_where_they_are() {
+    fn rows_sort_by_level_category_code_and_period() {
         // every text its own Arc: equal texts behind different pointers rank the same
         let mut rows = vec![
             row("GM0141", "Totaal", "2020H2", 1, 1),
@@ -595,27 +765,41 @@ mod tests {
             row("GM0141", "Kindermishandeling", "2020H1", 3, 1),
             row("GM0141", "Totaal", "2020H1", 4, 2),
             row("GM0141", "Totaal", "2020H1", 5, 1),
+            row("GM0003", "Totaal", "2020H1", 7, 1),
             row("VT01", "Totaal", "2020H1", 6, 1),
         ];
         sort_rows(&mut rows);
-        let values: Vec<i64> = rows.iter().map(|r| if let Cell::Count(v) = r.cells[0] { v } else { 0 }).collect();
-        // gemeente < land < vt_regio, then category, period, release
-        assert_eq!(values, vec![3, 5, 4, 1, 2, 6]);
+        // gemeente < land < vt_regio, then category, code, period, release
+        assert_eq!(rows.iter().map(value).collect::<Vec<_>>(), vec![3, 7, 5, 4, 1, 2, 6]);
     }
 
     #[test]
     fn three_releases_leave_two_replaced_versions() {
-        let mut history = Vec::new();
-        let (rows, changes) = merge_rows(vec![], &mut history, vec![row("GM0141", "Totaal", "2023", 10, 1)]);
+        let mut replaced = Vec::new();
+        let (rows, changes) = merge_rows(vec![], &mut replaced, vec![row("GM0141", "Totaal", "2023", 10, 1)]);
         assert_eq!((changes.added, rows.len()), (1, 1));
-        let (rows, changes) = merge_rows(rows, &mut history, vec![row("GM0141", "Totaal", "2023", 11, 2)]);
+        let (rows, changes) = merge_rows(rows, &mut replaced, vec![row("GM0141", "Totaal", "2023", 11, 2)]);
         assert_eq!(changes.replaced, 1);
-        let (rows, changes) = merge_rows(rows, &mut history, vec![row("GM0141", "Totaal", "2023", 11, 3)]);
+        let (rows, changes) = merge_rows(rows, &mut replaced, vec![row("GM0141", "Totaal", "2023", 11, 3)]);
         assert_eq!(changes.unchanged, 1, "the same figures change nothing");
-        let (rows, _) = merge_rows(rows, &mut history, vec![row("GM0141", "Totaal", "2023", 12, 4)]);
+        let (rows, _) = merge_rows(rows, &mut replaced, vec![row("GM0141", "Totaal", "2023", 12, 4)]);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].cells, vec![Cell::Count(12)]);
-        let versions: Vec<(Option<i32>, Option<i32>)> = history.iter().map(|h| (h.release, h.replaced_by)).collect();
-        assert_eq!(versions, vec![(Some(1), Some(2)), (Some(2), Some(4)), (Some(4), None)]);
+        assert_eq!(rows[0].replaced_by, None);
+        let versions: Vec<(Option<i32>, Option<i32>)> = replaced.iter().map(|h| (h.release, h.replaced_by)).collect();
+        assert_eq!(versions, vec![(Some(1), Some(2)), (Some(2), Some(4))]);
+    }
+
+    #[test]
+    fn a_relabel_joins_a_cut_label_with_its_full_title() {
+        let mut current = vec![row("GM0141", "Andere problematiek", "2020H1", 30, 1)];
+        let mut replaced = Vec::new();
+        let relabels = vec![(0, "Andere problematiek".to_string(), "Andere problematiek, geen geweld".to_string())];
+        relabel(&mut current, &mut replaced, &relabels, &mut Interner::default());
+        assert_eq!(&*current[0].categories[0], "Andere problematiek, geen geweld");
+        // a fetch of the same figures then changes nothing
+        let (rows, changes) =
+            merge_rows(current, &mut replaced, vec![row("GM0141", "Andere problematiek, geen geweld", "2020H1", 30, 2)]);
+        assert_eq!((rows.len(), changes.unchanged, replaced.len()), (1, 1, 0));
     }
 }

@@ -1,5 +1,7 @@
-//! The tables of a data directory, registered in a DataFusion context: `veilig_thuis`, `regions`,
-//! `population` and `categories` ([`crate::schema`]). Read side only: nothing here writes.
+//! The tables of a data directory, registered in a DataFusion context: every stored `cbs_<id>` table with
+//! its `_history`, `regions`, `population`, the gazetteer's tables, and the views defined over the CBS
+//! tables: `veilig_thuis` (over `cbs_84851ned`), `categories` and the family's `vt_*` views. Read side only:
+//! nothing here writes.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,51 +25,65 @@ use crate::ingest::regions::Regions;
 use crate::ingest::{self, categories, gazetteer};
 use crate::schema::{self, Table};
 
+mod veilig_thuis;
+
 /// Registers the tables of `data_dir` in `ctx`, replacing any of the same names. A table without files is
 /// empty, with its schema (`categories` then holds vtsql's own list of kinds of violence).
 pub async fn register_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()> {
-    // The files are sorted by region_level, category, region_code (page statistics prune on that), but the
-    // order is not declared to DataFusion: no analyst query needs it preserved, and declared it would keep
-    // whole files per scan partition.
-    let facts = data_dir.join(schema::FACTS.path);
-    let table: Arc<dyn TableProvider> = if facts.is_dir() {
-        let partitions = schema::PARTITIONS.iter().map(|(name, t)| (name.to_string(), t.clone())).collect();
-        Arc::new(parquet_table(ctx, &facts, &schema::FACTS.schema(), partitions)?)
-    } else {
-        let mut fields = schema::FACTS.schema().fields().to_vec();
-        fields.extend(schema::PARTITIONS.iter().map(|(name, t)| Arc::new(Field::new(*name, t.clone(), false))));
-        Arc::new(MemTable::try_new(text_as_view(&Schema::new(fields)), vec![vec![]])?)
-    };
-    replace_table(ctx, schema::FACTS.name, table)?;
     for table in schema::DIMENSIONS {
         register_dimension(ctx, data_dir, table, built_in(table)?)?;
     }
     for (table, batch) in gazetteer::tables().map_err(arrow_error)? {
-        register_memory(ctx, table, Some(batch))?;
+        // a data directory of generated regions has its own membership, which takes the gazetteer's place
+        if !table.path.is_empty() && data_dir.join(table.path).is_file() {
+            register_dimension(ctx, data_dir, table, None)?;
+        } else {
+            register_memory(ctx, table, Some(batch))?;
+        }
     }
     register_cbs_tables(ctx, data_dir).await
 }
 
 /// The `cbs_<id>` tables of a data directory (each with its `_history`), the catalogue tables `cbs_tables`
-/// and `cbs_columns`, and the friendly views of the Veilig Thuis family over whichever of them are stored.
+/// and `cbs_columns`, `veilig_thuis` and `categories`, and the friendly views of the Veilig Thuis family over
+/// whichever of them are stored.
 async fn register_cbs_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()> {
     let tables = cbs_table::stored_tables(data_dir).map_err(|e| DataFusionError::External(Box::new(e)))?;
     let partitions: Vec<(String, DataType)> =
         schema::PARTITIONS.iter().map(|(name, t)| (name.to_string(), t.clone())).collect();
+    let empty = |stored: SchemaRef| -> Result<Arc<dyn TableProvider>> {
+        let mut fields = stored.fields().to_vec();
+        fields.extend(partitions.iter().map(|(name, t)| Arc::new(Field::new(name, t.clone(), false))));
+        Ok(Arc::new(MemTable::try_new(text_as_view(&Schema::new(fields)), vec![vec![]])?))
+    };
+    let mut views: Vec<(String, String)> = Vec::new();
     for meta in &tables {
-        for history in [false, true] {
-            let name = if history { format!("{}_history", meta.table_name()) } else { meta.table_name() };
-            let dir = data_dir.join(&name);
-            let stored = meta.schema(history);
-            let table: Arc<dyn TableProvider> = if dir.is_dir() {
-                Arc::new(parquet_table(ctx, &dir, &stored, partitions.clone())?)
-            } else {
-                let mut fields = stored.fields().to_vec();
-                fields.extend(partitions.iter().map(|(name, t)| Arc::new(Field::new(name, t.clone(), false))));
-                Arc::new(MemTable::try_new(text_as_view(&Schema::new(fields)), vec![vec![]])?)
-            };
-            replace_table(ctx, &name, table)?;
+        let name = meta.table_name();
+        let history = format!("{name}{}", cbs_table::HISTORY);
+        let replaced = format!("{name}{}", cbs_table::REPLACED);
+        let dir = data_dir.join(&name);
+        let table: Arc<dyn TableProvider> = if dir.is_dir() {
+            Arc::new(parquet_table(ctx, &dir, &meta.schema(false), partitions.clone())?)
+        } else {
+            empty(meta.schema(false))?
+        };
+        replace_table(ctx, &name, table)?;
+        if data_dir.join(&history).is_dir() {
+            // written by an earlier vtsql: every version in one table (the next ingest of it moves it on)
+            let table = parquet_table(ctx, &data_dir.join(&history), &meta.schema(true), partitions.clone())?;
+            replace_table(ctx, &history, Arc::new(table))?;
+            continue;
         }
+        // every version: the current ones, and those a later release replaced
+        let current = format!("SELECT *, CAST(NULL AS DATE) AS {} FROM {name}", cbs_model::REPLACED_BY);
+        let sql = if data_dir.join(&replaced).is_dir() {
+            let table = parquet_table(ctx, &data_dir.join(&replaced), &meta.schema(true), partitions.clone())?;
+            replace_table(ctx, &replaced, Arc::new(table))?;
+            format!("{current} UNION ALL BY NAME SELECT * FROM {replaced}")
+        } else {
+            current
+        };
+        views.push((history, sql));
     }
     let (catalogue, columns) = cbs_catalogue(&tables).map_err(arrow_error)?;
     for (name, batch) in [("cbs_tables", catalogue), ("cbs_columns", columns)] {
@@ -77,11 +93,34 @@ async fn register_cbs_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()
         )?;
         replace_table(ctx, name, Arc::new(provider))?;
     }
-    for (view, sql) in family_views(&tables) {
+    register_memory(ctx, &schema::CATEGORIES, Some(categories_batch(&tables)?))?;
+    match veilig_thuis::view(&tables) {
+        Some(sql) => views.push((schema::FACTS.name.to_string(), sql)),
+        None => replace_table(ctx, schema::FACTS.name, empty(schema::FACTS.schema())?)?,
+    }
+    views.extend(family_views(&tables));
+    for (view, sql) in views {
         ctx.deregister_table(view.as_str())?;
         ctx.sql(&format!("CREATE VIEW {view} AS {sql}")).await?;
     }
     Ok(())
+}
+
+/// `categories`: the hierarchy of `cbs_84851ned`'s dimension as stored (CBS's, or vtsql's fallback for a table
+/// only downloads filled), else vtsql's fallback list.
+fn categories_batch(tables: &[cbs_model::TableMeta]) -> Result<RecordBatch> {
+    let stored = tables
+        .iter()
+        .find(|t| t.id == "84851NED")
+        .and_then(|t| t.dimensions.first())
+        .filter(|d| !d.categories.is_empty());
+    let dimension = match stored {
+        Some(d) if !d.groups.is_empty() => d.clone(),
+        Some(d) => veilig_thuis::with_fallback_groups(d),
+        None => categories::fallback("84851NED", categories::KENMERKEN)
+            .ok_or_else(|| DataFusionError::Internal("no fallback for 84851NED".into()))?,
+    };
+    categories::table(&dimension).map_err(arrow_error)
 }
 
 /// `cbs_tables` (a row per stored CBS table) and `cbs_columns` (a row per column, with CBS's title, unit and
@@ -152,28 +191,45 @@ fn cbs_catalogue(tables: &[cbs_model::TableMeta]) -> datafusion::arrow::error::R
     Ok((catalogue, columns))
 }
 
-/// The friendly views of the family (`vt_veiligheid`, `vt_melders`, ...): a subject's regio table, with the
-/// rows of its Veilig Thuis-regio table that the regio table does not have (by period and region), columns
-/// matched by name.
+/// The friendly views of the family (`vt_veiligheid`, `vt_melders`, ...), one per subject: its regio table,
+/// with the rows of its Veilig Thuis-regio table that the regio table does not have (the same period, region
+/// and category of every dimension both have), columns matched by name and every dimension kept (NULL where a
+/// table lacks it). `vt_aard_geweld` is `veilig_thuis`: 84851NED's one list of kinds and 84850NED's two
+/// dimensions as that one list.
 fn family_views(tables: &[cbs_model::TableMeta]) -> Vec<(String, String)> {
-    let stored = |id: &str| tables.iter().any(|t| t.id == id);
+    let stored = |id: &str| tables.iter().find(|t| t.id == id);
     let mut views: Vec<(String, String)> = Vec::new();
-    for member in cbs_family::FAMILY.iter().filter(|m| stored(m.id)) {
+    for member in cbs_family::FAMILY.iter().filter(|m| stored(m.id).is_some()) {
         if views.iter().any(|(v, _)| v == member.view) {
             continue;
         }
-        let mut ids: Vec<&cbs_family::Member> =
-            cbs_family::FAMILY.iter().filter(|m| m.view == member.view && stored(m.id)).collect();
-        ids.sort_by_key(|m| m.scope != cbs_family::Scope::Regio);
-        let name = |m: &cbs_family::Member| cbs_model::table_name(m.id);
+        if member.view == "vt_aard_geweld" {
+            views.push((member.view.to_string(), format!("SELECT * FROM {}", schema::FACTS.name)));
+            continue;
+        }
+        let mut ids: Vec<&cbs_model::TableMeta> =
+            cbs_family::FAMILY.iter().filter(|m| m.view == member.view).filter_map(|m| stored(m.id)).collect();
+        ids.sort_by_key(|t| cbs_family::member(&t.id).is_some_and(|m| m.scope != cbs_family::Scope::Regio));
         let sql = match ids.as_slice() {
-            [one] => format!("SELECT * FROM {}", name(one)),
-            [regio, vt, ..] => format!(
-                "SELECT * FROM {r} UNION ALL BY NAME SELECT * FROM {v} AS v WHERE NOT EXISTS \
-                 (SELECT 1 FROM {r} AS r WHERE r.period = v.period AND r.region_code = v.region_code)",
-                r = name(regio),
-                v = name(vt)
-            ),
+            [one] => format!("SELECT * FROM {}", one.table_name()),
+            [regio, vt, ..] => {
+                let mut same = vec!["r.period = v.period".to_string()];
+                if regio.regions && vt.regions {
+                    same.push("r.region_code = v.region_code".into());
+                }
+                for d in &regio.dimensions {
+                    if vt.dimensions.iter().any(|e| e.column == d.column) {
+                        same.push(format!("r.{c} = v.{c}", c = d.column));
+                    }
+                }
+                format!(
+                    "SELECT * FROM {r} UNION ALL BY NAME SELECT * FROM {v} AS v WHERE NOT EXISTS \
+                     (SELECT 1 FROM {r} AS r WHERE {same})",
+                    r = regio.table_name(),
+                    v = vt.table_name(),
+                    same = same.join(" AND ")
+                )
+            }
             [] => continue,
         };
         views.push((member.view.to_string(), sql));
@@ -189,7 +245,6 @@ fn arrow_error(e: datafusion::arrow::error::ArrowError) -> DataFusionError {
 /// built-in gazetteer's regions and population, so that every data directory knows them.
 fn built_in(table: &Table) -> Result<Option<RecordBatch>> {
     Ok(match table.name {
-        n if n == schema::CATEGORIES.name => Some(categories::table()),
         n if n == schema::REGIONS.name => Some(Regions::built_in().to_batch().map_err(arrow_error)?),
         n if n == schema::POPULATION.name => {
             Some(ingest::store::population_to_batch(&gazetteer::population()).map_err(arrow_error)?)
@@ -387,5 +442,7 @@ mod tests {
         assert!(categories.constraints().is_some_and(|c| !c.is_empty()), "the built-in list keeps its key");
         let facts = ctx.sql("SELECT count(*) FROM veilig_thuis").await.unwrap().collect().await.unwrap();
         assert_eq!(facts[0].column(0).len(), 1, "no facts yet: an empty table");
+        let count = ctx.sql("SELECT count(*) FROM categories").await.unwrap().collect().await.unwrap();
+        assert_eq!(crate::rows::rows(&count, "").unwrap(), vec![vec!["52".to_string()]]);
     }
 }
