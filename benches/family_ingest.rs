@@ -210,6 +210,7 @@ fn table(shape: &Shape, draw: &mut Draw) -> Table {
         periods,
         topics,
         rows,
+        ..Default::default()
     }
 }
 

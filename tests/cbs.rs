@@ -286,8 +286,10 @@ fn fetch_v4() -> Result<(), String> {
         format!("16 observations in pages of 5: {log:?}")
     })?;
     check_references(&data, &references("85361NED"), "cbs_85361ned", &|_| String::new())?;
-    let hidden =
-        query(&data, "SELECT suppressed_cells, meldingen_tijdens_monitoring FROM cbs_85361ned WHERE region_code = 'GM0141'")?;
+    let hidden = query(
+        &data,
+        "SELECT suppressed_cells, meldingen_tijdens_monitoring FROM cbs_85361ned WHERE region_code = 'GM0141'",
+    )?;
     ensure_eq(hidden, vec![vec!["4".into(), "NULL".into()]], "Almelo's untranscribed cells")
 }
 

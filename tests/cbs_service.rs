@@ -264,6 +264,7 @@ pub fn table_84852() -> Table {
         periods,
         topics: vec![("OntvangenMeldingen_1".into(), "Ontvangen meldingen".into(), "aantal".into(), 0)],
         rows,
+        ..Default::default()
     }
 }
 
@@ -313,5 +314,6 @@ pub fn table_85361() -> Table {
         periods: vec![("2023JJ00".into(), "2023".into(), "Voorlopig".into())],
         topics,
         rows,
+        ..Default::default()
     }
 }

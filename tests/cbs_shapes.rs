@@ -16,16 +16,15 @@
 
 use serde_json::{Value, json};
 
-/// The one topic group the service puts every topic in (v3 `TopicGroup`, v4 `MeasureGroups`), as CBS groups
-/// a table's topics.
+/// The topic group the service puts every topic in (v3 `TopicGroup`, v4 `MeasureGroups`) unless a table says
+/// otherwise, as CBS groups a table's topics.
 pub const TOPIC_GROUP: &str = "Meldingen";
-const TOPIC_GROUP_ID: &str = "M001";
 
 /// A dimension: key, title, categories (key, title).
 pub type Dimension = (String, String, Vec<(String, String)>);
 
 /// One table as the service holds it.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Table {
     pub id: String,
     pub title: String,
@@ -41,6 +40,63 @@ pub struct Table {
     /// Per row: the dimension category keys (in order), region code, period code, and per topic the value as
     /// CBS publishes it (`245`, `28.5`, `.`).
     pub rows: Vec<(Vec<String>, String, String, Vec<String>)>,
+    /// Per topic, its group path (`Adviezen, meldingen en diensten/Afgeronde diensten`); none given: every topic
+    /// in [`TOPIC_GROUP`].
+    pub topic_groups: Vec<String>,
+    /// The hierarchy of categories: (dimension key, category key, group title), groups one level deep.
+    pub category_groups: Vec<(String, String, String)>,
+}
+
+impl Table {
+    /// Every topic group path with its id and parent id: (id, title, parent id, path).
+    fn topic_group_list(&self) -> Vec<(String, String, Option<String>, String)> {
+        let paths: Vec<String> = if self.topic_groups.is_empty() {
+            vec![TOPIC_GROUP.to_string()]
+        } else {
+            self.topic_groups.iter().filter(|g| !g.is_empty()).cloned().collect()
+        };
+        let mut out: Vec<(String, String, Option<String>, String)> = Vec::new();
+        for path in paths {
+            let mut parent: Option<String> = None;
+            let mut so_far = String::new();
+            for part in path.split('/') {
+                so_far = if so_far.is_empty() { part.to_string() } else { format!("{so_far}/{part}") };
+                let id = match out.iter().find(|g| g.3 == so_far) {
+                    Some(g) => g.0.clone(),
+                    None => {
+                        let id = format!("G{:03}", out.len() + 1);
+                        out.push((id.clone(), part.to_string(), parent.clone(), so_far.clone()));
+                        id
+                    }
+                };
+                parent = Some(id);
+            }
+        }
+        out
+    }
+
+    /// The id of topic `i`'s innermost group.
+    fn topic_group_id(&self, i: usize) -> Option<String> {
+        let path = if self.topic_groups.is_empty() { TOPIC_GROUP.to_string() } else { self.topic_groups[i].clone() };
+        self.topic_group_list().into_iter().find(|g| g.3 == path).map(|g| g.0)
+    }
+
+    /// The category groups of dimension `key`: (id, title).
+    fn category_group_list(&self, key: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (dim, _, title) in &self.category_groups {
+            if dim == key && !out.iter().any(|(_, t)| t == title) {
+                out.push((format!("{}", 100 + out.len()), title.clone()));
+            }
+        }
+        out
+    }
+
+    /// The group id of a category, if it sits in one.
+    fn category_group_id(&self, key: &str, category: &str) -> Option<String> {
+        let title = self.category_groups.iter().find(|(d, c, _)| d == key && c == category).map(|(.., t)| t)?;
+        self.category_group_list(key).into_iter().find(|(_, t)| t == title).map(|(id, _)| id)
+    }
 }
 
 /// A response: an entity set (paged) or a singleton.
@@ -55,10 +111,13 @@ pub fn padded(code: &str) -> String {
 }
 
 pub fn v3_set(t: &Table, set: &str) -> Option<Entity> {
-    let categories = |items: &[(String, String)]| -> Vec<Value> {
+    let categories = |dim: &str, items: &[(String, String)]| -> Vec<Value> {
         items
             .iter()
-            .map(|(k, title)| json!({"Key": k, "Title": title, "Description": null, "CategoryGroupID": null}))
+            .map(|(k, title)| {
+                let group = t.category_group_id(dim, k).and_then(|g| g.parse::<u64>().ok());
+                json!({"Key": k, "Title": title, "Description": null, "CategoryGroupID": group})
+            })
             .collect()
     };
     Some(Entity::Set(match set {
@@ -82,11 +141,19 @@ pub fn v3_set(t: &Table, set: &str) -> Option<Entity> {
                 json!({"odata.type": "Cbs.OData.TimeDimension", "ID": n + 1, "Position": n + 1, "ParentID": null,
                 "Type": "TimeDimension", "Key": "Perioden", "Title": "Perioden", "Description": ""}),
             );
-            props.push(json!({"odata.type": "Cbs.OData.TopicGroup", "ID": n + 2, "Position": null, "ParentID": null,
-                "Type": "TopicGroup", "Key": "", "Title": TOPIC_GROUP, "Description": null}));
+            // topic groups get ids after the dimensions, topics after the groups
+            let groups = t.topic_group_list();
+            let id_of = |g: &str| n + 2 + groups.iter().position(|x| x.0 == g).unwrap_or(0);
+            for (id, title, parent, _) in &groups {
+                props.push(json!({"odata.type": "Cbs.OData.TopicGroup", "ID": id_of(id), "Position": null,
+                    "ParentID": parent.as_deref().map(id_of), "Type": "TopicGroup", "Key": "", "Title": title,
+                    "Description": null}));
+            }
+            let first = n + 2 + groups.len();
             for (i, (key, title, unit, decimals)) in t.topics.iter().enumerate() {
+                let parent = t.topic_group_id(i).map(|g| id_of(&g));
                 props.push(
-                    json!({"odata.type": "Cbs.OData.Topic", "ID": n + 3 + i, "Position": n + 2 + i, "ParentID": n + 2,
+                    json!({"odata.type": "Cbs.OData.Topic", "ID": first + i, "Position": n + 2 + i, "ParentID": parent,
                     "Type": "Topic", "Key": key, "Title": title, "Description": format!("{title}: zie de toelichting"),
                     "Datatype": if *decimals > 0 { "Double" } else { "Long" }, "Unit": unit, "Decimals": decimals,
                     "Default": "Impossible", "PresentationType": "Absolute"}),
@@ -122,7 +189,20 @@ pub fn v3_set(t: &Table, set: &str) -> Option<Entity> {
                 Value::Object(row)
             })
             .collect(),
-        other => categories(&t.dimensions.iter().find(|(k, ..)| k == other)?.2),
+        "CategoryGroups" => {
+            let mut groups = Vec::new();
+            for (key, ..) in &t.dimensions {
+                for (id, title) in t.category_group_list(key) {
+                    groups.push(json!({"ID": id.parse::<u64>().unwrap_or(0), "DimensionKey": key, "Title": title,
+                        "Description": null, "ParentID": null}));
+                }
+            }
+            if groups.is_empty() {
+                return None;
+            }
+            groups
+        }
+        other => categories(other, &t.dimensions.iter().find(|(k, ..)| k == other)?.2),
     }))
 }
 
@@ -149,7 +229,7 @@ pub fn v4_set(t: &Table, set: &str) -> Option<Entity> {
                 .iter()
                 .enumerate()
                 .map(|(i, (k, title, unit, decimals))| {
-                    json!({"Identifier": k, "Index": i, "Title": title, "Description": "", "MeasureGroupId": TOPIC_GROUP_ID,
+                    json!({"Identifier": k, "Index": i, "Title": title, "Description": "", "MeasureGroupId": t.topic_group_id(i),
                         "DataType": if *decimals > 0 { "Double" } else { "Long" }, "Unit": unit, "Decimals": decimals,
                         "PresentationType": "Absolute"})
                 })
@@ -195,16 +275,38 @@ pub fn v4_set(t: &Table, set: &str) -> Option<Entity> {
             }
             Entity::Set(out)
         }
-        "MeasureGroups" => Entity::Set(vec![
-            json!({"Id": TOPIC_GROUP_ID, "Index": 0, "Title": TOPIC_GROUP, "Description": null, "ParentId": null}),
-        ]),
+        "MeasureGroups" => Entity::Set(
+            t.topic_group_list()
+                .into_iter()
+                .enumerate()
+                .map(|(i, (id, title, parent, _))| {
+                    json!({"Id": id, "Index": i, "Title": title, "Description": null, "ParentId": parent})
+                })
+                .collect(),
+        ),
         other => {
+            if let Some(dim) = other.strip_suffix("Groups") {
+                let groups = t.category_group_list(dim);
+                if groups.is_empty() || !t.dimensions.iter().any(|(k, ..)| k == dim) {
+                    return None;
+                }
+                return Some(Entity::Set(
+                    groups
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (id, title))| json!({"Id": id, "Index": i, "Title": title, "ParentId": null}))
+                        .collect(),
+                ));
+            }
             let dim = other.strip_suffix("Codes")?;
             let (_, _, categories) = t.dimensions.iter().find(|(k, ..)| k == dim)?;
             Entity::Set(
                 categories
                     .iter()
-                    .map(|(k, title)| json!({"Identifier": k, "Title": title, "Description": ""}))
+                    .map(|(k, title)| {
+                        json!({"Identifier": k, "Title": title, "Description": "",
+                            "DimensionGroupId": t.category_group_id(dim, k)})
+                    })
                     .collect(),
             )
         }

@@ -216,11 +216,18 @@ fn population_and_regions_from_shared_cbs_files() -> Result<(), String> {
         &data,
         "SELECT year, count(*) FROM population p JOIN regions r USING (region_code) WHERE r.region_level = 'gemeente' GROUP BY year ORDER BY year",
     )?;
-    let want: Vec<Vec<String>> =
-        [("2019", "355"), ("2020", "355"), ("2021", "352"), ("2022", "345"), ("2023", "342"), ("2024", "342"), ("2025", "342")]
-        .iter()
-        .map(|(y, n)| vec![y.to_string(), n.to_string()])
-        .collect();
+    let want: Vec<Vec<String>> = [
+        ("2019", "355"),
+        ("2020", "355"),
+        ("2021", "352"),
+        ("2022", "345"),
+        ("2023", "342"),
+        ("2024", "342"),
+        ("2025", "342"),
+    ]
+    .iter()
+    .map(|(y, n)| vec![y.to_string(), n.to_string()])
+    .collect();
     ensure_eq(per_year, want, "gemeenten with a population per year")?;
     let almelo = query(&data, "SELECT year, population FROM population WHERE region_code = 'GM0141' ORDER BY year")?;
     // 2019, 2024 and 2025 from the built-in gazetteer; 2020-2023 as 70072ned tells them
@@ -229,7 +236,10 @@ fn population_and_regions_from_shared_cbs_files() -> Result<(), String> {
         vec!["72849", "73107", "73132", "73155", "73949", "74317", "74776"],
         "Almelo",
     )?;
-    let stored = query(&data, "SELECT count(*), count(DISTINCT region_code) FROM cbs_70072ned WHERE totale_bevolking IS NOT NULL")?;
+    let stored = query(
+        &data,
+        "SELECT count(*), count(DISTINCT region_code) FROM cbs_70072ned WHERE totale_bevolking IS NOT NULL",
+    )?;
     ensure_eq(stored, vec![vec!["1394".to_string(), "360".into()]], "70072ned's own figures in cbs_70072ned")?;
     let names = query(
         &data,

@@ -16,6 +16,7 @@ mod flight;
 mod generate;
 mod hardening;
 mod ingest;
+mod one_model;
 mod repl;
 mod slt;
 
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         .chain(cluster::CHECKS)
         .chain(differential::CHECKS)
         .chain(hardening::CHECKS)
+        .chain(one_model::CHECKS)
     {
         checks.push((name.to_string(), Box::new(*check)));
     }

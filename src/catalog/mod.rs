@@ -12,10 +12,12 @@ use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::catalog::{MemTable, TableProvider};
+use datafusion::common::{Column, ScalarValue};
 use datafusion::common::{Constraint, Constraints};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{Expr, cast, col, lit};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::SessionContext;
@@ -74,16 +76,22 @@ async fn register_cbs_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()
             replace_table(ctx, &history, Arc::new(table))?;
             continue;
         }
-        // every version: the current ones, and those a later release replaced
-        let current = format!("SELECT *, CAST(NULL AS DATE) AS {} FROM {name}", cbs_model::REPLACED_BY);
-        let sql = if data_dir.join(&replaced).is_dir() {
+        // every version: the current ones, and those a later release replaced (read here, not a table of its own)
+        let current = ctx.table(name.as_str()).await?;
+        let columns: Vec<Expr> = current
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| col(Column::from_name(f.name())))
+            .chain([cast(lit(ScalarValue::Null), DataType::Date32).alias(cbs_model::REPLACED_BY)])
+            .collect();
+        let mut versions = current.select(columns)?;
+        if data_dir.join(&replaced).is_dir() {
             let table = parquet_table(ctx, &data_dir.join(&replaced), &meta.schema(true), partitions.clone())?;
-            replace_table(ctx, &replaced, Arc::new(table))?;
-            format!("{current} UNION ALL BY NAME SELECT * FROM {replaced}")
-        } else {
-            current
-        };
-        views.push((history, sql));
+            versions = versions.union_by_name(ctx.read_table(Arc::new(table))?)?;
+        }
+        ctx.deregister_table(history.as_str())?;
+        ctx.register_table(history.as_str(), versions.into_view())?;
     }
     let (catalogue, columns) = cbs_catalogue(&tables).map_err(arrow_error)?;
     for (name, batch) in [("cbs_tables", catalogue), ("cbs_columns", columns)] {

@@ -126,7 +126,8 @@ fn select(table: &TableMeta, category: &str, dimensions: &[&Dimension], only: Op
 fn group_case(category: &str, dimensions: &[&Dimension]) -> String {
     let mut branches: Vec<(String, String)> = Vec::new();
     for dimension in dimensions {
-        let dimension = if dimension.groups.is_empty() { with_fallback_groups(dimension) } else { (*dimension).clone() };
+        let dimension =
+            if dimension.groups.is_empty() { with_fallback_groups(dimension) } else { (*dimension).clone() };
         for c in &dimension.categories {
             let group = dimension.top_group(c);
             if group != c.title && !branches.iter().any(|(t, _)| *t == c.title) {
@@ -205,7 +206,10 @@ mod tests {
             release: String::new(),
             regions: true,
             dimensions: vec![dimension("Kenmerken", "kenmerken", &["Totaal", "Partnergeweld: stalking"])],
-            topics: vec![topic("Ontvangen meldingen", "ontvangen_meldingen"), topic("Casussen met ontvangen melding(en)", "casussen")],
+            topics: vec![
+                topic("Ontvangen meldingen", "ontvangen_meldingen"),
+                topic("Casussen met ontvangen melding(en)", "casussen"),
+            ],
         };
         let sql = view(&[table]).unwrap();
         assert!(sql.contains("\"casussen\" AS casussen_met_melding"), "{sql}");
@@ -229,7 +233,10 @@ mod tests {
             topics: vec![topic("Ontvangen meldingen", "ontvangen_meldingen"), topic("Iets anders", "anders")],
         };
         let sql = view(&[vt]).unwrap();
-        assert!(sql.contains("CASE WHEN \"aanvullend\" = 'Totaal' THEN \"aard\" ELSE \"aanvullend\" END AS category"), "{sql}");
+        assert!(
+            sql.contains("CASE WHEN \"aanvullend\" = 'Totaal' THEN \"aard\" ELSE \"aanvullend\" END AS category"),
+            "{sql}"
+        );
         assert!(sql.contains("WHERE (\"aanvullend\" = 'Totaal' OR \"aard\" = 'Totaal')"), "{sql}");
         assert!(sql.contains("array_has(suppressed_columns, 'ontvangen_meldingen')"), "{sql}");
         assert!(view(&[]).is_none());

@@ -181,7 +181,8 @@ pub fn fallback(table: &str, dimension_title: &str) -> Option<Dimension> {
 /// no category itself; NULL where the dimension tells no hierarchy and vtsql has no fallback) and CBS's order.
 pub fn table(dimension: &Dimension) -> arrow::error::Result<RecordBatch> {
     let titles: std::collections::HashSet<&str> = dimension.categories.iter().map(|c| c.title.as_str()).collect();
-    let totaal = dimension.categories.iter().find(|c| model::fold_title(&c.title) == "totaal").map(|c| c.title.as_str());
+    let totaal =
+        dimension.categories.iter().find(|c| model::fold_title(&c.title) == "totaal").map(|c| c.title.as_str());
     let hierarchy = !dimension.groups.is_empty();
     let (mut names, mut groups, mut parents, mut kinds) = (vec![], vec![], vec![], vec![]);
     for c in &dimension.categories {
@@ -227,8 +228,14 @@ mod tests {
     fn truncated_labels_map_to_full_names() {
         let kenmerken = fallback("84851NED", KENMERKEN).unwrap();
         let full = |l| kenmerken.resolve(l).map(|c| c.title.clone());
-        assert_eq!(full("Mishandeling kind: emotionele mish...").as_deref(), Some("Mishandeling kind: emotionele mishandeling"));
-        assert_eq!(full("Mishandeling kind: emotionele verw...").as_deref(), Some("Mishandeling kind: emotionele verwaarlozing"));
+        assert_eq!(
+            full("Mishandeling kind: emotionele mish...").as_deref(),
+            Some("Mishandeling kind: emotionele mishandeling")
+        );
+        assert_eq!(
+            full("Mishandeling kind: emotionele verw...").as_deref(),
+            Some("Mishandeling kind: emotionele verwaarlozing")
+        );
         assert_eq!(full("Andere problematiek...").as_deref(), Some("Andere problematiek"));
         assert_eq!(full("Ov. Huiselijk geweld: anders").as_deref(), Some("Ov. huiselijk geweld: anders"));
         assert_eq!(full("Mishandeling kind: emotionele..."), None, "ambiguous");

@@ -152,11 +152,7 @@ fn has_tables(data_dir: &Path) -> bool {
     let stored = |name: &str| name.starts_with("cbs_") && name.ends_with(".json");
     data_dir.join(schema::REGIONS.path).exists()
         || data_dir.join(schema::POPULATION.path).exists()
-        || std::fs::read_dir(data_dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| stored(&e.file_name().to_string_lossy()))
+        || std::fs::read_dir(data_dir).into_iter().flatten().flatten().any(|e| stored(&e.file_name().to_string_lossy()))
 }
 
 /// The regions a data directory knows: the built-in gazetteer's, then what is stored (a stored region

@@ -12,6 +12,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::dimensions::Population;
+use super::error::{IngestError, Result};
+use crate::schema;
 use arrow::array::{Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
@@ -21,9 +24,6 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
-use super::dimensions::Population;
-use super::error::{IngestError, Result};
-use crate::schema;
 
 const STAGING: &str = ".staging";
 

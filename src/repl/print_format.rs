@@ -391,7 +391,9 @@ mod tests {
             "{\"s\":{\"value\":10,\"low\":8},\"hidden\":[\"gestarte_adviezen\",\"ontvangen_meldingen\"]}\n\
              {\"s\":{\"value\":null,\"low\":0},\"hidden\":null}\n"
         );
-        assert!(print(PrintFormat::Markdown).contains("| {value: 10, low: 8} | [gestarte_adviezen, ontvangen_meldingen] |"));
+        assert!(
+            print(PrintFormat::Markdown).contains("| {value: 10, low: 8} | [gestarte_adviezen, ontvangen_meldingen] |")
+        );
         assert!(print(PrintFormat::Line).contains("hidden = [gestarte_adviezen, ontvangen_meldingen]"));
         assert!(print(PrintFormat::Table).contains("[gestarte_adviezen, ontvangen_meldingen]"));
         assert!(print(PrintFormat::Json).starts_with("[{\"s\":{\"value\":10"));

@@ -48,7 +48,8 @@ impl Kind {
         if unit.contains('%') || decimals.unwrap_or(0) > 0 {
             return Kind::Decimal;
         }
-        let count_unit = unit.is_empty() || unit.starts_with("aantal") && !unit.contains(" per ") || unit.starts_with("x ");
+        let count_unit =
+            unit.is_empty() || unit.starts_with("aantal") && !unit.contains(" per ") || unit.starts_with("x ");
         if count_unit && !unit.contains("euro") { Kind::Count } else { Kind::Amount }
     }
 
@@ -124,9 +125,7 @@ impl Dimension {
     pub fn resolve(&self, label: &str) -> Option<&Category> {
         let wanted = fold_title(label);
         let found = self.categories.iter().find(|c| {
-            c.key == label.trim()
-                || fold_title(&c.title) == wanted
-                || c.labels.iter().any(|l| fold_title(l) == wanted)
+            c.key == label.trim() || fold_title(&c.title) == wanted || c.labels.iter().any(|l| fold_title(l) == wanted)
         });
         if found.is_some() {
             return found;
@@ -288,7 +287,12 @@ impl TableMeta {
         }
         let title = fold_title(&wanted.title);
         let innermost = |group: &str| fold_title(group.rsplit('/').next().unwrap_or(""));
-        let same: Vec<usize> = candidates().filter(|(_, t)| fold_title(&t.title) == title).map(|(i, _)| i).collect();
+        // a group both tell must be the same: `Hermelding/Totaal` is not `Vervolgmelding/Totaal`
+        let groups_agree = |t: &Topic| {
+            t.group.is_empty() || wanted.group.is_empty() || innermost(&t.group) == innermost(&wanted.group)
+        };
+        let same: Vec<usize> =
+            candidates().filter(|(_, t)| fold_title(&t.title) == title && groups_agree(t)).map(|(i, _)| i).collect();
         match same.as_slice() {
             [one] => return Some(*one),
             [] => {}
@@ -310,6 +314,7 @@ impl TableMeta {
             None => (title.clone(), false),
         };
         let matches: Vec<usize> = candidates()
+            .filter(|(_, t)| groups_agree(t))
             .filter(|(_, t)| {
                 let title = fold_title(&t.title);
                 let grouped = fold_title(&format!("{} {}", t.group, t.title));
@@ -659,7 +664,11 @@ mod tests {
     fn topic_names_from_their_path() {
         assert_eq!(topic_column("Adviezen, meldingen en diensten", "Gestarte adviezen", "aantal"), "gestarte_adviezen");
         assert_eq!(
-            topic_column("Adviezen, meldingen en diensten/Afgeronde diensten", "Afgeronde diensten onderzoek", "aantal"),
+            topic_column(
+                "Adviezen, meldingen en diensten/Afgeronde diensten",
+                "Afgeronde diensten onderzoek",
+                "aantal"
+            ),
             "afgeronde_diensten_onderzoek"
         );
         assert_eq!(topic_column("Hermelding", "Totaal", "%"), "hermelding_totaal_pct");
@@ -667,7 +676,10 @@ mod tests {
             topic_column("Vervolgmelding tijdens betrokkenheid VT", "Totaal", "aantal"),
             "vervolgmelding_tijdens_betrokkenheid_vt_totaal"
         );
-        assert_eq!(topic_column("Vervolgmelding", "... tijdens monitoring", "%"), "vervolgmelding_tijdens_monitoring_pct");
+        assert_eq!(
+            topic_column("Vervolgmelding", "... tijdens monitoring", "%"),
+            "vervolgmelding_tijdens_monitoring_pct"
+        );
         assert_eq!(topic_column("", "... tijdens monitoring", "aantal"), "tijdens_monitoring");
         assert_eq!(topic_column("Eerdere betrokkenheid", "1e melding", "aantal"), "eerste_melding");
         assert_eq!(topic_column("Leeftijd", "65 jaar of ouder", "aantal"), "leeftijd_65_jaar_of_ouder");
@@ -736,7 +748,11 @@ mod tests {
             column: String::new(),
             kind: Kind::Decimal,
         };
-        assert_eq!(meta.find_topic(&wanted("x", "... tijdens monitoring (%)", "%")), None, "the unit is split off first");
+        assert_eq!(
+            meta.find_topic(&wanted("x", "... tijdens monitoring (%)", "%")),
+            None,
+            "the unit is split off first"
+        );
         assert_eq!(meta.find_topic(&wanted("x", "... tijdens monitoring", "%")), Some(1));
         assert_eq!(meta.find_topic(&wanted("x", "Vervolgmelding ... tijdens monitoring", "aantal")), Some(0));
     }

@@ -258,7 +258,8 @@ fn resolver(dir: &Path) -> Result<Resolver> {
                         if datatype == "String" {
                             continue; // text topics (rare) carry no figures
                         }
-                        let parent = o.get("ParentID").filter(|p| !p.is_null()).map(Value::to_string).unwrap_or_default();
+                        let parent =
+                            o.get("ParentID").filter(|p| !p.is_null()).map(Value::to_string).unwrap_or_default();
                         meta.topics.push(Topic {
                             key: required(page, o, "Key")?,
                             title: text_field(page, o, "Title")?,
@@ -597,8 +598,9 @@ fn read_v4(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
                 _ => "None".to_string(),
             };
             let cell = match raw.get("Value") {
-                Some(Scalar::Number(v)) => Cell::of_number(*v, kind)
-                    .map_err(|m| shape(&page, format!("row {n}: field \"Value\": {v} {m}")))?,
+                Some(Scalar::Number(v)) => {
+                    Cell::of_number(*v, kind).map_err(|m| shape(&page, format!("row {n}: field \"Value\": {v} {m}")))?
+                }
                 Some(Scalar::Text(t)) => {
                     Cell::parse(t, kind).map_err(|m| shape(&page, format!("row {n}: field \"Value\": {m}")))?
                 }

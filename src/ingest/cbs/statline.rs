@@ -291,13 +291,21 @@ pub fn read(file: &SourceFile, format: Format, options: &Options<'_>) -> Result<
             .iter()
             .map(|t| {
                 // the categories and their hierarchy as far as known: from what is stored, else vtsql's fallback
-                let stored = known.as_ref().and_then(|k| {
-                    k.dimensions.iter().find(|d| model::fold_title(&d.title) == model::fold_title(t))
-                });
-                let reference = stored.filter(|d| !d.categories.is_empty()).cloned().or_else(|| categories::fallback(&id, t));
+                let stored = known
+                    .as_ref()
+                    .and_then(|k| k.dimensions.iter().find(|d| model::fold_title(&d.title) == model::fold_title(t)));
+                let reference =
+                    stored.filter(|d| !d.categories.is_empty()).cloned().or_else(|| categories::fallback(&id, t));
                 let (categories, groups) = reference.map(|d| (d.categories, d.groups)).unwrap_or_default();
                 let key = stored.map_or_else(|| t.clone(), |d| d.key.clone());
-                Dimension { key, title: t.clone(), column: String::new(), description: String::new(), categories, groups }
+                Dimension {
+                    key,
+                    title: t.clone(),
+                    column: String::new(),
+                    description: String::new(),
+                    categories,
+                    groups,
+                }
             })
             .collect(),
         topics: topic_paths

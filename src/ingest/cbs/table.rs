@@ -224,7 +224,10 @@ fn merge_categories(stored: &mut Dimension, incoming: &Dimension) -> Vec<(String
                 fold(&c.title) == fold(&new.title)
                     || (c.cut && !new.cut && fold(&new.title).starts_with(&fold(&c.title)))
                     || (new.cut && !c.cut && fold(&c.title).starts_with(&fold(&new.title)))
-                    || c.labels.iter().chain(&new.labels).any(|l| fold(l) == fold(&c.title) || fold(l) == fold(&new.title))
+                    || c.labels
+                        .iter()
+                        .chain(&new.labels)
+                        .any(|l| fold(l) == fold(&c.title) || fold(l) == fold(&new.title))
             })
         });
         let Some(i) = found else {
@@ -309,7 +312,8 @@ pub fn merge_rows(current: Vec<Row>, replaced: &mut Vec<Row>, incoming: Vec<Row>
     }
     let mut changes = Changes::default();
     let mut rows = current;
-    let mut at: HashMap<Key, usize, RandomState> = HashMap::with_capacity_and_hasher(rows.len(), RandomState::default());
+    let mut at: HashMap<Key, usize, RandomState> =
+        HashMap::with_capacity_and_hasher(rows.len(), RandomState::default());
     at.extend(rows.iter().enumerate().map(|(i, r)| (key_of(r), i)));
     for mut new in incoming {
         let k = key_of(&new);
@@ -667,7 +671,8 @@ pub fn stage(
         run.remove(&format!("{name}{HISTORY}"));
     }
     if total.added + total.replaced > 0 || stored != Some(meta) || legacy {
-        let json = serde_json::to_vec_pretty(meta).map_err(|e| IngestError::store(&meta_path(data_dir, &meta.id), e))?;
+        let json =
+            serde_json::to_vec_pretty(meta).map_err(|e| IngestError::store(&meta_path(data_dir, &meta.id), e))?;
         run.stage_file(&format!("{name}.json"), &json)?;
     }
     Ok(total)
@@ -718,7 +723,8 @@ fn stage_partition(
     let mut directories = Vec::new();
     if !current.is_empty() {
         sort_rows(&mut current);
-        let batch = rows_to_batch(meta, &current, false).map_err(|e| IngestError::store(&context.data_dir.join(&name), e))?;
+        let batch =
+            rows_to_batch(meta, &current, false).map_err(|e| IngestError::store(&context.data_dir.join(&name), e))?;
         directories.push(staging.write_directory(&partition(&name, period), &batch, context.sort)?);
     }
     if !replaced.is_empty() && (replaced.len() != replaced_before || relabelled || context.legacy) {
@@ -739,11 +745,7 @@ mod tests {
         Row {
             period: Period::parse(period).map(|(p, _)| p).unwrap(),
             provisional: false,
-            region: Some(RegionCell {
-                level: text(model::region_level_of(code)),
-                code: text(code),
-                name: text(code),
-            }),
+            region: Some(RegionCell { level: text(model::region_level_of(code)), code: text(code), name: text(code) }),
             categories: vec![text(category)],
             cells: vec![Cell::Count(value)],
             release: Some(release),
@@ -798,8 +800,11 @@ mod tests {
         relabel(&mut current, &mut replaced, &relabels, &mut Interner::default());
         assert_eq!(&*current[0].categories[0], "Andere problematiek, geen geweld");
         // a fetch of the same figures then changes nothing
-        let (rows, changes) =
-            merge_rows(current, &mut replaced, vec![row("GM0141", "Andere problematiek, geen geweld", "2020H1", 30, 2)]);
+        let (rows, changes) = merge_rows(
+            current,
+            &mut replaced,
+            vec![row("GM0141", "Andere problematiek, geen geweld", "2020H1", 30, 2)],
+        );
         assert_eq!((rows.len(), changes.unchanged, replaced.len()), (1, 1, 0));
     }
 }
