@@ -15,7 +15,34 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("cli::first_run_builds_parquet_from_raw", first_run_builds_parquet_from_raw),
     ("cli::ingest_command_reports_and_refuses", ingest_command_reports_and_refuses),
     ("cli::set_parquet_option_reaches_the_tables", set_parquet_option_reaches_the_tables),
+    ("cli::the_data_directory_is_never_the_build_checkout", data_directory_default),
 ];
+
+/// Without `--data` and `$VTSQL_DATA`, vtsql reads `./data` of where it runs, never the checkout it was built
+/// in; where there is none it says how to name one.
+fn data_directory_default() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let run = |envs: &[(&str, &Path)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vtsql"));
+        command.current_dir(dir.path()).env_remove("VTSQL_DATA").args(["-c", "SELECT count(*) FROM veilig_thuis"]);
+        for (k, v) in envs {
+            command.env(k, v);
+        }
+        command.output().map_err(|e| e.to_string())
+    };
+    let out = run(&[])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure(!out.status.success() && stderr.contains("no data directory data") && stderr.contains("--data DIR"), || {
+        stderr.to_string()
+    })?;
+    let data = dir.path().join("elsewhere");
+    crate::common::ingest_quiet(&data, &[seed()]).map_err(|e| e.to_string())?;
+    let out = run(&[("VTSQL_DATA", &data)])?;
+    ensure_eq(String::from_utf8_lossy(&out.stdout).contains("52"), true, "$VTSQL_DATA is read")?;
+    std::fs::rename(&data, dir.path().join("data")).map_err(|e| e.to_string())?;
+    let out = run(&[])?;
+    ensure_eq(String::from_utf8_lossy(&out.stdout).contains("52"), true, "./data is read")
+}
 
 fn vtsql(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vtsql"))
