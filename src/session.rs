@@ -316,45 +316,86 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
 /// thread's stack ends somewhere: a statement nested deeper is refused before it is parsed.
 pub const MAX_NESTING: usize = 1000;
 
-/// Refuses `sql` when its operators may nest expressions deeper than [`MAX_NESTING`]. The estimate comes
-/// from the tokens (the tokenizer keeps no stack): the operators of each parenthesised level since the
-/// last comma or clause, summed over the open levels. It is never below the real depth.
+/// How large a statement may be in its parts, each of which the planner handles with recursion or in time
+/// and memory that grow faster than their number: set operations (`UNION`, `INTERSECT`, `EXCEPT`; a chain of
+/// 5,000 overflowed a thread's stack, 4,000 took 19 s), `SELECT`s (subqueries and common table expressions),
+/// joins, and items in one `SELECT`, `GROUP BY`, `ORDER BY` or `PARTITION BY` list (20,000 grouping
+/// expressions took 12 GB to plan). An analyst's statement stays far below each.
+pub const MAX_SET_OPERATIONS: usize = 500;
+pub const MAX_SELECTS: usize = 1000;
+pub const MAX_JOINS: usize = 500;
+pub const MAX_LIST_ITEMS: usize = 2000;
+
+/// Refuses `sql` when its operators may nest expressions deeper than [`MAX_NESTING`], or it has more set
+/// operations, `SELECT`s, joins or list items than the bounds above. The estimates come from the tokens (the
+/// tokenizer keeps no stack): for nesting, the operators of each parenthesised level since the last comma or
+/// clause, summed over the open levels, which is never below the real depth.
 pub fn check_nesting(sql: &str) -> Result<()> {
     use datafusion::sql::sqlparser::keywords::Keyword;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
     let tokens = Tokenizer::new(&GenericDialect {}, sql)
         .tokenize()
         .map_err(|e| DataFusionError::SQL(Box::new(e.into()), None))?;
-    let mut levels = vec![0usize];
-    let mut deepest = 0;
+    // per open parenthesis: operators since the last clause or comma, the clause it is in, items in its list
+    struct Level {
+        operators: usize,
+        clause: Option<Keyword>,
+        items: usize,
+    }
+    let mut levels = vec![Level { operators: 0, clause: None, items: 0 }];
+    let (mut deepest, mut set_operations, mut selects, mut joins, mut longest_list) = (0, 0, 0, 0, 0);
     for token in &tokens {
+        let level = levels.last_mut().expect("one level at least");
         let operator = match token {
             Token::Word(word) => match word.keyword {
                 Keyword::AND | Keyword::OR | Keyword::NOT | Keyword::IS | Keyword::LIKE | Keyword::ILIKE => true,
-                Keyword::SELECT
+                Keyword::UNION | Keyword::INTERSECT | Keyword::EXCEPT | Keyword::MINUS => {
+                    set_operations += 1;
+                    level.operators = 0;
+                    level.clause = None;
+                    false
+                }
+                Keyword::JOIN => {
+                    joins += 1;
+                    false
+                }
+                keyword @ (Keyword::SELECT
                 | Keyword::FROM
                 | Keyword::WHERE
                 | Keyword::GROUP
                 | Keyword::HAVING
                 | Keyword::ORDER
+                | Keyword::PARTITION
                 | Keyword::LIMIT
                 | Keyword::WHEN
                 | Keyword::THEN
                 | Keyword::ELSE
                 | Keyword::END
-                | Keyword::ON
-                | Keyword::UNION => {
-                    *levels.last_mut().expect("one level at least") = 0;
+                | Keyword::ON) => {
+                    selects += usize::from(keyword == Keyword::SELECT);
+                    level.operators = 0;
+                    if !matches!(keyword, Keyword::WHEN | Keyword::THEN | Keyword::ELSE | Keyword::END | Keyword::ON) {
+                        level.clause = Some(keyword);
+                        level.items = 1;
+                    }
                     false
                 }
                 _ => false,
             },
             Token::Comma | Token::SemiColon => {
-                *levels.last_mut().expect("one level at least") = 0;
+                level.operators = 0;
+                match level.clause {
+                    Some(Keyword::FROM) => joins += 1,
+                    Some(Keyword::SELECT | Keyword::GROUP | Keyword::ORDER | Keyword::PARTITION) => {
+                        level.items += 1;
+                        longest_list = longest_list.max(level.items);
+                    }
+                    _ => {}
+                }
                 false
             }
             Token::LParen => {
-                levels.push(0);
+                levels.push(Level { operators: 0, clause: None, items: 0 });
                 false
             }
             Token::RParen => {
@@ -393,15 +434,35 @@ pub fn check_nesting(sql: &str) -> Result<()> {
             _ => false,
         };
         if operator {
-            *levels.last_mut().expect("one level at least") += 1;
+            levels.last_mut().expect("one level at least").operators += 1;
         }
-        deepest = deepest.max(levels.iter().sum::<usize>() + levels.len() - 1);
+        deepest = deepest.max(levels.iter().map(|l| l.operators).sum::<usize>() + levels.len() - 1);
     }
     if deepest > MAX_NESTING {
         return Err(DataFusionError::Plan(format!(
             "the statement nests expressions about {deepest} deep, and vtsql takes up to {MAX_NESTING} \
              (a long list of alternatives reads better as `IN (...)`)"
         )));
+    }
+    let too_many = |what: &str, n: usize, max: usize, hint: &str| {
+        Err(DataFusionError::Plan(format!("the statement has {n} {what}, and vtsql takes up to {max}{hint}")))
+    };
+    if set_operations > MAX_SET_OPERATIONS {
+        return too_many(
+            "set operations (UNION, INTERSECT, EXCEPT)",
+            set_operations,
+            MAX_SET_OPERATIONS,
+            " (rows of constants read better as one VALUES list)",
+        );
+    }
+    if selects > MAX_SELECTS {
+        return too_many("SELECTs (subqueries and common table expressions)", selects, MAX_SELECTS, "");
+    }
+    if joins > MAX_JOINS {
+        return too_many("joins", joins, MAX_JOINS, "");
+    }
+    if longest_list > MAX_LIST_ITEMS {
+        return too_many("items in one SELECT, GROUP BY, ORDER BY or PARTITION BY list", longest_list, MAX_LIST_ITEMS, "");
     }
     Ok(())
 }
@@ -603,6 +664,54 @@ mod tests {
         assert_eq!(bloom(&session).await, [true, true]);
         assert_eq!(single(&session, count).await, first);
         assert_eq!(cache.len(), cached);
+    }
+
+    /// Regression (second probe, item 2): a chain of 5,000 `UNION ALL`s overflowed the planning thread's stack;
+    /// 5,000 common table expressions, 2,000 joins and 20,000 grouping expressions took gigabytes to plan. Each
+    /// is refused before parsing, and a statement at every bound plans and runs.
+    #[tokio::test]
+    async fn statements_are_bounded_in_their_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = Session::open(dir.path(), Placement::Local).await.unwrap();
+        let union = |n: usize, op: &str| vec!["SELECT 1 AS a"; n + 1].join(&format!(" {op} "));
+        let ctes = |n: usize| {
+            let list: Vec<String> = (0..n).map(|i| format!("c{i} AS (SELECT {i} AS x)")).collect();
+            format!("WITH {} SELECT count(*) FROM c0", list.join(", "))
+        };
+        let joins = |n: usize| {
+            let mut sql = "SELECT count(*) FROM (VALUES (1)) t0(x)".to_string();
+            for i in 1..=n {
+                sql.push_str(&format!(" JOIN (VALUES (1)) t{i}(x) ON t{i}.x = t0.x"));
+            }
+            sql
+        };
+        let comma_joins = |n: usize| {
+            let tables: Vec<String> = (0..=n).map(|i| format!("(VALUES (1)) t{i}(x)")).collect();
+            format!("SELECT count(*) FROM {}", tables.join(", "))
+        };
+        let group_by = |n: usize| {
+            let list: Vec<String> = (0..n).map(|i| format!("x + {i}")).collect();
+            format!("SELECT count(*) FROM (VALUES (1)) t(x) GROUP BY {}", list.join(", "))
+        };
+        for (sql, what) in [
+            (union(5_000, "UNION ALL"), "set operations"),
+            (union(MAX_SET_OPERATIONS + 1, "INTERSECT"), "set operations"),
+            (ctes(5_000), "SELECTs"),
+            (joins(2_000), "joins"),
+            (comma_joins(MAX_JOINS + 1), "joins"),
+            (group_by(20_000), "items in one"),
+        ] {
+            let error = session.start(&sql, &Options::default()).await.err().expect("refused");
+            assert!(error.to_string().contains(what), "{error}");
+        }
+        for sql in [union(MAX_SET_OPERATIONS, "UNION ALL"), group_by(MAX_LIST_ITEMS), joins(60)] {
+            let running = session.start(&sql, &Options::default()).await.unwrap();
+            assert!(!running.collect().await.unwrap().is_empty());
+        }
+        // an IN list is no list of items: thousands of values stay fine
+        let values: Vec<String> = (0..10_000).map(|i| i.to_string()).collect();
+        let sql = format!("SELECT count(*) FROM (VALUES (1)) t(x) WHERE x IN ({})", values.join(", "));
+        session.start(&sql, &Options::default()).await.unwrap().collect().await.unwrap();
     }
 
     /// Regression (hardening probe, item 1): `1+1+...+1` with thousands of terms overflowed a thread's stack.

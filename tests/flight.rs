@@ -138,7 +138,7 @@ pub async fn fetch(
     Ok((announced, batches))
 }
 
-fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+pub fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
     crate::slt::batches_to_rows(batches)
 }
 

@@ -15,6 +15,7 @@ mod differential;
 mod flight;
 mod generate;
 mod hardening;
+mod hardening2;
 mod ingest;
 mod one_model;
 mod repl;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         .chain(cluster::CHECKS)
         .chain(differential::CHECKS)
         .chain(hardening::CHECKS)
+        .chain(hardening2::CHECKS)
         .chain(one_model::CHECKS)
     {
         checks.push((name.to_string(), Box::new(*check)));

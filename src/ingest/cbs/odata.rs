@@ -192,9 +192,9 @@ fn resolver(dir: &Path) -> Result<Resolver> {
     let mut texts = Interner::default();
     let info = objects(dir, api.info_set())?;
     let (info_page, info) = &info[0];
-    let id = required(info_page, info, "Identifier")?;
+    let served = required(info_page, info, "Identifier")?;
     // the id names files and tables: only a CBS table id, and the one this download was made of
-    let id = id.trim().to_uppercase();
+    let id = served.trim().to_uppercase();
     let expected = dir.file_name().map(|n| n.to_string_lossy().to_uppercase());
     if super::family::id_in(&id).as_deref() != Some(id.as_str())
         || expected.as_deref().is_some_and(|e| super::family::id_in(e).as_deref() == Some(e) && e != id)
@@ -202,7 +202,7 @@ fn resolver(dir: &Path) -> Result<Resolver> {
         return Err(shape(
             info_page,
             format!(
-                "field \"Identifier\" is {id:?}, not the CBS table id {} this download was made of",
+                "field \"Identifier\" is {served:?}, not the CBS table id {} this download was made of",
                 expected.as_deref().unwrap_or("?")
             ),
         ));

@@ -1,0 +1,100 @@
+//! What the second outside probe of the release binary found (issue 28), each as a regression check named after
+//! the item of the probe's report: nothing a hostile server, client or crash can do.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use vtsql::fetch::{self, kept::Api};
+use vtsql::ingest::cbs;
+
+use crate::Check;
+use crate::cbs_service::{Fault, Service, table_84852};
+use crate::common::{ensure, ensure_eq, query};
+
+pub const CHECKS: &[(&str, Check)] = &[
+    (
+        "hardening2::item01_a_server_cannot_name_a_path_outside_the_data_directory",
+        item01_a_server_cannot_name_a_path_outside_the_data_directory,
+    ),
+    ("hardening2::item02_set_operation_chains_are_refused_not_a_crash", item02_set_operation_chains_are_refused),
+];
+
+/// Every file under `dir`, relative to it.
+fn files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap_or(&p).display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Regression: the server's `TableInfos.Identifier` went into file paths unchecked: `84852NED/../../../..` wrote
+/// outside `--data`, `84852NED/../veilig_thuis` replaced a partition, `84851NED_history` a history table.
+fn item01_a_server_cannot_name_a_path_outside_the_data_directory() -> Result<(), String> {
+    for evil in ["84852NED/../../../../outside/settings", "84852NED/../veilig_thuis", "84851NED_history", "84851NED"] {
+        let service = Service::start(false, 50);
+        service.put(table_84852());
+        let body = format!(
+            "{{\"odata.metadata\":\"x\",\"value\":[{{\"Identifier\":\"{evil}\",\"Title\":\"t\",\
+             \"Modified\":\"2024-06-28T02:00:00\",\"RecordCount\":36}}]}}"
+        );
+        service.fault("/TableInfos", Fault::Replace(Box::leak(body.into_boxed_str())), 10);
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let data = dir.path().join("a/b/c/data");
+        let mut options = fetch::Options::new(Api::V3);
+        options.base_url = service.base.clone();
+        options.timeout = Duration::from_secs(5);
+        options.retries = 0;
+        let error = cbs::fetch_command(&data, &["84852NED".into()], &options).err().ok_or("the fetch was taken")?;
+        ensure(error.to_string().contains("Identifier") && error.to_string().contains(evil), || error.to_string())?;
+        // nothing outside the data directory, and no table inside it: only the pages as received
+        let written = files(dir.path());
+        ensure(written.iter().all(|f| f.starts_with("a/b/c/data/raw/cbs/") || f.starts_with("a/b/c/data/.")), || {
+            format!("{evil}: written {written:?}")
+        })?;
+        ensure_eq(query(&data, "SELECT count(*) FROM cbs_tables")?, vec![vec!["0".to_string()]], "tables stored")?;
+    }
+    Ok(())
+}
+
+/// Regression: `SELECT 1 UNION ALL SELECT 1 ...` 5,000 times overflowed the planning thread's stack of `vtsql serve`
+/// and aborted `vtsql -f` (exit 134).
+fn item02_set_operation_chains_are_refused() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    for op in ["UNION ALL", "INTERSECT", "EXCEPT"] {
+        let sql = vec!["SELECT 1 AS a"; 5_001].join(&format!(" {op} "));
+        let file = dir.path().join("chain.sql");
+        std::fs::write(&file, format!("{sql};\n")).map_err(|e| e.to_string())?;
+        let out = Command::new(env!("CARGO_BIN_EXE_vtsql"))
+            .arg("--data")
+            .arg(dir.path())
+            .arg("-f")
+            .arg(&file)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure_eq(out.status.code(), Some(1), &format!("{op}: exit code ({stderr})"))?;
+        ensure(stderr.contains("5000 set operations"), || stderr.to_string())?;
+    }
+    let server = crate::flight::Server::with_token(&[])?;
+    crate::common::runtime().block_on(async {
+        let mut client = server.client(Some(crate::flight::TOKEN)).await?;
+        let sql = vec!["SELECT 1 AS a"; 5_001].join(" UNION ALL ");
+        let refused = client.execute(sql, None).await.err().ok_or("the chain was taken")?;
+        ensure(refused.to_string().contains("set operations"), || refused.to_string())?;
+        // the server still answers
+        let info = client.execute("SELECT 42".into(), None).await.map_err(|e| e.to_string())?;
+        let (_, batches) = crate::flight::fetch(&mut client, info).await?;
+        ensure_eq(crate::flight::rows(&batches), vec![vec!["42".to_string()]], "an answer after the refusal")
+    })
+}
