@@ -92,6 +92,24 @@ impl PreparedStatements {
             .map(|(handle, _)| handle.clone())
     }
 
+    /// The owner whose open statements (with `new` counted as the owner's) take the most bytes, then the most
+    /// statements.
+    fn largest_owner(&self, new: &Prepared) -> Option<String> {
+        let mut held: HashMap<&str, (usize, usize)> = HashMap::new();
+        for p in self.by_handle.values() {
+            let entry = held.entry(p.owner.as_str()).or_default();
+            entry.0 += p.bytes();
+            entry.1 += 1;
+        }
+        let own = held.entry(new.owner.as_str()).or_default();
+        own.0 += new.bytes();
+        own.1 += 1;
+        held.into_iter()
+            .filter(|(owner, (_, n))| *owner != new.owner || *n > 1)
+            .max_by_key(|(owner, (bytes, n))| (*bytes, *n, *owner == new.owner))
+            .map(|(owner, _)| owner.to_string())
+    }
+
     /// Keeps `sql` under `handle` for `owner`, closing the oldest statements (the owner's first) beyond
     /// the bounds.
     fn insert(&mut self, handle: Vec<u8>, owner: String, sql: String) {
@@ -101,8 +119,11 @@ impl PreparedStatements {
             let Some(oldest) = self.oldest(Some(&prepared.owner)) else { break };
             self.remove(&oldest);
         }
+        // over the bounds of all clients together, the client holding the most gives up its oldest: one client's
+        // statements never close another's that holds less
         while self.by_handle.len() >= MAX_PREPARED || self.bytes + prepared.bytes() > MAX_PREPARED_BYTES {
-            let Some(oldest) = self.oldest(None) else { break };
+            let Some(largest) = self.largest_owner(&prepared) else { break };
+            let Some(oldest) = self.oldest(Some(&largest)) else { break };
             self.remove(&oldest);
         }
         self.bytes += prepared.bytes();
@@ -504,4 +525,36 @@ impl FlightSqlService for FlightSqlServer {
     /// The SqlInfo answers are fixed when the server starts (see `metadata::sql_info`); arrow-flight
     /// requires this hook but never calls it.
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (second probe, item 9): bob's 70 statements of 1 MB closed alice's, as the bound on all
+    /// statements together closed the oldest of anyone. Now the client that holds the most gives way.
+    #[test]
+    fn one_client_never_closes_another_that_holds_less() {
+        let mut statements = PreparedStatements::default();
+        statements.insert(b"alice-1".to_vec(), "alice".into(), "SELECT 1".into());
+        let big = "x".repeat(1 << 20);
+        for i in 0..70 {
+            statements.insert(format!("bob-{i}").into_bytes(), "bob".into(), big.clone());
+        }
+        assert!(statements.get_mut("alice", b"alice-1").is_ok(), "alice's statement stays open");
+        assert!(statements.bytes <= MAX_PREPARED_BYTES);
+        assert!(statements.get_mut("bob", b"bob-0").is_err(), "bob's oldest made room for his newest");
+        assert!(statements.get_mut("bob", b"bob-69").is_ok());
+        // alice's next statement closes bob's oldest, not hers
+        statements.insert(b"alice-2".to_vec(), "alice".into(), big.clone());
+        assert!(statements.get_mut("alice", b"alice-1").is_ok() && statements.get_mut("alice", b"alice-2").is_ok());
+        assert!(statements.bytes <= MAX_PREPARED_BYTES);
+        // the per-client bound still closes the client's own oldest
+        for i in 0..MAX_PREPARED_PER_OWNER {
+            statements.insert(format!("carol-{i}").into_bytes(), "carol".into(), "SELECT 2".into());
+        }
+        statements.insert(b"carol-last".to_vec(), "carol".into(), "SELECT 3".into());
+        assert!(statements.get_mut("carol", b"carol-0").is_err());
+        assert!(statements.get_mut("alice", b"alice-1").is_ok());
+    }
 }

@@ -62,6 +62,25 @@ impl Chart {
         if labels.is_empty() {
             return Err("the last result has no rows".into());
         }
+        // infinity and NaN (`x / 0.0`) have no place on an axis, and a range wider than a double holds none either:
+        // plotters would loop for ever looking for the ticks of either
+        let mut unplottable = 0;
+        for (_, values) in &mut series {
+            for v in values.iter_mut() {
+                if v.is_some_and(|v| !v.is_finite()) {
+                    *v = None;
+                    unplottable += 1;
+                }
+            }
+        }
+        let finite = series.iter().flat_map(|s| s.1.iter().flatten());
+        let (low, high) = finite.fold((0.0_f64, 0.0_f64), |(l, h), v| (l.min(*v), h.max(*v)));
+        if !(high - low).is_finite() || (high - low) * 1.1 > f64::MAX / 4.0 {
+            return Err(format!("the values range from {low:e} to {high:e}: more than a chart can show"));
+        }
+        if unplottable > 0 && series.iter().all(|s| s.1.iter().all(Option::is_none)) {
+            return Err(format!("no value to chart: {unplottable} are infinite or not a number"));
+        }
         let over_time = labels.iter().all(|l| Period::parse(l).is_some());
         let kind = if over_time { Kind::Line } else { Kind::Bar };
         if kind == Kind::Bar {
@@ -233,6 +252,35 @@ fn fmt(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (second probe, item 8): `.chart` of a result with an infinite value (or a range no double
+    /// holds) hung at 100% CPU in plotters.
+    #[test]
+    fn infinity_is_no_value_and_a_huge_range_is_refused() {
+        use datafusion::arrow::array::{Float64Array, StringArray};
+        use datafusion::arrow::datatypes::{Field, Schema};
+        use std::sync::Arc;
+        let chart = |values: Vec<f64>| {
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("l", DataType::Utf8, false),
+                Field::new("v", DataType::Float64, true),
+            ]));
+            let labels: Vec<String> = (0..values.len()).map(|i| format!("r{i}")).collect();
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(StringArray::from(labels)), Arc::new(Float64Array::from(values))],
+            )
+            .unwrap();
+            Chart::from_result(&schema, &[batch])
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let with_inf = chart(vec![f64::INFINITY, 1.0, f64::NAN]).unwrap();
+        assert_eq!(with_inf.series[0].1, vec![None, Some(1.0), None]);
+        with_inf.write_svg(&dir.path().join("x.svg")).unwrap();
+        assert!(with_inf.render_text(60).contains(" 1"));
+        assert!(chart(vec![f64::MAX, -f64::MAX]).unwrap_err().contains("more than a chart can show"));
+        assert!(chart(vec![f64::NEG_INFINITY]).unwrap_err().contains("infinite"));
+    }
     use datafusion::arrow::array::{Int64Array, StringArray};
     use datafusion::arrow::datatypes::{Field, Schema};
     use std::sync::Arc;
