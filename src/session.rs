@@ -225,6 +225,7 @@ impl Session {
 
     async fn logical_plan(&self, ctx: &SessionContext, statement: Statement, options: &Options) -> Result<LogicalPlan> {
         let plan = ctx.state().statement_to_plan(statement).await?;
+        self.check_writes(ctx, &plan).await?;
         if options.read_only {
             let only_queries =
                 SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
@@ -234,6 +235,74 @@ impl Session {
             })?;
         }
         Ok(plan)
+    }
+
+    /// Refuses a statement that would write into the data directory (`INSERT INTO` one of its tables, `COPY ...
+    /// TO` a path inside it): its tables change only through ingest, which takes the directory's lock, checks
+    /// what it writes and commits it whole. A table of the session's own (`CREATE TABLE`) or a file elsewhere
+    /// may be written.
+    async fn check_writes(&self, ctx: &SessionContext, plan: &LogicalPlan) -> Result<()> {
+        let refuse = |what: String| {
+            Err(DataFusionError::Plan(format!(
+                "{what} would write into the data directory {}, whose tables change only through `vtsql ingest` \
+                 and `vtsql fetch`",
+                self.data_dir.display()
+            )))
+        };
+        match plan {
+            LogicalPlan::Dml(dml) => {
+                let provider = ctx.table_provider(dml.table_name.clone()).await?;
+                if let Some(listing) = provider.downcast_ref::<datafusion::datasource::listing::ListingTable>()
+                    && listing.table_paths().iter().any(|url| {
+                        let path = url.as_str().strip_prefix("file://").unwrap_or(url.as_str());
+                        self.inside_data_dir(&percent_decoded(path))
+                    })
+                {
+                    return refuse(format!("{} into {}", dml.op, dml.table_name));
+                }
+            }
+            LogicalPlan::Copy(copy) => {
+                let target = copy.output_url.strip_prefix("file://").unwrap_or(&copy.output_url);
+                if !target.contains("://") && self.inside_data_dir(target) {
+                    return refuse(format!("COPY TO {:?}", copy.output_url));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Whether `path` (absolute, or relative to the working directory; `..` followed lexically, symbolic links
+    /// of the part that exists resolved) lies inside the data directory.
+    fn inside_data_dir(&self, path: &str) -> bool {
+        let Ok(data) = std::fs::canonicalize(&self.data_dir) else { return false };
+        let Ok(absolute) = std::path::absolute(Path::new(if path.starts_with('/') { path } else { path.trim_start_matches("./") }))
+        else {
+            return true;
+        };
+        let mut normal = PathBuf::new();
+        for part in absolute.components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    normal.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => normal.push(other),
+            }
+        }
+        // the longest part that exists, with its links resolved, and the rest as written
+        let mut existing = normal.clone();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            match existing.file_name() {
+                Some(name) => rest.push(name.to_os_string()),
+                None => break,
+            }
+            existing.pop();
+        }
+        let mut resolved = std::fs::canonicalize(&existing).unwrap_or(existing);
+        resolved.extend(rest.iter().rev());
+        resolved.starts_with(&data)
     }
 
     async fn plan(&self, statement: Statement, options: &Options) -> Result<Running> {
@@ -465,6 +534,27 @@ pub fn check_nesting(sql: &str) -> Result<()> {
         return too_many("items in one SELECT, GROUP BY, ORDER BY or PARTITION BY list", longest_list, MAX_LIST_ITEMS, "");
     }
     Ok(())
+}
+
+/// A URL path with its `%XX` escapes decoded (a table path with a space or `=` in it).
+fn percent_decoded(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn single(sql: &str) -> Result<Statement> {
@@ -712,6 +802,51 @@ mod tests {
         let values: Vec<String> = (0..10_000).map(|i| i.to_string()).collect();
         let sql = format!("SELECT count(*) FROM (VALUES (1)) t(x) WHERE x IN ({})", values.join(", "));
         session.start(&sql, &Options::default()).await.unwrap().collect().await.unwrap();
+    }
+
+    /// Regression (second probe, item 10): `INSERT INTO` a table of the data directory added a file to a
+    /// partition, `COPY ... TO` a table's file overwrote it, past the ingest lock and its checks.
+    #[tokio::test]
+    async fn writes_into_the_data_directory_are_refused() {
+        let dir = crate::generate::generated_dir(2, 1);
+        let session = Session::open(dir.path(), Placement::Local).await.unwrap();
+        let data = dir.path().display().to_string();
+        let elsewhere = tempfile::tempdir().unwrap();
+        for sql in [
+            "INSERT INTO cbs_84851ned SELECT * FROM cbs_84851ned LIMIT 1".to_string(),
+            format!("COPY regions TO '{data}/regions.parquet'"),
+            format!("COPY (SELECT 1 AS x) TO '{data}/cbs_84851ned/year=2025/half=1/extra.parquet'"),
+            format!("COPY (SELECT 1 AS x) TO '{}/../{}/x.parquet'", data, dir.path().file_name().unwrap().to_string_lossy()),
+            format!("CREATE EXTERNAL TABLE mine STORED AS PARQUET LOCATION '{data}/cbs_84851ned/'; INSERT INTO mine SELECT * FROM cbs_84851ned LIMIT 1"),
+        ] {
+            let mut statements = session.execute(&sql, &Options::default()).unwrap();
+            let mut refused = None;
+            loop {
+                match statements.next().await {
+                    Ok(Some(running)) => {
+                        running.collect().await.unwrap();
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        refused = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            let refused = refused.unwrap_or_else(|| panic!("{sql} was taken"));
+            assert!(refused.contains("change only through `vtsql ingest`"), "{refused}");
+        }
+        assert_eq!(single(&session, "SELECT count(*) AS n FROM cbs_84851ned").await, 2 * 52 * 30);
+        // a table of the session's own, and a file elsewhere, may be written
+        let own = format!(
+            "CREATE TABLE t (x INT); INSERT INTO t VALUES (1); COPY t TO '{}/t.parquet'",
+            elsewhere.path().display()
+        );
+        let mut statements = session.execute(&own, &Options::default()).unwrap();
+        while let Some(running) = statements.next().await.unwrap() {
+            running.collect().await.unwrap();
+        }
+        assert!(elsewhere.path().join("t.parquet").exists());
     }
 
     /// Regression (hardening probe, item 1): `1+1+...+1` with thousands of terms overflowed a thread's stack.
