@@ -225,7 +225,6 @@ impl Session {
 
     async fn logical_plan(&self, ctx: &SessionContext, statement: Statement, options: &Options) -> Result<LogicalPlan> {
         let plan = ctx.state().statement_to_plan(statement).await?;
-        self.check_writes(ctx, &plan).await?;
         if options.read_only {
             let only_queries =
                 SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
@@ -234,6 +233,7 @@ impl Session {
                 DataFusionError::External(Box::new(ReadOnly(reason)))
             })?;
         }
+        self.check_writes(ctx, &plan).await?;
         Ok(plan)
     }
 

@@ -18,7 +18,32 @@ pub const CHECKS: &[(&str, Check)] = &[
         item01_a_server_cannot_name_a_path_outside_the_data_directory,
     ),
     ("hardening2::item02_set_operation_chains_are_refused_not_a_crash", item02_set_operation_chains_are_refused),
+    ("hardening2::item11_password_guessing_is_bounded_per_address", item11_password_guessing_is_bounded),
 ];
+
+/// Regression: one client tried 7,302 wrong passwords a second without any slow-down. Now ten failures a minute
+/// lock the address out, and then even the right password is refused unchecked.
+fn item11_password_guessing_is_bounded() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let users = dir.path().join("users");
+    std::fs::write(&users, "ana:correct horse\n").map_err(|e| e.to_string())?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+    let server = crate::flight::Server::start(crate::common::fixture(), &["--users", &users.to_string_lossy()])?;
+    crate::common::runtime().block_on(async {
+        let mut client = server.client(None).await?;
+        let mut answers = Vec::new();
+        for i in 0..30 {
+            let refused = client.handshake("ana", &format!("guess {i}")).await.err().ok_or("a guess was accepted")?;
+            answers.push(refused.to_string());
+        }
+        let wrong = answers.iter().filter(|a| a.contains("invalid user name or password")).count();
+        let locked = answers.iter().filter(|a| a.contains("too many failed logins")).count();
+        ensure_eq((wrong, locked), (10, 20), "guesses checked, and refused unchecked")?;
+        let refused = client.handshake("ana", "correct horse").await.err().ok_or("the locked address got in")?;
+        ensure(refused.to_string().contains("too many failed logins"), || refused.to_string())
+    })
+}
 
 /// Every file under `dir`, relative to it.
 fn files(dir: &Path) -> Vec<String> {

@@ -18,12 +18,22 @@ const TOKEN_IDLE_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 /// At most this many issued tokens are kept; the least recently used goes first.
 const MAX_ISSUED_TOKENS: usize = 10_000;
 
+/// Failed logins a client address may make within [`FAILURE_WINDOW`]; beyond them every request from it is refused
+/// unchecked until the oldest of them is that old, so that guessing runs at this many tries a window, not at
+/// thousands a second.
+const MAX_FAILURES: usize = 10;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Client addresses whose failures are remembered at once; the quietest are forgotten first.
+const MAX_FAILING_PEERS: usize = 10_000;
+
 /// The server's credentials. Without any, every request is accepted (the server then binds to loopback only).
 #[derive(Default)]
 pub struct Auth {
     token: Option<String>,
     users: Vec<(String, String)>,
     issued: Mutex<HashMap<String, (String, Instant)>>,
+    /// Per client address, the times of its recent failed logins.
+    failures: Mutex<HashMap<std::net::IpAddr, std::collections::VecDeque<Instant>>>,
 }
 
 /// The identity a request was accepted under.
@@ -36,7 +46,7 @@ pub enum Identity {
 
 impl Auth {
     pub fn new(token: Option<String>, users: Vec<(String, String)>) -> Self {
-        Auth { token, users, issued: Mutex::default() }
+        Auth { token, users, issued: Mutex::default(), failures: Mutex::default() }
     }
 
     pub fn is_required(&self) -> bool {
@@ -129,10 +139,49 @@ impl Auth {
         }
     }
 
-    /// A tonic interceptor: every call, Handshake included, must carry valid credentials.
+    /// A tonic interceptor: every call, Handshake included, must carry valid credentials. A client address with
+    /// [`MAX_FAILURES`] failed logins in the last [`FAILURE_WINDOW`] is refused without a check.
     pub fn intercept(&self, request: Request<()>) -> Result<Request<()>, Status> {
-        self.check(request.metadata())?;
+        let Some(peer) = request.remote_addr().map(|a| a.ip()) else {
+            self.check(request.metadata())?;
+            return Ok(request);
+        };
+        self.check_from(peer, request.metadata(), Instant::now())?;
         Ok(request)
+    }
+
+    /// [`Auth::check`] for a request from `peer` at `now`, with the bound on failed logins.
+    fn check_from(&self, peer: std::net::IpAddr, metadata: &MetadataMap, now: Instant) -> Result<Identity, Status> {
+        if !self.is_required() {
+            return Ok(Identity::Anonymous);
+        }
+        {
+            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(times) = failures.get_mut(&peer) {
+                while times.front().is_some_and(|t| now.duration_since(*t) >= FAILURE_WINDOW) {
+                    times.pop_front();
+                }
+                if times.len() >= MAX_FAILURES {
+                    let wait = times.front().map_or(FAILURE_WINDOW, |t| FAILURE_WINDOW.saturating_sub(now.duration_since(*t)));
+                    return Err(Status::unauthenticated(format!(
+                        "too many failed logins from this address: try again in {} s",
+                        wait.as_secs().max(1)
+                    )));
+                }
+            }
+        }
+        let checked = self.check(metadata);
+        if checked.is_err() {
+            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            if failures.len() >= MAX_FAILING_PEERS && !failures.contains_key(&peer) {
+                let quietest = failures.iter().min_by_key(|(_, t)| t.back().copied()).map(|(p, _)| *p);
+                if let Some(quietest) = quietest {
+                    failures.remove(&quietest);
+                }
+            }
+            failures.entry(peer).or_default().push_back(now);
+        }
+        checked
     }
 }
 
@@ -218,6 +267,28 @@ mod tests {
         assert!(!constant_time_eq(b"secret", b"secret2"));
         assert!(!constant_time_eq(b"", b"x"));
         assert!(constant_time_eq(b"", b""));
+    }
+
+    /// Regression (second probe, item 11): one client tried 7,302 wrong passwords a second. Now an address gets
+    /// ten tries a minute; then even the right password waits.
+    #[test]
+    fn failed_logins_are_bounded_per_address() {
+        let auth = Auth::new(None, vec![("bo".into(), "geheim".into())]);
+        let basic = |password: &str| {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("bo:{password}"));
+            with_header(&format!("Basic {encoded}"))
+        };
+        let (guesser, other) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let start = Instant::now();
+        for i in 0..MAX_FAILURES {
+            let refused = auth.check_from(guesser, &basic(&format!("guess{i}")), start).unwrap_err();
+            assert!(refused.message().contains("invalid user name or password"), "{refused}");
+        }
+        let locked = auth.check_from(guesser, &basic("geheim"), start).unwrap_err();
+        assert!(locked.message().contains("too many failed logins"), "{locked}");
+        assert!(auth.check_from(other, &basic("geheim"), start).is_ok(), "another address is not locked out");
+        let later = start + FAILURE_WINDOW;
+        assert!(auth.check_from(guesser, &basic("geheim"), later).is_ok(), "a window later the address may try again");
     }
 
     #[test]
