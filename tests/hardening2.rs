@@ -19,7 +19,39 @@ pub const CHECKS: &[(&str, Check)] = &[
     ),
     ("hardening2::item02_set_operation_chains_are_refused_not_a_crash", item02_set_operation_chains_are_refused),
     ("hardening2::item11_password_guessing_is_bounded_per_address", item11_password_guessing_is_bounded),
+    ("hardening2::item11_the_server_keeps_its_file_paths", item11_the_server_keeps_its_file_paths),
+    ("hardening2::item11_a_negative_count_is_refused", item11_a_negative_count_is_refused),
 ];
+
+/// Regression: `SELECT input_file_name() FROM regions` showed the server's file paths over Flight.
+fn item11_the_server_keeps_its_file_paths() -> Result<(), String> {
+    let server = crate::flight::Server::with_token(&[])?;
+    crate::common::runtime().block_on(async {
+        let mut client = server.client(Some(crate::flight::TOKEN)).await?;
+        let sql = "SELECT input_file_name() FROM regions LIMIT 1";
+        let refused = client.execute(sql.into(), None).await.err().ok_or("a file path was served")?;
+        ensure(refused.to_string().contains("input_file_name"), || refused.to_string())
+    })
+}
+
+/// Regression: a negative figure in a count topic from OData was stored as a count.
+fn item11_a_negative_count_is_refused() -> Result<(), String> {
+    for api in [Api::V3, Api::V4] {
+        let mut table = table_84852();
+        table.rows[0].3[0] = "-5".into();
+        let service = Service::start(api == Api::V4, 50);
+        service.put(table);
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let data = dir.path().join("data");
+        let mut options = fetch::Options::new(api);
+        options.base_url = service.base.clone();
+        options.timeout = Duration::from_secs(5);
+        let error = cbs::fetch_command(&data, &["84852NED".into()], &options).err().ok_or("-5 was stored")?;
+        ensure(error.to_string().contains("negative, and a count cannot be"), || error.to_string())?;
+        ensure_eq(query(&data, "SELECT count(*) FROM cbs_tables")?, vec![vec!["0".to_string()]], "tables stored")?;
+    }
+    Ok(())
+}
 
 /// Regression: one client tried 7,302 wrong passwords a second without any slow-down. Now ten failures a minute
 /// lock the address out, and then even the right password is refused unchecked.

@@ -75,6 +75,9 @@ pub async fn command(session: Session, options: ServeOptions) -> Result<(), Flig
     .await
 }
 
+/// Functions that tell a client the server's file paths (`input_file_name()`): not served.
+const SERVER_PATH_FUNCTIONS: [&str; 1] = ["input_file_name"];
+
 /// Runs the server until SIGTERM or Ctrl-C. `announce` is told the address actually bound (port 0 picks one).
 pub async fn serve(
     session: Session,
@@ -92,6 +95,10 @@ pub async fn serve(
         server = server
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(|e| FlightError::Setup(format!("TLS: {e}")))?;
+    }
+    // where the server keeps its files is none of a client's business
+    for function in SERVER_PATH_FUNCTIONS {
+        session.context().deregister_udf(function);
     }
     let engine = Engine::new(session, options.limits)
         .map_err(|e| FlightError::Setup(format!("cannot start the query runtime: {e}")))?;

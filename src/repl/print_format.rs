@@ -101,7 +101,7 @@ impl PrintOptions {
             }
             return Ok(0);
         }
-        let mut printer = Printer::new(self, &schema, out)?;
+        let mut printer = Printer::new(self, &schema)?;
         while let Some(batch) = batches.next().await {
             let batch = batch?;
             keep(&batch);
@@ -112,7 +112,7 @@ impl PrintOptions {
 
     /// Prints a whole result held in memory.
     pub fn print(&self, out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<usize> {
-        let mut printer = Printer::new(self, schema, out)?;
+        let mut printer = Printer::new(self, schema)?;
         for batch in batches {
             printer.write(batch, out)?;
         }
@@ -130,26 +130,42 @@ struct Printer<'o> {
     /// Table output: the rows to show, printed at the end.
     held: Vec<RecordBatch>,
     json_open: bool,
+    /// The header is still to be written.
+    header_pending: bool,
 }
 
 impl<'o> Printer<'o> {
-    fn new(options: &'o PrintOptions, schema: &SchemaRef, out: &mut dyn Write) -> Result<Self> {
+    fn new(options: &'o PrintOptions, schema: &SchemaRef) -> Result<Self> {
         let format = FormatOptions::default().with_null(&options.null);
-        let printer =
-            Printer { options, schema: Arc::clone(schema), format, rows: 0, held: Vec::new(), json_open: false };
-        match options.format {
+        Ok(Printer {
+            options,
+            schema: Arc::clone(schema),
+            format,
+            rows: 0,
+            held: Vec::new(),
+            json_open: false,
+            header_pending: true,
+        })
+    }
+
+    /// The header of CSV, TSV and markdown, once: before the first rows, or at the end of an empty result; never
+    /// before a statement that fails before its first batch.
+    fn header(&mut self, out: &mut dyn Write) -> Result<()> {
+        if !std::mem::take(&mut self.header_pending) {
+            return Ok(());
+        }
+        match self.options.format {
             PrintFormat::Csv | PrintFormat::Tsv => {
-                // the header, even for an empty result
-                printer.write_csv(&RecordBatch::new_empty(Arc::clone(schema)), true, out)?;
+                self.write_csv(&RecordBatch::new_empty(Arc::clone(&self.schema)), true, out)?;
             }
             PrintFormat::Markdown => {
-                let names: Vec<String> = schema.fields().iter().map(|f| escape_markdown(f.name())).collect();
+                let names: Vec<String> = self.schema.fields().iter().map(|f| escape_markdown(f.name())).collect();
                 writeln!(out, "| {} |", names.join(" | "))?;
                 writeln!(out, "|{}", names.iter().map(|_| "---|").collect::<String>())?;
             }
             _ => {}
         }
-        Ok(printer)
+        Ok(())
     }
 
     /// The part of `batch` still to show under `.maxrows`.
@@ -174,6 +190,7 @@ impl<'o> Printer<'o> {
     }
 
     fn write(&mut self, batch: &RecordBatch, out: &mut dyn Write) -> Result<()> {
+        self.header(out)?;
         self.rows += batch.num_rows();
         let Some(batch) = self.shown(batch) else {
             return Ok(());
@@ -223,6 +240,7 @@ impl<'o> Printer<'o> {
     }
 
     fn finish(mut self, out: &mut dyn Write) -> Result<usize> {
+        self.header(out)?;
         match self.options.format {
             PrintFormat::Table => {
                 if self.held.is_empty() {
@@ -327,6 +345,19 @@ mod tests {
             "   region = Almelo\nmeldingen = 245\n\n   region = a|b\nmeldingen = .\n"
         );
         assert!(render(&cbs(PrintFormat::Table)).contains("| a|b    | .         |"));
+    }
+
+    /// Regression (second probe, item 11): CSV printed its header before a statement that then failed.
+    #[tokio::test]
+    async fn no_header_before_a_failing_statement() {
+        use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+        let (schema, _) = sample();
+        let failing = futures::stream::iter(vec![Err(DataFusionError::Execution("division by zero".into()))]);
+        let stream = Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&schema), failing));
+        let mut out = Vec::new();
+        let result = cbs(PrintFormat::Csv).print_stream(&mut out, stream, &mut |_| {}).await;
+        assert!(result.is_err());
+        assert_eq!(String::from_utf8(out).unwrap(), "", "no header before the error");
     }
 
     #[test]
