@@ -16,6 +16,10 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
 
+/// The most rows the table format holds to align them; the rows beyond are counted, and CSV, TSV or JSON, which
+/// stream, print every row.
+pub const TABLE_MAX_ROWS: usize = 10_000;
+
 /// How CBS shows a suppressed cell, and how NULL shows at the prompt.
 pub const SUPPRESSED: &str = ".";
 
@@ -171,11 +175,21 @@ impl<'o> Printer<'o> {
     /// The part of `batch` still to show under `.maxrows`.
     fn shown(&self, batch: &RecordBatch) -> Option<RecordBatch> {
         let before = self.rows - batch.num_rows();
-        let left = match self.options.max_rows.filter(|_| self.options.format.is_cut()) {
+        let left = match self.limit() {
             Some(max) => max.saturating_sub(before),
             None => usize::MAX,
         };
         (left > 0 && batch.num_rows() > 0).then(|| batch.slice(0, left.min(batch.num_rows())))
+    }
+
+    /// The most rows shown: `.maxrows` in the formats people read; the table format, which must hold its rows
+    /// to align them, [`TABLE_MAX_ROWS`] at most even without it (the rest are counted, never held).
+    fn limit(&self) -> Option<usize> {
+        match self.options.format {
+            PrintFormat::Table => Some(self.options.max_rows.unwrap_or(TABLE_MAX_ROWS).min(TABLE_MAX_ROWS)),
+            f if f.is_cut() => self.options.max_rows,
+            _ => None,
+        }
     }
 
     /// Writes `batch` as CSV or TSV rows, after the header line if `header`.
@@ -253,9 +267,13 @@ impl<'o> Printer<'o> {
             }
             _ => {}
         }
-        let cut = self.options.max_rows.filter(|_| self.options.format.is_cut());
-        if let Some(max) = cut.filter(|max| self.rows > *max) {
-            writeln!(out, "({max} of {} rows shown; .maxrows changes this)", self.rows)?;
+        if let Some(max) = self.limit().filter(|max| self.rows > *max) {
+            let hint = if max == TABLE_MAX_ROWS && self.options.format == PrintFormat::Table {
+                "the table format shows no more; --format csv (or .mode csv) prints them all"
+            } else {
+                ".maxrows changes this"
+            };
+            writeln!(out, "({max} of {} rows shown; {hint})", self.rows)?;
         }
         out.flush().map_err(DataFusionError::IoError)?;
         Ok(self.rows)
@@ -428,6 +446,28 @@ mod tests {
         assert!(print(PrintFormat::Line).contains("hidden = [gestarte_adviezen, ontvangen_meldingen]"));
         assert!(print(PrintFormat::Table).contains("[gestarte_adviezen, ontvangen_meldingen]"));
         assert!(print(PrintFormat::Json).starts_with("[{\"s\":{\"value\":10"));
+    }
+
+    /// Regression (second probe, item 7): `-c` in the table format held the whole result (8.8 GB for 20M rows).
+    #[test]
+    fn the_table_format_holds_a_bounded_number_of_rows() {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int64Array::from_iter_values(0..(TABLE_MAX_ROWS as i64 + 5)))],
+        )
+        .unwrap();
+        let options = PrintOptions::new(PrintFormat::Table, false);
+        let mut printer = Printer::new(&options, &schema).unwrap();
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            printer.write(&batch, &mut out).unwrap();
+        }
+        assert_eq!(printer.held.iter().map(RecordBatch::num_rows).sum::<usize>(), TABLE_MAX_ROWS);
+        let rows = printer.finish(&mut out).unwrap();
+        assert_eq!(rows, 3 * (TABLE_MAX_ROWS + 5));
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with(&format!("({TABLE_MAX_ROWS} of {rows} rows shown; the table format shows no more; --format csv (or .mode csv) prints them all)\n")), "{}", &text[text.len() - 200..]);
     }
 
     #[test]
