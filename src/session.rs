@@ -276,7 +276,8 @@ impl Session {
     /// of the part that exists resolved) lies inside the data directory.
     fn inside_data_dir(&self, path: &str) -> bool {
         let Ok(data) = std::fs::canonicalize(&self.data_dir) else { return false };
-        let Ok(absolute) = std::path::absolute(Path::new(if path.starts_with('/') { path } else { path.trim_start_matches("./") }))
+        let Ok(absolute) =
+            std::path::absolute(Path::new(if path.starts_with('/') { path } else { path.trim_start_matches("./") }))
         else {
             return true;
         };
@@ -531,7 +532,12 @@ pub fn check_nesting(sql: &str) -> Result<()> {
         return too_many("joins", joins, MAX_JOINS, "");
     }
     if longest_list > MAX_LIST_ITEMS {
-        return too_many("items in one SELECT, GROUP BY, ORDER BY or PARTITION BY list", longest_list, MAX_LIST_ITEMS, "");
+        return too_many(
+            "items in one SELECT, GROUP BY, ORDER BY or PARTITION BY list",
+            longest_list,
+            MAX_LIST_ITEMS,
+            "",
+        );
     }
     Ok(())
 }
@@ -816,8 +822,14 @@ mod tests {
             "INSERT INTO cbs_84851ned SELECT * FROM cbs_84851ned LIMIT 1".to_string(),
             format!("COPY regions TO '{data}/regions.parquet'"),
             format!("COPY (SELECT 1 AS x) TO '{data}/cbs_84851ned/year=2025/half=1/extra.parquet'"),
-            format!("COPY (SELECT 1 AS x) TO '{}/../{}/x.parquet'", data, dir.path().file_name().unwrap().to_string_lossy()),
-            format!("CREATE EXTERNAL TABLE mine STORED AS PARQUET LOCATION '{data}/cbs_84851ned/'; INSERT INTO mine SELECT * FROM cbs_84851ned LIMIT 1"),
+            format!(
+                "COPY (SELECT 1 AS x) TO '{}/../{}/x.parquet'",
+                data,
+                dir.path().file_name().unwrap().to_string_lossy()
+            ),
+            format!(
+                "CREATE EXTERNAL TABLE mine STORED AS PARQUET LOCATION '{data}/cbs_84851ned/'; INSERT INTO mine SELECT * FROM cbs_84851ned LIMIT 1"
+            ),
         ] {
             let mut statements = session.execute(&sql, &Options::default()).unwrap();
             let mut refused = None;

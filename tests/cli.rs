@@ -32,9 +32,10 @@ fn data_directory_default() -> Result<(), String> {
     };
     let out = run(&[])?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    ensure(!out.status.success() && stderr.contains("no data directory data") && stderr.contains("--data DIR"), || {
-        stderr.to_string()
-    })?;
+    ensure(
+        !out.status.success() && stderr.contains("no data directory data") && stderr.contains("--data DIR"),
+        || stderr.to_string(),
+    )?;
     let data = dir.path().join("elsewhere");
     crate::common::ingest_quiet(&data, &[seed()]).map_err(|e| e.to_string())?;
     let out = run(&[("VTSQL_DATA", &data)])?;

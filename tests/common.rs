@@ -130,21 +130,21 @@ pub fn spawn_vtsql(args: &[&std::ffi::OsStr], ready: impl Fn(&str) -> bool) -> R
     Ok(Spawned { child, first_line: line, log })
 }
 
-/// The Python the tests drive (`$VTSQL_PYTHON`, set by `.ci/run`, else `python3`) if it can import `modules`.
-/// Without them the check cannot run: under CI that is a failure, elsewhere a note says how to fix it.
-pub fn python_with(modules: &str, what: &str) -> Result<Option<String>, String> {
+/// The Python the tests drive (`$VTSQL_PYTHON`, set by `.ci/run`, else `python3`) if it can import `modules`;
+/// else why not. A check that needs it says so in its module's `NEEDS`: the harness skips it (and fails it under
+/// CI) before it runs.
+pub fn python_with(modules: &str) -> Result<String, String> {
     let python = std::env::var("VTSQL_PYTHON").unwrap_or_else(|_| "python3".into());
     let importable = std::process::Command::new(&python)
         .args(["-c", &format!("import {modules}")])
         .output()
         .is_ok_and(|o| o.status.success());
-    match (importable, std::env::var_os("CI").is_some()) {
-        (true, _) => Ok(Some(python)),
-        (false, true) => Err(format!("{python} cannot import {modules}; .ci/run installs them")),
-        (false, false) => {
-            eprintln!("  note: {what} not run: pip install -r tests/python/requirements.txt, or set VTSQL_PYTHON");
-            Ok(None)
-        }
+    if importable {
+        Ok(python)
+    } else {
+        Err(format!(
+            "{python} cannot import {modules}: pip install -r tests/python/requirements.txt, or set VTSQL_PYTHON"
+        ))
     }
 }
 

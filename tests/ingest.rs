@@ -5,6 +5,11 @@ use std::path::{Path, PathBuf};
 use crate::Check;
 use crate::common::*;
 
+/// The Python module the DuckDB check needs.
+const DUCKDB: &str = "duckdb";
+
+pub const NEEDS: &[(&str, crate::Need)] = &[("ingest::duckdb_reads_the_same_numbers", crate::Need::Python(DUCKDB))];
+
 pub const CHECKS: &[(&str, Check)] = &[
     ("ingest::seed_round_trips_all_260_cells", seed_round_trips_all_260_cells),
     ("ingest::writes_hive_partitions", writes_hive_partitions),
@@ -305,9 +310,7 @@ fn year_filter_prunes_partitions() -> Result<(), String> {
 }
 
 pub fn duckdb_reads_the_same_numbers() -> Result<(), String> {
-    let Some(python) = crate::common::python_with("duckdb", "duckdb check")? else {
-        return Ok(());
-    };
+    let python = crate::common::python_with(DUCKDB)?;
     let out = std::process::Command::new(python)
         .arg(repo().join("tests/python/duckdb_check.py"))
         .arg(fixture())

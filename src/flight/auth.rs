@@ -162,7 +162,8 @@ impl Auth {
                     times.pop_front();
                 }
                 if times.len() >= MAX_FAILURES {
-                    let wait = times.front().map_or(FAILURE_WINDOW, |t| FAILURE_WINDOW.saturating_sub(now.duration_since(*t)));
+                    let wait =
+                        times.front().map_or(FAILURE_WINDOW, |t| FAILURE_WINDOW.saturating_sub(now.duration_since(*t)));
                     return Err(Status::unauthenticated(format!(
                         "too many failed logins from this address: try again in {} s",
                         wait.as_secs().max(1)
