@@ -18,6 +18,7 @@ pub const CHECKS: &[(&str, Check)] = &[
         item01_a_server_cannot_name_a_path_outside_the_data_directory,
     ),
     ("hardening2::item02_set_operation_chains_are_refused_not_a_crash", item02_set_operation_chains_are_refused),
+    ("hardening2::item05_fetch_keeps_to_the_service_and_stops", item05_fetch_keeps_to_the_service_and_stops),
     ("hardening2::item11_password_guessing_is_bounded_per_address", item11_password_guessing_is_bounded),
     ("hardening2::item11_the_server_keeps_its_file_paths", item11_the_server_keeps_its_file_paths),
     ("hardening2::item11_a_negative_count_is_refused", item11_a_negative_count_is_refused),
@@ -51,6 +52,59 @@ fn item11_a_negative_count_is_refused() -> Result<(), String> {
         ensure_eq(query(&data, "SELECT count(*) FROM cbs_tables")?, vec![vec!["0".to_string()]], "tables stored")?;
     }
     Ok(())
+}
+
+/// Regression: `fetch` followed an `odata.nextLink` that pointed to itself for ever (845 MB in 20 s, "5530000 of 4
+/// rows"), followed links to other hosts, and asked six times again for a body that was whole but not JSON.
+fn item05_fetch_keeps_to_the_service_and_stops() -> Result<(), String> {
+    let page = |next: &str| -> &'static str {
+        Box::leak(
+            format!("{{\"odata.metadata\":\"x\",\"value\":[{{\"ID\":0}}],\"odata.nextLink\":\"{next}\"}}")
+                .into_boxed_str(),
+        )
+    };
+    let fetch_into = |service: &Service| {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let mut options = fetch::Options::new(Api::V3);
+        options.base_url = service.base.clone();
+        options.timeout = Duration::from_secs(5);
+        options.backoff = Duration::from_millis(1);
+        let error = cbs::fetch_command(&dir.path().join("data"), &["84852NED".into()], &options).err();
+        let asked = service.take_log().iter().filter(|t| t.contains("UntypedDataSet")).count();
+        Ok::<_, String>((error.map(|e| e.to_string()).ok_or("the fetch ended")?, asked))
+    };
+    // a page whose next link is itself, and one whose next link is another host
+    for (next, want) in
+        [("SELF", "leads back to a page already received"), ("http://203.0.113.9/x", "leaves the service")]
+    {
+        let service = Service::start(false, 50);
+        service.put(table_84852());
+        let link =
+            if next == "SELF" { format!("{}/84852NED/UntypedDataSet?$format=json", service.base) } else { next.into() };
+        service.fault("/UntypedDataSet", Fault::Replace(page(&link)), 1_000);
+        let (error, asked) = fetch_into(&service)?;
+        ensure(error.contains(want), || error.clone())?;
+        ensure_eq(asked, 1, &format!("{want}: pages asked"))?;
+    }
+    // pages that never repeat and never end: no more rows than the table announces
+    let service = Service::start(false, 2_000);
+    let mut table = table_84852();
+    let row = table.rows[0].clone();
+    table.rows = vec![row; 30_000];
+    service.put(table);
+    let info = "{\"odata.metadata\":\"x\",\"value\":[{\"Identifier\":\"84852NED\",\"Title\":\"t\",\
+                \"Modified\":\"2024-06-28T02:00:00\",\"RecordCount\":4}]}";
+    service.fault("/TableInfos", Fault::Replace(info), 10);
+    let (error, asked) = fetch_into(&service)?;
+    ensure(error.contains("more than the 10004 the table announces"), || error.clone())?;
+    ensure(asked <= 7, || format!("{asked} pages asked"))?;
+    // a whole body that is not JSON is an answer: asked once
+    let service = Service::start(false, 50);
+    service.put(table_84852());
+    service.fault("/UntypedDataSet", Fault::Replace("<html>maintenance</html>"), 100);
+    let (error, asked) = fetch_into(&service)?;
+    ensure(error.contains("is not JSON"), || error.clone())?;
+    ensure_eq(asked, 1, "requests for a body that is not JSON")
 }
 
 /// Regression: one client tried 7,302 wrong passwords a second without any slow-down. Now ten failures a minute

@@ -75,6 +75,8 @@ pub enum Outcome {
 
 /// The largest response vtsql accepts: a page of 10,000 rows is a few MiB.
 const MAX_BODY: u64 = 512 << 20;
+/// The most rows of a metadata entity set (categories, topics): CBS's largest dimensions have tens of thousands.
+const MAX_METADATA_ROWS: usize = 5_000_000;
 
 /// A client with the options' timeout that reads any status itself.
 fn agent(options: &Options) -> ureq::Agent {
@@ -143,8 +145,10 @@ enum Failure {
     Final(FetchError),
 }
 
-/// One GET whose body must be JSON: retried with backoff while it fails in a way that can pass.
-fn get_json(agent: &ureq::Agent, options: &Options, url: &str) -> Result<(Vec<u8>, Value), FetchError> {
+/// One GET whose body must be JSON: retried with backoff while it fails in a way that can pass (a status that
+/// says so, a timeout, a connection dropped before the body's end). A whole body that is not the JSON CBS
+/// sends is an answer, not a hiccup: it is not asked again.
+fn get_body(agent: &ureq::Agent, options: &Options, url: &str) -> Result<Vec<u8>, FetchError> {
     let mut wait = options.backoff;
     let mut last = String::new();
     for attempt in 0..=options.retries {
@@ -161,7 +165,17 @@ fn get_json(agent: &ureq::Agent, options: &Options, url: &str) -> Result<(Vec<u8
     Err(FetchError::GaveUp { url: url.to_string(), attempts: options.retries + 1, last })
 }
 
-fn get_once(agent: &ureq::Agent, url: &str) -> Result<(Vec<u8>, Value), Failure> {
+/// [`get_body`], parsed as a JSON value: for the small answers (a table's information).
+fn get_json(agent: &ureq::Agent, options: &Options, url: &str) -> Result<(Vec<u8>, Value), FetchError> {
+    let body = get_body(agent, options, url)?;
+    let value = serde_json::from_slice(&body).map_err(|e| FetchError::Shape {
+        url: url.to_string(),
+        message: format!("the body is not JSON ({} bytes: {e})", body.len()),
+    })?;
+    Ok((body, value))
+}
+
+fn get_once(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>, Failure> {
     let response = agent.get(url).header("Accept", "application/json").call();
     let mut response = match response {
         Ok(r) => r,
@@ -181,38 +195,140 @@ fn get_once(agent: &ureq::Agent, url: &str) -> Result<(Vec<u8>, Value), Failure>
         429 | 500..=599 | 408 => return Err(Failure::Retry(format!("HTTP {status}"))),
         _ => return Err(Failure::Final(FetchError::Status { url: url.to_string(), status })),
     }
-    // A connection dropped mid-body ends in an error or in bytes that do not parse: both are tried again.
-    let body = response
+    // a connection dropped mid-body ends in an error (the body is shorter than its length says): tried again
+    response
         .body_mut()
         .with_config()
         .limit(MAX_BODY)
         .read_to_vec()
-        .map_err(|e| Failure::Retry(format!("reading the body: {e}")))?;
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| Failure::Retry(format!("the body is not whole JSON ({} bytes: {e})", body.len())))?;
-    Ok((body, value))
+        .map_err(|e| Failure::Retry(format!("reading the body: {e}")))
+}
+
+/// What fetching needs of an entity-set page: how many rows it holds and its next link. Read as the page is
+/// parsed, row by row, without building a tree of it: a page of small objects as a `serde_json::Value` takes
+/// about a hundred times its size.
+#[derive(Debug, Default)]
+struct PageShape {
+    rows: usize,
+    next: Option<String>,
+    /// The first row that is not an object.
+    not_an_object: Option<usize>,
+    has_value: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for PageShape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct Rows<'a>(&'a mut PageShape);
+        impl<'de> de::DeserializeSeed<'de> for Rows<'_> {
+            type Value = ();
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_seq(self)
+            }
+        }
+        impl<'de> Visitor<'de> for Rows<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of rows")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                while let Some(is_object) = seq.next_element::<IsObject>()? {
+                    if !is_object.0 && self.0.not_an_object.is_none() {
+                        self.0.not_an_object = Some(self.0.rows);
+                    }
+                    self.0.rows += 1;
+                }
+                Ok(())
+            }
+        }
+        /// Whether a row is an object; its content is skipped.
+        struct IsObject(bool);
+        impl<'de> serde::Deserialize<'de> for IsObject {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = IsObject;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a row")
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IsObject, A::Error> {
+                        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                        Ok(IsObject(true))
+                    }
+                    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<IsObject, A::Error> {
+                        while seq.next_element::<IgnoredAny>()?.is_some() {}
+                        Ok(IsObject(false))
+                    }
+                    fn visit_str<E: de::Error>(self, _: &str) -> Result<IsObject, E> {
+                        Ok(IsObject(false))
+                    }
+                    fn visit_bool<E: de::Error>(self, _: bool) -> Result<IsObject, E> {
+                        Ok(IsObject(false))
+                    }
+                    fn visit_i64<E: de::Error>(self, _: i64) -> Result<IsObject, E> {
+                        Ok(IsObject(false))
+                    }
+                    fn visit_u64<E: de::Error>(self, _: u64) -> Result<IsObject, E> {
+                        Ok(IsObject(false))
+                    }
+                    fn visit_f64<E: de::Error>(self, _: f64) -> Result<IsObject, E> {
+                        Ok(IsObject(false))
+                    }
+                    fn visit_unit<E: de::Error>(self) -> Result<IsObject, E> {
+                        Ok(IsObject(false))
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+        struct Page;
+        impl<'de> Visitor<'de> for Page {
+            type Value = PageShape;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PageShape, A::Error> {
+                let mut shape = PageShape::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "value" => {
+                            shape.has_value = true;
+                            map.next_value_seed(Rows(&mut shape))?;
+                        }
+                        "odata.nextLink" | "@odata.nextLink" => shape.next = Some(map.next_value::<String>()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(shape)
+            }
+        }
+        d.deserialize_map(Page)
+    }
 }
 
 /// The rows of an entity-set page and its next link.
-fn page_shape(url: &str, value: &Value) -> Result<(usize, Option<String>), FetchError> {
+fn page_shape(url: &str, body: &[u8]) -> Result<(usize, Option<String>), FetchError> {
     let shape = |message: &str| FetchError::Shape { url: url.to_string(), message: message.to_string() };
-    let object = value.as_object().ok_or_else(|| shape("the body is not a JSON object"))?;
-    let rows = match object.get("value") {
-        Some(Value::Array(rows)) => {
-            if let Some(i) = rows.iter().position(|r| !r.is_object()) {
-                return Err(shape(&format!("value[{i}] is not an object")));
-            }
-            rows.len()
-        }
-        Some(_) => return Err(shape("field \"value\" is not an array")),
-        None => return Err(shape("no field \"value\" (the rows)")),
-    };
-    let next = ["odata.nextLink", "@odata.nextLink"]
-        .iter()
-        .find_map(|k| object.get(*k))
-        .map(|v| v.as_str().map(str::to_string).ok_or_else(|| shape("the next link is not text")))
-        .transpose()?;
-    Ok((rows, next))
+    let page: PageShape = serde_json::from_slice(body).map_err(|e| {
+        let what = if e.is_data() { "is not a page of rows" } else { "is not JSON" };
+        shape(&format!("the body {what} ({} bytes: {e})", body.len()))
+    })?;
+    if !page.has_value {
+        return Err(shape("no field \"value\" (the rows)"));
+    }
+    if let Some(i) = page.not_an_object {
+        return Err(shape(&format!("value[{i}] is not an object")));
+    }
+    Ok((page.rows, page.next))
+}
+
+/// The scheme and host (with port) of a URL: a next link must keep to the service's.
+fn origin(url: &str) -> Option<(String, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    Some((scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
 }
 
 /// The URL of an entity set: v3 asks for JSON explicitly (`$format=json`, as `cbsodata` does).
@@ -224,14 +340,16 @@ fn set_url(options: &Options, id: &str, set: &str) -> String {
     }
 }
 
-/// Downloads an entity set into `dir/set/`, continuing a kept `NEXT` where there is one. Answers the rows
-/// it holds in all.
+/// Downloads an entity set into `dir/set/`, continuing a kept `NEXT` where there is one, following next links
+/// only to pages of the service (never back to one already received), and refusing more than `max_rows` rows.
+/// Answers the rows it holds in all.
 fn fetch_set(
     agent: &ureq::Agent,
     options: &Options,
     dir: &Path,
     set: &str,
     url: String,
+    max_rows: Option<usize>,
     on_page: &mut dyn FnMut(usize),
 ) -> Result<usize, FetchError> {
     let set_dir = dir.join(set);
@@ -240,9 +358,7 @@ fn fetch_set(
         let mut rows = 0;
         for page in kept::pages(dir, set).map_err(io(&set_dir))?.iter().take(upto) {
             let bytes = std::fs::read(page).map_err(io(page))?;
-            let value: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| FetchError::Shape { url: page.display().to_string(), message: e.to_string() })?;
-            rows += page_shape(&page.display().to_string(), &value)?.0;
+            rows += page_shape(&page.display().to_string(), &bytes)?.0;
         }
         Ok(rows)
     };
@@ -270,14 +386,36 @@ fn fetch_set(
     }
     let mut rows = count_kept(n - 1)?;
     on_page(rows);
+    let service = origin(&options.base_url);
+    let mut seen = std::collections::HashSet::new();
     loop {
-        let (body, value) = get_json(agent, options, &url)?;
-        let (page_rows, next) = page_shape(&url, &value)?;
+        if !seen.insert(url.clone()) {
+            return Err(FetchError::Shape {
+                url,
+                message: "the next link leads back to a page already received".into(),
+            });
+        }
+        let body = get_body(agent, options, &url)?;
+        let (page_rows, next) = page_shape(&url, &body)?;
+        rows += page_rows;
+        if let Some(limit) = max_rows
+            && rows > limit
+        {
+            return Err(FetchError::Shape {
+                url,
+                message: format!("{rows} rows so far, more than the {limit} the table announces"),
+            });
+        }
         let page = set_dir.join(kept::page_name(n));
         kept::write_atomically(&page, &body).map_err(io(&page))?;
-        rows += page_rows;
         on_page(rows);
         match next {
+            Some(next) if origin(&next) != service => {
+                return Err(FetchError::Shape {
+                    url,
+                    message: format!("the next link {next:?} leaves the service at {}", options.base_url),
+                });
+            }
             Some(next) => {
                 n += 1;
                 url = next;
@@ -402,7 +540,7 @@ pub fn fetch_table(
     };
     let mut fetch_optional = |set: &str, optional: bool| -> Result<(), FetchError> {
         let url = set_url(options, &id, set);
-        match fetch_set(&agent, options, &partial, set, url, &mut quiet) {
+        match fetch_set(&agent, options, &partial, set, url, Some(MAX_METADATA_ROWS), &mut quiet) {
             Err(FetchError::Status { status: 404, .. }) if optional => {
                 let _ = std::fs::remove_dir_all(partial.join(set));
                 Ok(())
@@ -423,7 +561,10 @@ pub fn fetch_table(
     }
     let data_set = options.api.data_set();
     let url = set_url(options, &id, data_set);
-    let rows = fetch_set(&agent, options, &partial, data_set, url, &mut |rows| progress.rows(&id, rows, count))?;
+    // the figures may exceed the announced count a little (the count can lag), never by a page of their own
+    let max_rows = count.map(|c| c + c / 10 + 10_000);
+    let rows =
+        fetch_set(&agent, options, &partial, data_set, url, max_rows, &mut |rows| progress.rows(&id, rows, count))?;
     progress.done();
     kept::write_atomically(&partial.join(COMPLETE), modified.as_bytes()).map_err(io(&partial))?;
 
@@ -459,16 +600,20 @@ mod tests {
 
     #[test]
     fn pages_and_links() {
-        let page: Value =
-            serde_json::from_str(r#"{"odata.metadata":"x","value":[{"a":1}],"odata.nextLink":"http://h/n"}"#).unwrap();
-        assert_eq!(page_shape("u", &page).unwrap(), (1, Some("http://h/n".to_string())));
-        let v4: Value =
-            serde_json::from_str(r#"{"@odata.context":"x","value":[],"@odata.nextLink":"http://h/m"}"#).unwrap();
-        assert_eq!(page_shape("u", &v4).unwrap(), (0, Some("http://h/m".to_string())));
-        let bad: Value = serde_json::from_str(r#"{"value":[1]}"#).unwrap();
-        assert!(page_shape("u", &bad).unwrap_err().to_string().contains("value[0] is not an object"));
-        let no_rows: Value = serde_json::from_str(r#"{"error":"x"}"#).unwrap();
-        assert!(page_shape("http://x/y", &no_rows).unwrap_err().to_string().starts_with("http://x/y: "));
+        let page = br#"{"odata.metadata":"x","value":[{"a":1,"b":[1,{"c":2}]}],"odata.nextLink":"http://h/n"}"#;
+        assert_eq!(page_shape("u", page).unwrap(), (1, Some("http://h/n".to_string())));
+        let v4 = br#"{"@odata.context":"x","value":[],"@odata.nextLink":"http://h/m"}"#;
+        assert_eq!(page_shape("u", v4).unwrap(), (0, Some("http://h/m".to_string())));
+        assert!(
+            page_shape("u", br#"{"value":[{}, 1]}"#).unwrap_err().to_string().contains("value[1] is not an object")
+        );
+        assert!(page_shape("http://x/y", br#"{"error":"x"}"#).unwrap_err().to_string().starts_with("http://x/y: "));
+        assert!(page_shape("u", br#"{"value":[{"a":1}"#).unwrap_err().to_string().contains("is not JSON"));
+        assert!(page_shape("u", br#"{"value":[], "odata.nextLink": 5}"#).is_err());
+        assert_eq!(
+            origin("HTTPS://Opendata.cbs.nl:443/ODataFeed?x=1"),
+            Some(("https".into(), "opendata.cbs.nl:443".into()))
+        );
     }
 
     #[test]
