@@ -479,10 +479,68 @@ impl RawRow<'_> {
     }
 }
 
-#[derive(Deserialize)]
-struct DataPage<'a> {
-    #[serde(borrow)]
-    value: Vec<RawRow<'a>>,
+/// Calls `each` with every row of a data page (1-based number and the row) as the page is parsed: only one row
+/// is held at a time, whatever the page's size. The first error `each` answers stops the parse and is the result.
+fn for_each_row(page: &Path, bytes: &[u8], each: &mut dyn FnMut(usize, &RawRow<'_>) -> Result<()>) -> Result<()> {
+    struct Rows<'f, 'e> {
+        each: &'f mut dyn FnMut(usize, &RawRow<'_>) -> Result<()>,
+        failed: &'e mut Option<IngestError>,
+        found: bool,
+    }
+    impl<'de> de::DeserializeSeed<'de> for &mut Rows<'_, '_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for &mut Rows<'_, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an array of rows")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+            let mut n = 0;
+            while let Some(raw) = seq.next_element::<RawRow<'de>>()? {
+                n += 1;
+                if let Err(e) = (self.each)(n, &raw) {
+                    *self.failed = Some(e);
+                    return Err(de::Error::custom("stopped"));
+                }
+            }
+            Ok(())
+        }
+    }
+    struct Page<'r, 'f, 'e>(&'r mut Rows<'f, 'e>);
+    impl<'de> Visitor<'de> for Page<'_, '_, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a page: an object with the rows in \"value\"")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+            while let Some(key) = map.next_key::<Str<'de>>()? {
+                if key.0 == "value" {
+                    self.0.found = true;
+                    map.next_value_seed(&mut *self.0)?;
+                } else {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut failed = None;
+    let mut rows = Rows { each, failed: &mut failed, found: false };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = deserializer.deserialize_map(Page(&mut rows)).and_then(|()| deserializer.end());
+    let found = rows.found;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    parsed.map_err(|e| shape(page, e))?;
+    if !found {
+        return Err(shape(page, "no field \"value\" (the rows)"));
+    }
+    Ok(())
 }
 
 impl Resolver {
@@ -557,9 +615,7 @@ fn read_v3(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
     let topics: Vec<(&str, Kind)> = resolver.meta.topics.iter().map(|t| (t.key.as_str(), t.kind)).collect();
     for page in pages(dir, Api::V3.data_set())? {
         let bytes = read(&page)?;
-        let data: DataPage = serde_json::from_slice(&bytes).map_err(|e| shape(&page, e))?;
-        for (i, raw) in data.value.iter().enumerate() {
-            let n = i + 1;
+        for_each_row(&page, &bytes, &mut |n, raw| {
             let mut cells = Vec::with_capacity(topics.len());
             for &(key, kind) in &topics {
                 let cell = match raw.get(key) {
@@ -573,7 +629,8 @@ fn read_v3(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
                 cells.push(cell);
             }
             rows.push(resolver.row_of(&page, n, raw, cells)?);
-        }
+            Ok(())
+        })?;
     }
     Ok(())
 }
@@ -586,12 +643,10 @@ fn read_v4(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
     let mut index: HashMap<(Period, Option<Text>, Vec<Text>), usize> = HashMap::new();
     for page in pages(dir, Api::V4.data_set())? {
         let bytes = read(&page)?;
-        let data: DataPage = serde_json::from_slice(&bytes).map_err(|e| shape(&page, e))?;
-        for (i, raw) in data.value.iter().enumerate() {
-            let n = i + 1;
+        for_each_row(&page, &bytes, &mut |n, raw| {
             let measure = resolver.text_of(&page, n, raw, "Measure")?.trim();
             let Some(&(slot, kind)) = topics.get(measure) else {
-                continue; // a text measure
+                return Ok(()); // a text measure
             };
             let attribute = match raw.get("ValueAttribute") {
                 Some(Scalar::Text(t)) => t.to_string(),
@@ -617,7 +672,8 @@ fn read_v4(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
                 rows.len() - 1
             });
             rows[at].cells[slot] = cell;
-        }
+            Ok(())
+        })?;
     }
     for row in rows.iter_mut() {
         for cell in row.cells.iter_mut() {
