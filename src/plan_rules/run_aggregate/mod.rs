@@ -37,7 +37,7 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::internal_err;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::Result;
-use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
@@ -103,6 +103,10 @@ fn run_comparable(data_type: &DataType) -> bool {
             | Date64
     )
 }
+
+/// The share of a bounded memory pool a partial aggregate leaves free (one part in this many): it emits its groups
+/// rather than take the room the operators after it (a final aggregate that spills, a sort) need.
+const HEADROOM: usize = 4;
 
 /// DataFusion's partial aggregate with run-aware group lookup (see the module documentation).
 #[derive(Debug, Clone)]
@@ -200,6 +204,7 @@ impl ExecutionPlan for RunPartialAggregateExec {
         let reservation = MemoryConsumer::new(format!("RunPartialAggregateExec[{partition}]"))
             .with_can_spill(false)
             .register(context.memory_pool());
+        let pool = Arc::clone(context.memory_pool());
         Ok(Box::pin(RunAggregateStream {
             input: Some(self.input.execute(partition, Arc::clone(&context))?),
             schema: self.schema(),
@@ -216,6 +221,7 @@ impl ExecutionPlan for RunPartialAggregateExec {
             batches_without_runs: 0,
             sequence: Sequence::default(),
             reservation,
+            pool,
             batch_size: context.session_config().batch_size(),
             pending: VecDeque::new(),
             rows_in_runs: MetricBuilder::new(&self.metrics).counter("rows_in_runs", partition),
@@ -262,6 +268,8 @@ struct RunAggregateStream {
     batches_without_runs: usize,
     sequence: Sequence,
     reservation: MemoryReservation,
+    /// The pool it reserves from: it stops growing while the pool is crowded.
+    pool: Arc<dyn MemoryPool>,
     batch_size: usize,
     /// Output not yet handed on.
     pending: VecDeque<RecordBatch>,
@@ -345,8 +353,15 @@ impl RunAggregateStream {
         }
         let size =
             self.group_values.size() + self.sequence.size() + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
-        if self.reservation.try_resize(size).is_err() {
-            // A partial aggregate may hand on a group more than once: emit what there is and start over.
+        // A partial aggregate may hand on a group more than once: emit what there is and start over when the
+        // pool cannot give more, or would keep less than a quarter of it free. This operator cannot spill; the
+        // final aggregate after it can, and needs room in the pool to do so.
+        let growth = size.saturating_sub(self.reservation.size());
+        let crowded = match self.pool.memory_limit() {
+            MemoryLimit::Finite(limit) => self.pool.reserved() + growth > limit - limit / HEADROOM,
+            _ => false,
+        };
+        if crowded || self.reservation.try_resize(size).is_err() {
             self.emitted_under_pressure.add(1);
             self.emit()?;
         }
