@@ -60,7 +60,7 @@ fn main() -> ExitCode {
     let mut args = Arguments::from_iter(raw);
     args.test_threads.get_or_insert(1);
     let ci = std::env::var_os("CI").is_some();
-    let needs: Vec<(&str, Need)> = flight::NEEDS.iter().chain(ingest::NEEDS).copied().collect();
+    let needs: Vec<(&str, Need)> = flight::NEEDS.iter().chain(ingest::NEEDS).chain(slt::NEEDS).copied().collect();
     let mut trials = Vec::new();
     let checks = ingest::CHECKS
         .iter()
@@ -73,7 +73,8 @@ fn main() -> ExitCode {
         .chain(cluster::CHECKS)
         .chain(differential::CHECKS)
         .chain(hardening::CHECKS)
-        .chain(hardening2::CHECKS);
+        .chain(hardening2::CHECKS)
+        .chain(slt::CHECKS);
     for &(name, check) in checks {
         let missing = needs.iter().filter(|(n, _)| *n == name).find_map(|(_, need)| need.missing());
         trials.push(match missing {
