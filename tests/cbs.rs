@@ -26,13 +26,9 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("cbs::the_readme_joins_two_tables_of_the_family", readme_example),
 ];
 
+/// Two seconds a request: a slow answer (three) times out.
 fn options(service: &Service, api: Api) -> fetch::Options {
-    let mut options = fetch::Options::new(api);
-    options.base_url = service.base.clone();
-    options.timeout = Duration::from_secs(2);
-    options.retries = 3;
-    options.backoff = Duration::from_millis(20);
-    options
+    service.options(api, Duration::from_secs(2))
 }
 
 fn fetch_into(data: &Path, id: &str, options: &fetch::Options) -> Result<(), String> {

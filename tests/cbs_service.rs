@@ -62,6 +62,16 @@ impl Service {
         service
     }
 
+    /// Options for fetching from this service: `timeout` per request, three quick retries.
+    pub fn options(&self, api: vtsql::fetch::kept::Api, timeout: Duration) -> vtsql::fetch::Options {
+        let mut options = vtsql::fetch::Options::new(api);
+        options.base_url = self.base.clone();
+        options.timeout = timeout;
+        options.retries = 3;
+        options.backoff = Duration::from_millis(20);
+        options
+    }
+
     pub fn put(&self, table: Table) {
         self.state.lock().unwrap().tables.insert(table.id.clone(), table);
     }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use vtsql::fetch::{self, kept::Api};
+use vtsql::fetch::kept::Api;
 use vtsql::ingest::cbs;
 
 use crate::Check;
@@ -44,9 +44,7 @@ fn item11_a_negative_count_is_refused() -> Result<(), String> {
         service.put(table);
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let data = dir.path().join("data");
-        let mut options = fetch::Options::new(api);
-        options.base_url = service.base.clone();
-        options.timeout = Duration::from_secs(5);
+        let options = service.options(api, Duration::from_secs(5));
         let error = cbs::fetch_command(&data, &["84852NED".into()], &options).err().ok_or("-5 was stored")?;
         ensure(error.to_string().contains("negative, and a count cannot be"), || error.to_string())?;
         ensure_eq(query(&data, "SELECT count(*) FROM cbs_tables")?, vec![vec!["0".to_string()]], "tables stored")?;
@@ -65,9 +63,7 @@ fn item05_fetch_keeps_to_the_service_and_stops() -> Result<(), String> {
     };
     let fetch_into = |service: &Service| {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let mut options = fetch::Options::new(Api::V3);
-        options.base_url = service.base.clone();
-        options.timeout = Duration::from_secs(5);
+        let mut options = service.options(Api::V3, Duration::from_secs(5));
         options.backoff = Duration::from_millis(1);
         let error = cbs::fetch_command(&dir.path().join("data"), &["84852NED".into()], &options).err();
         let asked = service.take_log().iter().filter(|t| t.contains("UntypedDataSet")).count();
@@ -162,9 +158,7 @@ fn item01_a_server_cannot_name_a_path_outside_the_data_directory() -> Result<(),
         service.fault("/TableInfos", Fault::Replace(Box::leak(body.into_boxed_str())), 10);
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let data = dir.path().join("a/b/c/data");
-        let mut options = fetch::Options::new(Api::V3);
-        options.base_url = service.base.clone();
-        options.timeout = Duration::from_secs(5);
+        let mut options = service.options(Api::V3, Duration::from_secs(5));
         options.retries = 0;
         let error = cbs::fetch_command(&data, &["84852NED".into()], &options).err().ok_or("the fetch was taken")?;
         ensure(error.to_string().contains("Identifier") && error.to_string().contains(evil), || error.to_string())?;

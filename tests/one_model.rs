@@ -44,12 +44,7 @@ const TOPICS: [(&str, &str, &str); 5] = [
 ];
 
 fn options(service: &Service, api: Api) -> fetch::Options {
-    let mut options = fetch::Options::new(api);
-    options.base_url = service.base.clone();
-    options.timeout = Duration::from_secs(5);
-    options.retries = 2;
-    options.backoff = Duration::from_millis(20);
-    options
+    service.options(api, Duration::from_secs(5))
 }
 
 fn fetch_into(data: &Path, ids: &[&str], options: &fetch::Options) -> Result<(), String> {

@@ -211,8 +211,6 @@ fn get_once(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>, Failure> {
 struct PageShape {
     rows: usize,
     next: Option<String>,
-    /// The first row that is not an object.
-    not_an_object: Option<usize>,
     has_value: bool,
 }
 
@@ -232,53 +230,28 @@ impl<'de> serde::Deserialize<'de> for PageShape {
                 f.write_str("an array of rows")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-                while let Some(is_object) = seq.next_element::<IsObject>()? {
-                    if !is_object.0 && self.0.not_an_object.is_none() {
-                        self.0.not_an_object = Some(self.0.rows);
-                    }
+                while seq.next_element::<IsObject>()?.is_some() {
                     self.0.rows += 1;
                 }
                 Ok(())
             }
         }
-        /// Whether a row is an object; its content is skipped.
-        struct IsObject(bool);
+        /// A row, which must be an object; its content is skipped (anything else is a data error).
+        struct IsObject;
         impl<'de> serde::Deserialize<'de> for IsObject {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 struct V;
                 impl<'de> Visitor<'de> for V {
                     type Value = IsObject;
                     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                        f.write_str("a row")
+                        f.write_str("a row object")
                     }
                     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IsObject, A::Error> {
                         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                        Ok(IsObject(true))
-                    }
-                    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<IsObject, A::Error> {
-                        while seq.next_element::<IgnoredAny>()?.is_some() {}
-                        Ok(IsObject(false))
-                    }
-                    fn visit_str<E: de::Error>(self, _: &str) -> Result<IsObject, E> {
-                        Ok(IsObject(false))
-                    }
-                    fn visit_bool<E: de::Error>(self, _: bool) -> Result<IsObject, E> {
-                        Ok(IsObject(false))
-                    }
-                    fn visit_i64<E: de::Error>(self, _: i64) -> Result<IsObject, E> {
-                        Ok(IsObject(false))
-                    }
-                    fn visit_u64<E: de::Error>(self, _: u64) -> Result<IsObject, E> {
-                        Ok(IsObject(false))
-                    }
-                    fn visit_f64<E: de::Error>(self, _: f64) -> Result<IsObject, E> {
-                        Ok(IsObject(false))
-                    }
-                    fn visit_unit<E: de::Error>(self) -> Result<IsObject, E> {
-                        Ok(IsObject(false))
+                        Ok(IsObject)
                     }
                 }
-                d.deserialize_any(V)
+                d.deserialize_map(V)
             }
         }
         struct Page;
@@ -317,9 +290,6 @@ fn page_shape(url: &str, body: &[u8]) -> Result<(usize, Option<String>), FetchEr
     })?;
     if !page.has_value {
         return Err(shape("no field \"value\" (the rows)"));
-    }
-    if let Some(i) = page.not_an_object {
-        return Err(shape(&format!("value[{i}] is not an object")));
     }
     Ok((page.rows, page.next))
 }
