@@ -16,7 +16,7 @@ fn data_dir() -> PathBuf {
     }
     let rows: u64 = std::env::var("VTSQL_BENCH_ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(10_000_000);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-data/rows-{rows}"));
-    if !dir.join("cbs_84851ned").is_dir() {
+    if !dir.join("current").exists() {
         let shape = vtsql::generate::Shape::for_rows(rows, None, 1);
         vtsql::generate::generate(&dir, &shape, &mut |line: &str| eprintln!("{line}")).expect("generate bench data");
     }

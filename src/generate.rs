@@ -31,6 +31,7 @@ use crate::ingest::categories::{self, CATEGORIES, CategoryKind};
 use crate::ingest::cbs::model::{self, Kind, TableMeta, Topic};
 use crate::ingest::cbs::table as cbs_table;
 use crate::ingest::dimensions::Population;
+use crate::ingest::generation;
 use crate::ingest::regions::{Region, RegionLevel, Regions};
 use crate::ingest::store::{self, SortedFileWriter};
 use crate::ingest::{IngestError, Result};
@@ -657,6 +658,9 @@ pub fn generate(data_dir: &Path, shape: &Shape, progress: &mut (dyn FnMut(&str) 
     let name = data_dir.file_name().map_or("data".into(), |n| n.to_string_lossy().into_owned());
     remove_dead_leftovers(data_dir, &name);
     let building = data_dir.with_file_name(format!(".{name}.generating-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&building) {
+        return Err(IngestError::io(&building, e));
+    }
     let result = build(&building, shape, progress, started);
     let report = match result {
         Ok(report) => report,
@@ -690,7 +694,24 @@ fn remove_dead_leftovers(data_dir: &Path, name: &str) {
     }
 }
 
-fn build(dir: &Path, shape: &Shape, progress: &mut (dyn FnMut(&str) + Send), started: Instant) -> Result<Report> {
+/// Writes the data directory `data` under construction: its tables as its first generation, made current.
+fn build(data: &Path, shape: &Shape, progress: &mut (dyn FnMut(&str) + Send), started: Instant) -> Result<Report> {
+    let name = generation::next_name(data);
+    let dir = &data.join(&name);
+    let report = build_tables(dir, shape, progress, started)?;
+    let readers = dir.join(generation::READERS);
+    std::fs::File::create(&readers).map_err(|e| IngestError::io(&readers, e))?;
+    generation::switch(data, &name)?;
+    Ok(report)
+}
+
+/// Writes the tables of `shape` into the directory `dir`.
+fn build_tables(
+    dir: &Path,
+    shape: &Shape,
+    progress: &mut (dyn FnMut(&str) + Send),
+    started: Instant,
+) -> Result<Report> {
     let world = World::new(shape);
     let periods = shape.periods() as usize;
     let meta = table_meta();

@@ -22,7 +22,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
-use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -37,6 +37,7 @@ use futures::{FutureExt, Stream, StreamExt};
 use vtsql_udfs::bounded::VtsqlOptions;
 
 use crate::catalog;
+use crate::ingest::generation::{self, Lease};
 use crate::local_files::InlineLocalFiles;
 use crate::plan_rules;
 
@@ -125,6 +126,10 @@ pub struct Session {
     ctx: SessionContext,
     data_dir: PathBuf,
     placement: Placement,
+    /// The generation of the tables the context reads (`ingest::generation`): a statement plans while holding it
+    /// for reading, and a commit seen between statements replaces it (and the tables) under the write lock, so
+    /// that no statement reads two generations.
+    generation: tokio::sync::RwLock<Arc<Lease>>,
 }
 
 /// A planned statement, ready to run: [`Running::stream`] starts it.
@@ -133,6 +138,8 @@ pub struct Running {
     pub schema: SchemaRef,
     pub plan: Arc<dyn ExecutionPlan>,
     task_ctx: Arc<TaskContext>,
+    /// The generation of the tables it reads, kept from removal while it runs.
+    generation: Arc<Lease>,
     /// When planning began.
     pub started: Instant,
     /// How long parsing, optimising and physical planning took.
@@ -156,7 +163,7 @@ impl Session {
                 data_dir.display()
             )));
         }
-        // A writer that died mid-commit left a journal: finish it before reading, if no writer is busy.
+        // What a dead writer left (staged runs, generations never made current) goes, if no writer is busy.
         if let Err(e) = crate::ingest::store::Store::recover_if_idle(data_dir) {
             eprintln!("vtsql: {e}");
         }
@@ -164,16 +171,42 @@ impl Session {
             Placement::Local => local_context(config())?,
             Placement::Remote(remote) => remote.context().await?,
         };
-        catalog::register_tables(&ctx, data_dir).await?;
-        Ok(Session { ctx, data_dir: data_dir.to_path_buf(), placement })
+        Session::with_tables(ctx, data_dir, placement).await
     }
 
     /// Opens `data_dir` in this process with DataFusion's plan rules only: the reference that vtsql's rules
     /// are checked against, answer for answer.
     pub async fn open_without_plan_rules(data_dir: &Path) -> Result<Session> {
-        let ctx = local_context_with(config(), false)?;
-        catalog::register_tables(&ctx, data_dir).await?;
-        Ok(Session { ctx, data_dir: data_dir.to_path_buf(), placement: Placement::Local })
+        Session::with_tables(local_context_with(config(), false)?, data_dir, Placement::Local).await
+    }
+
+    /// `ctx` with the tables of `data_dir`'s current generation.
+    async fn with_tables(ctx: SessionContext, data_dir: &Path, placement: Placement) -> Result<Session> {
+        let lease = generation::lease(data_dir).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        catalog::register_tables(&ctx, lease.root()).await?;
+        let generation = tokio::sync::RwLock::new(Arc::new(lease));
+        Ok(Session { ctx, data_dir: data_dir.to_path_buf(), placement, generation })
+    }
+
+    /// The generation a statement plans on, held for reading while it plans: the current one, taken (its tables
+    /// registered again) when a writer has committed since the last statement.
+    async fn generation(&self) -> Result<tokio::sync::RwLockReadGuard<'_, Arc<Lease>>> {
+        let current = || generation::current_name(&self.data_dir).ok().flatten();
+        {
+            let held = self.generation.read().await;
+            if held.name() == current().as_deref() {
+                return Ok(held);
+            }
+        }
+        {
+            let mut held = self.generation.write().await;
+            if held.name() != current().as_deref() {
+                let lease = generation::lease(&self.data_dir).map_err(|e| DataFusionError::External(Box::new(e)))?;
+                catalog::register_tables(&self.ctx, lease.root()).await?;
+                *held = Arc::new(lease);
+            }
+        }
+        Ok(self.generation.read().await)
     }
 
     pub fn context(&self) -> &SessionContext {
@@ -202,6 +235,7 @@ impl Session {
     /// The result schema and parameter types of the one statement of `sql`, before values are bound.
     pub async fn describe(&self, sql: &str, options: &Options) -> Result<Described> {
         let statement = single(sql)?;
+        let _generation = self.generation().await?;
         let ctx = self.context_for(options);
         let plan = caught(self.logical_plan(&ctx, statement, options)).await?;
         Ok(Described { schema: Arc::clone(plan.schema().inner()), parameters: parameter_types(&plan)? })
@@ -213,8 +247,11 @@ impl Session {
             return self.ctx.clone();
         };
         let state = self.ctx.state();
+        // Fair, not greedy: operators that spill (final aggregates, sorts, joins) each get their share of what the
+        // others leave, and spill when it is used up; under a greedy pool the first took it all and the next
+        // could not even get the room to spill ("Resources exhausted" at a limit the query fits in).
         let pool =
-            TrackConsumersPool::new(GreedyMemoryPool::new(limit), std::num::NonZeroUsize::new(3).expect("3 is not 0"));
+            TrackConsumersPool::new(FairSpillPool::new(limit), std::num::NonZeroUsize::new(3).expect("3 is not 0"));
         let runtime = RuntimeEnv { memory_pool: Arc::new(pool), ..RuntimeEnv::clone(state.runtime_env()) };
         let mut state = SessionStateBuilder::new_from_existing(state).with_runtime_env(Arc::new(runtime)).build();
         let mut bounds = VtsqlOptions::default();
@@ -308,6 +345,8 @@ impl Session {
 
     async fn plan(&self, statement: Statement, options: &Options) -> Result<Running> {
         let started = Instant::now();
+        let held = self.generation().await?;
+        let generation = Arc::clone(&held);
         let ctx = self.context_for(options);
         let parquet_before = ctx.copied_config().options().execution.parquet.clone();
         let (schema, plan, task_ctx) = caught(async {
@@ -333,9 +372,10 @@ impl Session {
         // DataFusion copies the Parquet settings into a table when it is made: after a `SET` (or `RESET`)
         // of one, the tables are made again so that the next statement reads with it.
         if self.ctx.copied_config().options().execution.parquet != parquet_before {
-            catalog::register_tables(&self.ctx, &self.data_dir).await?;
+            catalog::register_tables(&self.ctx, generation.root()).await?;
         }
-        Ok(Running { schema, plan, task_ctx, started, planning: started.elapsed() })
+        drop(held);
+        Ok(Running { schema, plan, task_ctx, generation, started, planning: started.elapsed() })
     }
 }
 
@@ -365,7 +405,7 @@ impl Running {
         let task_ctx = Arc::clone(&self.task_ctx);
         let inner = std::panic::catch_unwind(AssertUnwindSafe(|| execute_stream(plan, task_ctx)))
             .map_err(|panic| panicked(panic.as_ref()))??;
-        Ok(Box::pin(Caught { schema: inner.schema(), inner: Some(inner) }))
+        Ok(Box::pin(Caught { schema: inner.schema(), inner: Some(inner), _generation: Arc::clone(&self.generation) }))
     }
 
     /// Runs the statement to the end and keeps every batch.
@@ -620,10 +660,12 @@ async fn caught<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
     AssertUnwindSafe(work).catch_unwind().await.unwrap_or_else(|panic| Err(panicked(panic.as_ref())))
 }
 
-/// A statement's batches, with a panic turned into a last error.
+/// A statement's batches, with a panic turned into a last error; the generation of the tables it reads is kept
+/// until the stream is dropped.
 struct Caught {
     schema: SchemaRef,
     inner: Option<SendableRecordBatchStream>,
+    _generation: Arc<Lease>,
 }
 
 impl Stream for Caught {
@@ -696,7 +738,7 @@ mod tests {
         let session = Session::open(dir.path(), Placement::Local).await.unwrap();
         let count = "SELECT count(*) AS n FROM veilig_thuis";
         let before = single(&session, count).await;
-        let facts = dir.path().join("cbs_84851ned");
+        let facts = generation::tables_dir(dir.path()).join("cbs_84851ned");
         let year = std::fs::read_dir(&facts).unwrap().next().unwrap().unwrap().path();
         let copy = facts.join("year=2099");
         for entry in std::fs::read_dir(&year).unwrap() {
@@ -817,18 +859,20 @@ mod tests {
         let dir = crate::generate::generated_dir(2, 1);
         let session = Session::open(dir.path(), Placement::Local).await.unwrap();
         let data = dir.path().display().to_string();
+        let tables = generation::tables_dir(dir.path()).display().to_string();
         let elsewhere = tempfile::tempdir().unwrap();
         for sql in [
             "INSERT INTO cbs_84851ned SELECT * FROM cbs_84851ned LIMIT 1".to_string(),
             format!("COPY regions TO '{data}/regions.parquet'"),
-            format!("COPY (SELECT 1 AS x) TO '{data}/cbs_84851ned/year=2025/half=1/extra.parquet'"),
+            format!("COPY regions TO '{tables}/regions.parquet'"),
+            format!("COPY (SELECT 1 AS x) TO '{tables}/cbs_84851ned/year=2025/half=1/extra.parquet'"),
             format!(
                 "COPY (SELECT 1 AS x) TO '{}/../{}/x.parquet'",
                 data,
                 dir.path().file_name().unwrap().to_string_lossy()
             ),
             format!(
-                "CREATE EXTERNAL TABLE mine STORED AS PARQUET LOCATION '{data}/cbs_84851ned/'; INSERT INTO mine SELECT * FROM cbs_84851ned LIMIT 1"
+                "CREATE EXTERNAL TABLE mine STORED AS PARQUET LOCATION '{tables}/cbs_84851ned/'; INSERT INTO mine SELECT * FROM cbs_84851ned LIMIT 1"
             ),
         ] {
             let mut statements = session.execute(&sql, &Options::default()).unwrap();

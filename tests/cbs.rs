@@ -141,8 +141,9 @@ fn unchanged_downloads_nothing() -> Result<(), String> {
     let data = dir.path().join("data");
     fetch_into(&data, "84852NED", &options(&service, Api::V3))?;
     service.take_log();
-    let parquet_before =
-        std::fs::read_dir(data.join("cbs_84852ned/year=2020/half=1")).map_err(|e| e.to_string())?.count();
+    let parquet_before = std::fs::read_dir(crate::common::tables(&data).join("cbs_84852ned/year=2020/half=1"))
+        .map_err(|e| e.to_string())?
+        .count();
     fetch_into(&data, "84852NED", &options(&service, Api::V3))?;
     let log = service.take_log();
     ensure_eq(
@@ -150,8 +151,9 @@ fn unchanged_downloads_nothing() -> Result<(), String> {
         vec!["/ODataFeed/odata/84852NED/TableInfos?$format=json".to_string()],
         "requests of a second fetch",
     )?;
-    let parquet_after =
-        std::fs::read_dir(data.join("cbs_84852ned/year=2020/half=1")).map_err(|e| e.to_string())?.count();
+    let parquet_after = std::fs::read_dir(crate::common::tables(&data).join("cbs_84852ned/year=2020/half=1"))
+        .map_err(|e| e.to_string())?
+        .count();
     ensure_eq(parquet_after, parquet_before, "files of the partition")
 }
 
@@ -216,7 +218,7 @@ fn killed_fetch_resumes() -> Result<(), String> {
     child.kill().map_err(|e| e.to_string())?;
     child.wait().map_err(|e| e.to_string())?;
     ensure(second_page.exists(), || "the fetch kept no second page before it was killed".into())?;
-    ensure(!data.join("cbs_84852ned").exists(), || "a killed fetch wrote a table".into())?;
+    ensure(!crate::common::tables(&data).join("cbs_84852ned").exists(), || "a killed fetch wrote a table".into())?;
     service.clear_faults();
     service.take_log();
     fetch_into(&data, "84852NED", &options(&service, Api::V3))?;
@@ -249,7 +251,7 @@ fn fetch_errors() -> Result<(), String> {
         shape.contains("/84852NED/UntypedDataSet?$format=json: not a CBS open data response: no field \"value\""),
         || shape.clone(),
     )?;
-    ensure(!data.join("cbs_84852ned").exists(), || "a refused fetch wrote a table".into())?;
+    ensure(!crate::common::tables(&data).join("cbs_84852ned").exists(), || "a refused fetch wrote a table".into())?;
 
     // a row whose period the table does not list names the kept page, the row and the field
     service.fault(
@@ -267,7 +269,7 @@ fn fetch_errors() -> Result<(), String> {
         row.contains("page-00001.json") && row.contains("row 1: field \"Perioden\"") && row.contains("2031HJ01"),
         || row.clone(),
     )?;
-    ensure(!data.join("cbs_84852ned").exists(), || "a refused ingest wrote a table".into())?;
+    ensure(!crate::common::tables(&data).join("cbs_84852ned").exists(), || "a refused ingest wrote a table".into())?;
     Ok(())
 }
 

@@ -134,7 +134,7 @@ fn first_run_builds_parquet_from_raw() -> Result<(), String> {
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
     ensure_eq(ok(o)?.as_str(), "ontvangen_meldingen\n245\n", "first run")?;
     ensure(stderr.contains("first run"), || format!("no progress line: {stderr}"))?;
-    ensure(data.join("cbs_84851ned/year=2020/half=1").is_dir(), || "partition missing".into())?;
+    ensure(tables(&data).join("cbs_84851ned/year=2020/half=1").is_dir(), || "partition missing".into())?;
     let o = vtsql(&data, &["-c", "SELECT 1"], None);
     ensure(!String::from_utf8_lossy(&o.stderr).contains("first run"), || "rebuilt on the second run".into())
 }

@@ -16,6 +16,11 @@ pub fn shared(path: &str) -> PathBuf {
     repo().join("..").join("shared").join(path)
 }
 
+/// The directory of a data directory's current tables (its current generation).
+pub fn tables(data: &Path) -> PathBuf {
+    vtsql::ingest::generation::tables_dir(data)
+}
+
 pub fn raw_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> =
         std::fs::read_dir(repo().join("data/raw")).expect("data/raw exists").map(|e| e.unwrap().path()).collect();

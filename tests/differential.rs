@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::physical_plan::ExecutionPlan;
@@ -256,12 +257,19 @@ fn partial_aggregate_under_memory_pressure() -> Result<(), String> {
         // at 64 MiB; now they leave a quarter of the pool free, at every limit.
         // At every limit where DataFusion's own plan runs, vtsql's runs too, with the same answer.
         let mut checked = Vec::new();
-        for mib in [16, 24, 32, 40, 48, 64] {
+        // (below 40 MiB DataFusion's own plan fails, and at 32 MiB vtsql's plan can wait for ever: an open finding
+        // of this check, whose bound turns such a wait into a failure)
+        let bounded = |session, options| async move {
+            tokio::time::timeout(Duration::from_secs(300), run(session, BY_REGION_AND_KIND, &options))
+                .await
+                .map_err(|_| "no answer within 300 s".to_string())?
+        };
+        for mib in [32, 40, 48, 56, 64] {
             let tight = Options { memory_limit: Some(mib << 20), ..Options::default() };
-            if run(&plain, BY_REGION_AND_KIND, &tight).await.is_err() {
+            if bounded(&plain, tight.clone()).await.is_err() {
                 continue;
             }
-            let got = run(&rules, BY_REGION_AND_KIND, &tight).await.map_err(|e| format!("at {mib} MiB: {e}"))?;
+            let got = bounded(&rules, tight).await.map_err(|e| format!("at {mib} MiB: {e}"))?;
             ensure(got.rows == expected.rows, || format!("the answer changed under memory pressure ({mib} MiB)"))?;
             let early = metric(&got.plan, "RunPartialAggregateExec", "emitted_under_pressure");
             checked.push((mib, early));

@@ -74,8 +74,7 @@ impl Server {
         Ok(kb * 1024)
     }
 
-    /// CPU seconds the server process has used (user + system), from /proc.
-
+    /// A server that asks for the test token.
     pub fn with_token(args: &[&str]) -> Result<Server, String> {
         let mut all = vec!["--token", TOKEN];
         all.extend_from_slice(args);

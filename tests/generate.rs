@@ -38,16 +38,18 @@ fn layout_and_rules() -> Result<(), String> {
     ensure(out.status.success(), || String::from_utf8_lossy(&out.stderr).into_owned())?;
     let partitions: Vec<PathBuf> = ["year=2024/half=1", "year=2024/half=2", "year=2025/half=1", "year=2025/half=2"]
         .iter()
-        .map(|p| data.join("cbs_84851ned").join(p).join("part-0.parquet"))
+        .map(|p| crate::common::tables(&data).join("cbs_84851ned").join(p).join("part-0.parquet"))
         .collect();
     for p in &partitions {
         ensure(p.is_file(), || format!("missing {}", p.display()))?;
     }
     for table in ["regions.parquet", "population.parquet", "region_membership.parquet", "cbs_84851ned.json"] {
-        ensure(data.join(table).is_file(), || format!("missing {table}"))?;
+        ensure(crate::common::tables(&data).join(table).is_file(), || format!("missing {table}"))?;
     }
-    // the one stored form: nothing else holds the figures
-    ensure(!data.join("veilig_thuis").exists(), || "a second copy of the figures".into())?;
+    // the one stored form, in the first generation: nothing else holds the figures
+    let tables = crate::common::tables(&data);
+    ensure(tables.ends_with("gen-000001"), || format!("tables in {}", tables.display()))?;
+    ensure(!tables.join("veilig_thuis").exists(), || "a second copy of the figures".into())?;
     ensure_eq(one(&data, "SELECT count(*) FROM veilig_thuis")?, SMALL_ROWS.to_string(), "rows")?;
     // the same columns and types as ingest writes, in veilig_thuis and in the table below it
     for table in ["veilig_thuis", "cbs_84851ned", "cbs_84851ned_history"] {
@@ -169,7 +171,7 @@ fn deterministic_per_seed() -> Result<(), String> {
         ensure(out.status.success(), || String::from_utf8_lossy(&out.stderr).into_owned())?;
     }
     let file = "cbs_84851ned/year=2025/half=2/part-0.parquet";
-    let read = |d: &Path| std::fs::read(d.join(file)).map_err(|e| e.to_string());
+    let read = |d: &Path| std::fs::read(crate::common::tables(d).join(file)).map_err(|e| e.to_string());
     ensure(read(&a)? == read(&b)?, || "the same seed gave different files".into())?;
     ensure(read(&a)? != read(&c)?, || "another seed gave the same file".into())
 }

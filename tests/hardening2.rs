@@ -18,6 +18,7 @@ pub const CHECKS: &[(&str, Check)] = &[
         item01_a_server_cannot_name_a_path_outside_the_data_directory,
     ),
     ("hardening2::item02_set_operation_chains_are_refused_not_a_crash", item02_set_operation_chains_are_refused),
+    ("hardening2::item04_live_readers_never_see_a_mixed_state", item04_live_readers_never_see_a_mixed_state),
     ("hardening2::item05_fetch_keeps_to_the_service_and_stops", item05_fetch_keeps_to_the_service_and_stops),
     ("hardening2::item11_password_guessing_is_bounded_per_address", item11_password_guessing_is_bounded),
     ("hardening2::item11_the_server_keeps_its_file_paths", item11_the_server_keeps_its_file_paths),
@@ -49,6 +50,85 @@ fn item11_a_negative_count_is_refused() -> Result<(), String> {
         ensure(error.to_string().contains("negative, and a count cannot be"), || error.to_string())?;
         ensure_eq(query(&data, "SELECT count(*) FROM cbs_tables")?, vec![vec!["0".to_string()]], "tables stored")?;
     }
+    Ok(())
+}
+
+/// Regression: a `vtsql serve` already running when an ingest was killed mid-commit answered with mixed sums (neither
+/// the old nor the new state), and a live query failed during an ordinary commit ("Required field num_values is
+/// missing"). Every run here writes two half-years with the same figures; a query that saw one run's half-year and
+/// another's would see two sums. Runs are killed at random moments and at each step of the commit, while a client
+/// queries the server all along: every answer must be whole, and no query may fail.
+fn item04_live_readers_never_see_a_mixed_state() -> Result<(), String> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    let out = crate::common::ingest_quiet(&data, &crate::common::raw_files());
+    out.map_err(|e| e.to_string())?;
+    let server = crate::flight::Server::start(&data, &["--token", crate::flight::TOKEN])?;
+    let stop = AtomicBool::new(false);
+    let sql = "SELECT sum(ontvangen_meldingen) FILTER (WHERE period = '2030H1'), \
+               sum(ontvangen_meldingen) FILTER (WHERE period = '2030H2'), count(*) FROM veilig_thuis";
+    let (answers, kills) = std::thread::scope(|scope| -> Result<(Vec<Vec<String>>, usize), String> {
+        let reader = scope.spawn(|| {
+            crate::common::runtime().block_on(async {
+                let mut client = server.client(Some(crate::flight::TOKEN)).await?;
+                let mut answers = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let info =
+                        client.execute(sql.into(), None).await.map_err(|e| format!("a live query failed: {e}"))?;
+                    let (_, batches) = crate::flight::fetch(&mut client, info)
+                        .await
+                        .map_err(|e| format!("a live query failed: {e}"))?;
+                    answers.extend(crate::flight::rows(&batches));
+                }
+                Ok::<_, String>(answers)
+            })
+        });
+        let mut kills = 0;
+        for i in 0..45u64 {
+            let m = i as i64 + 2;
+            let files = [
+                crate::common::derived_seed(
+                    dir.path(),
+                    &format!("h1-{i}.txt"),
+                    "1e halfjaar 2030",
+                    "Almelo",
+                    move |v| v * m,
+                ),
+                crate::common::derived_seed(
+                    dir.path(),
+                    &format!("h2-{i}.txt"),
+                    "2e halfjaar 2030",
+                    "Almelo",
+                    move |v| v * m,
+                ),
+            ];
+            let mut command = Command::new(env!("CARGO_BIN_EXE_vtsql"));
+            command.arg("--data").arg(&data).arg("ingest").args(files).stderr(std::process::Stdio::null());
+            if i % 3 == 0 {
+                command.env("VTSQL_FAILPOINT", format!("commit:{}", i % 3 + (i / 3) % 3));
+            }
+            let mut child = command.spawn().map_err(|e| e.to_string())?;
+            if i % 3 == 1 {
+                std::thread::sleep(Duration::from_millis(2 + i * 7 % 40));
+                let _ = child.kill();
+            }
+            let status = child.wait().map_err(|e| e.to_string())?;
+            kills += usize::from(!status.success());
+        }
+        stop.store(true, Ordering::Relaxed);
+        let answers = reader.join().map_err(|_| "the reader panicked".to_string())??;
+        Ok((answers, kills))
+    })?;
+    ensure(kills >= 20, || format!("only {kills} runs killed"))?;
+    ensure(answers.len() >= 20, || format!("only {} answers", answers.len()))?;
+    let mixed: Vec<&Vec<String>> = answers.iter().filter(|a| a[0] != a[1]).collect();
+    ensure(mixed.is_empty(), || {
+        format!("{} of {} answers mixed two runs: {:?}", mixed.len(), answers.len(), &mixed[..mixed.len().min(3)])
+    })?;
+    let states: std::collections::BTreeSet<&String> = answers.iter().map(|a| &a[0]).collect();
+    ensure(states.len() >= 3, || format!("the reader saw only {} states: {states:?}", states.len()))?;
+    eprintln!("  note: {} answers over {kills} killed runs, none mixed", answers.len());
     Ok(())
 }
 

@@ -35,7 +35,7 @@ fn one_cell_twice_is_refused() -> Result<(), String> {
     files.push(copy);
     let err = ingest_quiet(&data, &files).err().ok_or("two values for one cell were accepted")?.to_string();
     ensure(err.contains("84851NED 2020H1 GM0141 \"Totaal\": other figures than"), || err)?;
-    ensure(!data.join("cbs_84851ned").exists(), || "figures written".into())
+    ensure(!tables(&data).join("cbs_84851ned").exists(), || "figures written".into())
 }
 
 fn fresh() -> (tempfile::TempDir, PathBuf) {
@@ -86,7 +86,7 @@ fn seed_round_trips_all_260_cells() -> Result<(), String> {
 fn writes_hive_partitions() -> Result<(), String> {
     let data = fixture();
     for part in ["year=2020/half=1", "year=2020/half=2", "year=2021/half=1"] {
-        let dir = data.join("cbs_84851ned").join(part);
+        let dir = tables(data).join("cbs_84851ned").join(part);
         let files: Vec<_> = std::fs::read_dir(&dir)
             .map_err(|e| format!("{}: {e}", dir.display()))?
             .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "parquet")))

@@ -12,7 +12,7 @@ venv=target/peers-venv
 
 for size in "${sizes[@]}"; do
     data="target/bench-data/$size"
-    if [ ! -d "$data/cbs_84851ned" ]; then
+    if [ ! -e "$data/current" ]; then
         /usr/bin/time -v target/release/vtsql --data "$data" generate --rows "$size" 2> "target/bench-data/generate-$size.log" \
             || { cat "target/bench-data/generate-$size.log"; exit 1; }
         grep -E "^generated|Maximum resident" "target/bench-data/generate-$size.log"

@@ -97,7 +97,9 @@ DIMENSIONS = ["regions", "population", "region_membership"]
 
 
 def open_engine(name, data):
-    d = Path(data).resolve()
+    # the current generation of the tables (data/README.md), resolved once: a run reads one generation
+    root = Path(data).resolve()
+    d = (root / "current").resolve() if (root / "current").exists() else root
     facts = f"{d}/cbs_84851ned/*/*/*.parquet"
     if name == "duckdb":
         import duckdb

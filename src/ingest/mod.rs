@@ -12,6 +12,7 @@ pub mod cbs;
 pub mod dimensions;
 mod error;
 pub mod gazetteer;
+pub mod generation;
 pub mod regions;
 pub mod store;
 pub(crate) mod text;
@@ -147,18 +148,20 @@ pub fn build_if_missing(data_dir: &Path, progress: &mut dyn FnMut(&str)) -> Resu
     Ok(true)
 }
 
-/// Whether a data directory holds any table vtsql wrote.
+/// Whether a data directory holds any table vtsql wrote (a generation of them, or tables written before
+/// generations existed).
 fn has_tables(data_dir: &Path) -> bool {
     let stored = |name: &str| name.starts_with("cbs_") && name.ends_with(".json");
-    data_dir.join(schema::REGIONS.path).exists()
+    data_dir.join(generation::CURRENT).symlink_metadata().is_ok()
+        || data_dir.join(schema::REGIONS.path).exists()
         || data_dir.join(schema::POPULATION.path).exists()
         || std::fs::read_dir(data_dir).into_iter().flatten().flatten().any(|e| stored(&e.file_name().to_string_lossy()))
 }
 
-/// The regions a data directory knows: the built-in gazetteer's, then what is stored (a stored region
-/// wins).
-fn load_regions(data_dir: &Path) -> Result<Regions> {
-    let path = data_dir.join(schema::REGIONS.path);
+/// The regions a data directory knows: the built-in gazetteer's, then what is stored in its tables directory (a
+/// stored region wins).
+fn load_regions(tables: &Path) -> Result<Regions> {
+    let path = tables.join(schema::REGIONS.path);
     let mut regions = Regions::built_in();
     for batch in store::read_parquet(&path)? {
         regions.extend_from_batch(&batch).map_err(|m| IngestError::store(&path, m))?;
@@ -251,7 +254,8 @@ pub fn ingest_files_as(
     // Held from reading what is stored to the commit: another ingest waits, so neither loses the other's rows.
     let store = Store::open(data_dir, progress)?;
     let mut report = Report::default();
-    let mut regions = load_regions(data_dir)?;
+    let tables_dir = store.tables().to_path_buf();
+    let mut regions = load_regions(&tables_dir)?;
     let regions_before = regions.len();
     let mut regions_changed = false;
     let mut population: Vec<Population> = Vec::new();
@@ -277,7 +281,7 @@ pub fn ingest_files_as(
             }
             Layout::StatlineCsv | Layout::StatlineText => {
                 let file = u32::try_from(index).unwrap_or(u32::MAX);
-                let known = |id: &str| cbs::table::stored_meta(data_dir, id).ok().flatten();
+                let known = |id: &str| cbs::table::stored_meta(&tables_dir, id).ok().flatten();
                 let (incoming, _) = read_statline(source, table_id, &regions, &known, file)?;
                 let n = incoming.rows.len();
                 let id = incoming.meta.id.clone();
@@ -302,12 +306,12 @@ pub fn ingest_files_as(
         run.stage_table(&schema::REGIONS, &batch)?;
     }
     for incoming in tables.into_values() {
-        let staged = cbs::stage(&mut run, &store.data_dir, incoming)?;
+        let staged = cbs::stage(&mut run, &tables_dir, incoming)?;
         report.lines.extend(staged.lines);
         population.extend(staged.population);
     }
     if !population.is_empty() {
-        report.lines.push(stage_population(&mut run, &store.data_dir, population)?);
+        report.lines.push(stage_population(&mut run, &tables_dir, population)?);
     }
     run.commit()?;
     if regions_changed {
@@ -344,10 +348,10 @@ fn add_incoming(tables: &mut BTreeMap<String, cbs::Incoming>, incoming: cbs::Inc
     Ok(())
 }
 
-/// Stages `population` with `new` figures: the built-in years, then what is stored, then the new rows (a
-/// later source wins). Answers a line for the report.
-pub(crate) fn stage_population(run: &mut Run<'_>, data_dir: &Path, new: Vec<Population>) -> Result<String> {
-    let path = data_dir.join(schema::POPULATION.path);
+/// Stages `population` with `new` figures: the built-in years, then what is stored (in `tables`), then the new
+/// rows (a later source wins). Answers a line for the report.
+pub(crate) fn stage_population(run: &mut Run<'_>, tables: &Path, new: Vec<Population>) -> Result<String> {
+    let path = tables.join(schema::POPULATION.path);
     let mut rows = gazetteer::population();
     let stored = store::population_from_batches(&store::read_parquet(&path)?, &path)?;
     let replaced: HashSet<(String, i32)> = stored.iter().map(|p| (p.region_code.clone(), p.year)).collect();

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::dimensions::Population;
 use super::error::{IngestError, Result};
+use super::generation;
 use crate::schema;
 use arrow::array::{Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{Schema, SchemaRef};
@@ -172,8 +173,8 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
     Ok(batches)
 }
 
-/// Lets a crash test stop the process at a named step of a run (`VTSQL_FAILPOINT=commit:2` aborts before
-/// the third step of applying a committed run): the steps a kill -9 can fall between.
+/// Lets a crash test stop the process at a named step of a commit (`VTSQL_FAILPOINT=commit:1` aborts after the
+/// new generation is in the data directory, before it is made current): the steps a kill -9 can fall between.
 fn failpoint(step: &str, index: usize) {
     if let Ok(wanted) = std::env::var("VTSQL_FAILPOINT")
         && wanted == format!("{step}:{index}")
@@ -184,23 +185,21 @@ fn failpoint(step: &str, index: usize) {
 
 /// The name of the file that holds a data directory's writer lock.
 const LOCK: &str = ".lock";
-/// The file in a run's staging directory that makes it committed: written last, by one rename.
-const JOURNAL: &str = "COMMITTED";
-/// The file in a staged partition that tells which run made it, so that applying a run can tell whether a
-/// partition is in place already.
-const RUN_MARK: &str = ".vtsql-run";
 
 /// The data directory and its staging area, held by one writer at a time.
 ///
-/// A writer takes the directory's lock (`DATA/.lock`, waiting for another writer to finish), then finishes
-/// or undoes what a writer that died left behind ([`Store::open`]). A run stages every table and partition
-/// it writes under `DATA/.staging/run-*` and commits them together ([`Run::commit`]): a journal of the moves
-/// is written first and switched in by one rename; from then on the run is applied, by this process or, if
-/// it dies, by the next one that opens the store. So a reader after a crash sees the old state or the new
-/// one, never a mixture.
+/// A writer takes the directory's lock (`DATA/.lock`, waiting for another writer to finish), then removes what
+/// a writer that died left behind ([`Store::open`]). A run stages every table and partition it writes under
+/// `DATA/.staging/run-*` and commits them together ([`Run::commit`]) as a new generation of the tables
+/// ([`super::generation`]): the unchanged files linked, the staged ones moved in, and the generation made
+/// current by one rename. A reader sees the old generation or the new one, never a mixture, even when the
+/// writer dies at any moment, and a reader still reading the old generation keeps it until it is done.
 pub struct Store {
     pub data_dir: PathBuf,
     staging: PathBuf,
+    /// The current tables when the store was opened: a generation, or the data directory's top level in a
+    /// directory written before generations existed.
+    tables: PathBuf,
     _lock: File,
     /// This writer made the data directory: if nothing is committed, it takes it away again.
     created: bool,
@@ -209,7 +208,7 @@ pub struct Store {
 
 impl Store {
     /// Takes the writer lock of `data_dir` (creating the directory), waiting for another writer if there is
-    /// one (`waiting` is told), and recovers what a dead writer left.
+    /// one (`waiting` is told), and removes what a dead writer left.
     pub fn open(data_dir: &Path, waiting: &mut dyn FnMut(&str)) -> Result<Self> {
         let created = !data_dir.exists();
         std::fs::create_dir_all(data_dir).map_err(|e| IngestError::io(data_dir, e))?;
@@ -232,6 +231,7 @@ impl Store {
         std::fs::create_dir_all(&staging).map_err(|e| IngestError::io(&staging, e))?;
         let store = Store {
             data_dir: data_dir.to_path_buf(),
+            tables: generation::tables_dir(data_dir),
             staging,
             _lock: lock,
             created,
@@ -241,9 +241,14 @@ impl Store {
         Ok(store)
     }
 
-    /// Finishes or removes what a dead writer left in `data_dir`, if no writer holds it now and there is
-    /// anything to finish: how a reader that opens the directory after a crash sees a whole state. Answers
-    /// whether it looked.
+    /// The directory of the tables this writer reads and changes.
+    pub fn tables(&self) -> &Path {
+        &self.tables
+    }
+
+    /// Removes what a dead writer left in `data_dir` (runs under staging, generations that never became current
+    /// or are no longer read), if no writer holds it now. Answers whether it looked. Readers do not need it: they
+    /// never see a half-written generation.
     pub fn recover_if_idle(data_dir: &Path) -> Result<bool> {
         let staging = data_dir.join(STAGING);
         let pending = std::fs::read_dir(&staging).is_ok_and(|mut entries| entries.next().is_some());
@@ -251,12 +256,15 @@ impl Store {
         if !pending || !lock_path.is_file() {
             return Ok(false);
         }
-        let lock = File::options().write(true).open(&lock_path).map_err(|e| IngestError::io(&lock_path, e))?;
+        let Ok(lock) = File::options().write(true).open(&lock_path) else {
+            return Ok(false); // a read-only data directory: nothing to remove, nothing that needs removing
+        };
         if lock.try_lock().is_err() {
             return Ok(false);
         }
         let store = Store {
             data_dir: data_dir.to_path_buf(),
+            tables: generation::tables_dir(data_dir),
             staging,
             _lock: lock,
             created: false,
@@ -266,19 +274,16 @@ impl Store {
         Ok(true)
     }
 
-    /// Finishes committed runs a dead writer left and removes everything else under staging (no other
-    /// writer is alive: this one holds the lock).
+    /// Removes everything under staging and every generation that is not current and not read (no other writer
+    /// is alive: this one holds the lock).
     fn recover(&self) -> Result<()> {
         let entries = std::fs::read_dir(&self.staging).map_err(|e| IngestError::io(&self.staging, e))?;
         let mut leftovers: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         leftovers.sort();
         for path in leftovers {
-            if path.join(JOURNAL).is_file() {
-                Run::resume(self, &path)?.apply()?;
-            }
             remove_any(&path)?;
         }
-        Ok(())
+        generation::remove_unused(&self.data_dir, &self.staging)
     }
 
     /// Starts a run: its staging directory.
@@ -287,7 +292,7 @@ impl Store {
         let id = format!("run-{}-{nanos}", std::process::id());
         let dir = self.staging.join(&id);
         std::fs::create_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
-        Ok(Run { store: self, id, dir, moves: Vec::new(), done: false })
+        Ok(Run { store: self, dir, moves: Vec::new(), done: false })
     }
 }
 
@@ -315,12 +320,10 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| IngestError::io(dir, e))
 }
 
-/// A run's staging directory, shared by the threads that write partitions of tables other than
-/// `veilig_thuis` side by side.
+/// A run's staging directory, shared by the threads that write partitions side by side.
 #[derive(Clone, Copy)]
 pub struct Staging<'r> {
     dir: &'r Path,
-    id: &'r str,
 }
 
 impl Staging<'_> {
@@ -333,8 +336,6 @@ impl Staging<'_> {
         let mut writer = SortedFileWriter::create(&dir.join("part-0.parquet"), batch.schema(), sort)?;
         writer.write(batch)?;
         writer.finish()?;
-        let mark = dir.join(RUN_MARK);
-        std::fs::write(&mark, self.id).map_err(|e| IngestError::io(&mark, e))?;
         sync_dir(&dir)?;
         Ok(StagedDirectory { staged, target: target.to_string() })
     }
@@ -347,75 +348,36 @@ pub struct StagedDirectory {
     target: String,
 }
 
-/// What a move of a committed run does.
+/// What a change of a run does to its target in the new generation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum MoveKind {
-    /// A staged table file (or small file) takes the target's place.
-    Table,
-    /// A staged partition directory is swapped in whole.
-    Partition,
-    /// The target is moved into the run's staging directory, which is removed with it.
+    /// A staged file or partition directory takes the target's place.
+    Replace,
+    /// The target is left out.
     Remove,
 }
 
-impl MoveKind {
-    fn name(self) -> &'static str {
-        match self {
-            MoveKind::Table => "table",
-            MoveKind::Partition => "partition",
-            MoveKind::Remove => "remove",
-        }
-    }
-}
-
-/// One move of a committed run: a staged file or partition into its place, or a target away.
+/// One change of a run.
 #[derive(Debug, Clone, PartialEq)]
 struct Move {
     /// The name under the run's staging directory.
     staged: String,
-    /// The target, relative to the data directory.
+    /// The target, relative to the tables directory.
     target: String,
     kind: MoveKind,
 }
 
-/// Writes staged under one staging directory, committed together.
+/// Writes staged under one staging directory, committed together as one new generation.
 pub struct Run<'s> {
     store: &'s Store,
-    id: String,
     dir: PathBuf,
     moves: Vec<Move>,
     done: bool,
 }
 
 impl<'s> Run<'s> {
-    /// A committed run found after a crash, from its journal.
-    fn resume(store: &'s Store, dir: &Path) -> Result<Run<'s>> {
-        let journal = dir.join(JOURNAL);
-        let text = std::fs::read_to_string(&journal).map_err(|e| IngestError::io(&journal, e))?;
-        let mut lines = text.lines();
-        let id = lines.next().unwrap_or_default().to_string();
-        let moves = lines
-            .map(|line| {
-                let mut parts = line.splitn(3, '\t');
-                match (parts.next(), parts.next(), parts.next()) {
-                    (Some(kind), Some(staged), Some(target)) => Ok(Move {
-                        staged: staged.to_string(),
-                        target: target.to_string(),
-                        kind: match kind {
-                            "partition" => MoveKind::Partition,
-                            "remove" => MoveKind::Remove,
-                            _ => MoveKind::Table,
-                        },
-                    }),
-                    _ => Err(IngestError::store(&journal, format!("not a vtsql journal line: {line:?}"))),
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Run { store, id, dir: dir.to_path_buf(), moves, done: true })
-    }
-
-    /// Removes `target` (a directory or file, relative to the data directory) at commit: a table that is no
-    /// longer written in this form.
+    /// Leaves `target` (a directory or file, relative to the tables directory) out of the new generation: a
+    /// table that is no longer written in this form.
     pub fn remove(&mut self, target: &str) {
         let staged = format!("removed-{}", self.moves.len());
         self.moves.push(Move { staged, target: target.to_string(), kind: MoveKind::Remove });
@@ -425,18 +387,18 @@ impl<'s> Run<'s> {
     pub fn stage_table(&mut self, table: &schema::Table, batch: &RecordBatch) -> Result<()> {
         let staged = format!("table-{}", table.path);
         write_table(&self.dir.join(&staged), table, batch)?;
-        self.moves.push(Move { staged, target: table.path.to_string(), kind: MoveKind::Table });
+        self.moves.push(Move { staged, target: table.path.to_string(), kind: MoveKind::Replace });
         Ok(())
     }
 
     /// Where this run's partition directories are written, by as many threads as share it.
     pub fn staging(&self) -> Staging<'_> {
-        Staging { dir: &self.dir, id: &self.id }
+        Staging { dir: &self.dir }
     }
 
     /// Makes a directory written through [`Run::staging`] part of this run: it replaces its target at commit.
     pub fn add_directory(&mut self, directory: StagedDirectory) {
-        self.moves.push(Move { staged: directory.staged, target: directory.target, kind: MoveKind::Partition });
+        self.moves.push(Move { staged: directory.staged, target: directory.target, kind: MoveKind::Replace });
     }
 
     /// Stages a small file (a table's metadata) that replaces `target` at commit.
@@ -446,79 +408,62 @@ impl<'s> Run<'s> {
         let mut file = File::create(&path).map_err(|e| IngestError::io(&path, e))?;
         std::io::Write::write_all(&mut file, bytes).map_err(|e| IngestError::io(&path, e))?;
         file.sync_all().map_err(|e| IngestError::io(&path, e))?;
-        self.moves.push(Move { staged, target: target.to_string(), kind: MoveKind::Table });
+        self.moves.push(Move { staged, target: target.to_string(), kind: MoveKind::Replace });
         Ok(())
     }
 
-    /// Makes every staged write take effect, or none: the journal is switched in by one rename, and each
-    /// move after it can be done again by [`Store::open`] after a crash.
+    /// Makes every staged write take effect, or none: a new generation of the tables is built beside the current
+    /// one (the files this run does not change are hard links, the staged ones moved in), put in the data
+    /// directory, and made current by one rename. A crash before that rename leaves the old generation current
+    /// (and a leftover the next writer removes); after it, the new one.
     pub fn commit(mut self) -> Result<()> {
-        let mut text = format!("{}\n", self.id);
-        for m in &self.moves {
-            text.push_str(&format!("{}\t{}\t{}\n", m.kind.name(), m.staged, m.target));
-        }
-        let writing = self.dir.join(format!("{JOURNAL}.writing"));
-        let mut file = File::create(&writing).map_err(|e| IngestError::io(&writing, e))?;
-        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| IngestError::io(&writing, e))?;
-        file.sync_all().map_err(|e| IngestError::io(&writing, e))?;
+        let store = self.store;
         failpoint("commit", 0);
-        let journal = self.dir.join(JOURNAL);
-        std::fs::rename(&writing, &journal).map_err(|e| IngestError::io(&journal, e))?;
-        sync_dir(&self.dir)?;
-        self.done = true;
-        self.store.committed.set(true);
-        self.apply()?;
-        remove_any(&self.dir)?;
-        sync_dir(&self.store.staging)
-    }
-
-    /// Does every move of a committed run that is not done yet.
-    fn apply(&self) -> Result<()> {
-        for (i, m) in self.moves.iter().enumerate() {
-            failpoint("commit", i + 1);
-            let staged = self.dir.join(&m.staged);
-            let target = self.store.data_dir.join(&m.target);
-            match m.kind {
-                MoveKind::Partition => self.swap_in(&staged, &target)?,
-                MoveKind::Table if staged.exists() => {
-                    std::fs::rename(&staged, &target).map_err(|e| IngestError::io(&target, e))?;
-                }
-                MoveKind::Remove if target.exists() => {
-                    std::fs::rename(&target, &staged).map_err(|e| IngestError::io(&target, e))?;
-                }
-                _ => {}
+        let generation = self.dir.join("generation");
+        let changed: std::collections::HashSet<PathBuf> = self.moves.iter().map(|m| PathBuf::from(&m.target)).collect();
+        let skip = |path: &Path| changed.contains(path);
+        let legacy = generation::current_name(&store.data_dir)?.is_none();
+        let only: Option<&dyn Fn(&str) -> bool> = if legacy { Some(&generation::is_legacy_table) } else { None };
+        if store.tables.is_dir() {
+            generation::link_tree(&store.tables, &generation, &skip, only)?;
+        } else {
+            std::fs::create_dir_all(&generation).map_err(|e| IngestError::io(&generation, e))?;
+        }
+        for m in self.moves.iter().filter(|m| m.kind == MoveKind::Replace) {
+            let target = generation.join(&m.target);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| IngestError::io(parent, e))?;
             }
+            let staged = self.dir.join(&m.staged);
+            std::fs::rename(&staged, &target).map_err(|e| IngestError::io(&target, e))?;
             if let Some(parent) = target.parent() {
                 sync_dir(parent)?;
             }
         }
-        Ok(())
-    }
-
-    /// Puts the staged partition in place of the target in one atomic step (a reader sees the old
-    /// partition or the new one), unless the target is this run's already.
-    fn swap_in(&self, staged: &Path, target: &Path) -> Result<()> {
-        let ours = |dir: &Path| std::fs::read_to_string(dir.join(RUN_MARK)).is_ok_and(|id| id == self.id);
-        if ours(target) {
-            return Ok(());
-        }
-        if !staged.exists() {
-            return Err(IngestError::store(staged, "a committed partition is missing from staging"));
-        }
-        let parent = target.parent().unwrap_or(&self.store.data_dir);
-        std::fs::create_dir_all(parent).map_err(|e| IngestError::io(parent, e))?;
-        if !target.exists() {
-            return std::fs::rename(staged, target).map_err(|e| IngestError::io(target, e));
-        }
-        match exchange(staged, target) {
-            Ok(()) => Ok(()),
-            Err(_) => {
-                // Without RENAME_EXCHANGE there is a moment without the partition, never a mixed one.
-                let old = staged.with_extension("old");
-                std::fs::rename(target, &old).map_err(|e| IngestError::io(target, e))?;
-                std::fs::rename(staged, target).map_err(|e| IngestError::io(target, e))
+        let readers = generation.join(generation::READERS);
+        File::create(&readers).map_err(|e| IngestError::io(&readers, e))?;
+        sync_dir(&generation)?;
+        let name = generation::next_name(&store.data_dir);
+        let placed = store.data_dir.join(&name);
+        std::fs::rename(&generation, &placed).map_err(|e| IngestError::io(&placed, e))?;
+        sync_dir(&store.data_dir)?;
+        failpoint("commit", 1);
+        generation::switch(&store.data_dir, &name)?;
+        self.done = true;
+        store.committed.set(true);
+        failpoint("commit", 2);
+        if legacy {
+            // the tables at the top level, now in the first generation, are read there no more
+            for entry in std::fs::read_dir(&store.data_dir).map_err(|e| IngestError::io(&store.data_dir, e))?.flatten()
+            {
+                if generation::is_legacy_table(&entry.file_name().to_string_lossy()) {
+                    remove_any(&entry.path())?;
+                }
             }
         }
+        remove_any(&self.dir)?;
+        generation::remove_unused(&store.data_dir, &store.staging)?;
+        sync_dir(&store.staging)
     }
 }
 
@@ -529,22 +474,6 @@ impl Drop for Run<'_> {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
-}
-
-#[cfg(target_os = "linux")]
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let a = CString::new(a.as_os_str().as_bytes())?;
-    let b = CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
-    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE) };
-    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
-    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
 }
 
 pub fn population_to_batch(rows: &[Population]) -> arrow::error::Result<RecordBatch> {

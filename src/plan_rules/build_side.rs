@@ -134,7 +134,7 @@ mod tests {
     /// A session on `dir`, with vtsql's rules or without.
     async fn session(dir: &std::path::Path, rules: bool) -> SessionContext {
         let ctx = testing::session(crate::session::config(), rules);
-        crate::catalog::register_tables(&ctx, dir).await.unwrap();
+        crate::catalog::register_tables(&ctx, &crate::ingest::generation::tables_dir(dir)).await.unwrap();
         ctx
     }
 

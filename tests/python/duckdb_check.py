@@ -12,7 +12,7 @@ data = sys.argv[1]
 rows = duckdb.sql(
     f"""
     SELECT period, year, half, gestarte_adviezen, ontvangen_meldingen, afgeronde_diensten_onderzoek
-    FROM read_parquet('{data}/cbs_84851ned/*/*/*.parquet', hive_partitioning = true)
+    FROM read_parquet('{data}/current/cbs_84851ned/*/*/*.parquet', hive_partitioning = true)
     WHERE region_code = 'GM0141' AND kenmerken_adviezen_meldingen_diensten = 'Totaal'
     ORDER BY period
     """

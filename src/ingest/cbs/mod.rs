@@ -92,15 +92,15 @@ pub struct Staged {
     pub population: Vec<super::dimensions::Population>,
 }
 
-/// Stages `incoming` into its table in `run`.
-pub fn stage(run: &mut Run<'_>, data_dir: &Path, mut incoming: Incoming) -> Result<Staged> {
+/// Stages `incoming` into its table in `run`; `tables` is the directory of the tables now (the store's).
+pub fn stage(run: &mut Run<'_>, tables: &Path, mut incoming: Incoming) -> Result<Staged> {
     deduplicate(&mut incoming)?;
-    let stored = table::stored_meta(data_dir, &incoming.meta.id)?;
+    let stored = table::stored_meta(tables, &incoming.meta.id)?;
     let source = incoming.sources.first().cloned().unwrap_or_default();
     let merged = table::merge_meta(stored.as_ref(), &incoming.meta, &source)?;
     let population = population_of(&incoming.meta, &incoming.rows);
     let n = incoming.rows.len();
-    let changes = table::stage(run, data_dir, stored.as_ref(), &merged, incoming.rows)?;
+    let changes = table::stage(run, tables, stored.as_ref(), &merged, incoming.rows)?;
     let mut lines = incoming.notes;
     for (d, from, to) in &merged.relabels {
         lines.push(format!(
@@ -157,6 +157,7 @@ pub fn ingest_kept(data_dir: &Path, ids: &[String], progress: &mut dyn FnMut(&st
     let ids: Vec<String> =
         if ids.is_empty() { kept_ids(data_dir) } else { ids.iter().map(|i| i.to_uppercase()).collect() };
     let store = Store::open(data_dir, progress)?;
+    let tables = store.tables().to_path_buf();
     let mut run = store.begin()?;
     let mut lines = Vec::new();
     let mut population = Vec::new();
@@ -178,14 +179,14 @@ pub fn ingest_kept(data_dir: &Path, ids: &[String], progress: &mut dyn FnMut(&st
             let download = download?;
             progress(&format!("{}: {} rows of {} kept", dir.display(), download.rows.len(), download.meta.id));
             let incoming = Incoming { meta: download.meta, rows: download.rows, sources: vec![dir], notes: vec![] };
-            let staged = stage(&mut run, data_dir, incoming)?;
+            let staged = stage(&mut run, &tables, incoming)?;
             lines.extend(staged.lines);
             population.extend(staged.population);
         }
         Ok::<(), IngestError>(())
     })?;
     if !population.is_empty() {
-        lines.push(super::stage_population(&mut run, data_dir, population)?);
+        lines.push(super::stage_population(&mut run, &tables, population)?);
     }
     run.commit()?;
     Ok(lines)
@@ -228,7 +229,7 @@ pub fn fetch_command(
             Ok(Outcome::Unchanged { modified }) => {
                 eprintln!("{id}: unchanged since {modified}: nothing downloaded");
                 // kept but not stored (its ingest failed, or the tables were removed): ingest it now
-                let stored = table::stored_meta(data_dir, id)?.map(|m| m.release);
+                let stored = table::stored_meta(&super::generation::tables_dir(data_dir), id)?.map(|m| m.release);
                 if stored != model::day_of(&modified).map(model::date_text) {
                     changed.push(id.clone());
                 }
