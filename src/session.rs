@@ -34,7 +34,7 @@ use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::{FutureExt, Stream, StreamExt};
 
-use vtsql_udfs::bounded::VtsqlOptions;
+use vtsql_udfs::bounded::{Budget, PlanningStopped, StatementLimits, VtsqlOptions};
 
 use crate::catalog;
 use crate::ingest::generation::{self, Lease};
@@ -91,7 +91,7 @@ pub fn local_context(config: SessionConfig) -> Result<SessionContext> {
 /// An in-process context with vtsql's functions, and its plan rules where `rules` says.
 fn local_context_with(config: SessionConfig, rules: bool) -> Result<SessionContext> {
     let builder = builder(config)?;
-    let state = if rules { plan_rules::install(builder) } else { builder }.build();
+    let state = plan_rules::deadline::watch(if rules { plan_rules::install(builder) } else { builder }.build());
     let ctx = SessionContext::new_with_state(state);
     vtsql_udfs::register_all(&ctx)?;
     Ok(ctx)
@@ -114,6 +114,9 @@ pub struct Options {
     /// function that makes text or lists may produce (`vtsql_udfs::bounded`); `None`: the session's pool,
     /// and the session's bound.
     pub memory_limit: Option<usize>,
+    /// How long the statement may take, planning included: planning stops at its next step once it is past
+    /// (`vtsql_udfs::bounded::Budget`), and a stream the caller keeps reading is the caller's to end.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// A statement [`Options::read_only`] refused; the reason says what it was.
@@ -236,28 +239,42 @@ impl Session {
     pub async fn describe(&self, sql: &str, options: &Options) -> Result<Described> {
         let statement = single(sql)?;
         let _generation = self.generation().await?;
-        let ctx = self.context_for(options);
+        let (ctx, budget) = self.context_for(options, Instant::now());
         let plan = caught(self.logical_plan(&ctx, statement, options)).await?;
+        if let Some(budget) = budget {
+            budget.end_planning()?;
+        }
         Ok(Described { schema: Arc::clone(plan.schema().inner()), parameters: parameter_types(&plan)? })
     }
 
-    /// The context one statement runs in: the session's, or a copy with a memory pool of its own.
-    fn context_for(&self, options: &Options) -> SessionContext {
-        let Some(limit) = options.memory_limit else {
-            return self.ctx.clone();
-        };
+    /// The context one statement is planned and run in: the session's own, or, when the statement has a
+    /// memory limit or a timeout, one with a memory pool of its own and a [`Budget`] that planning answers
+    /// to (constant folding counts its values in the pool; every rule and function call checks the deadline).
+    fn context_for(&self, options: &Options, started: Instant) -> (SessionContext, Option<Arc<Budget>>) {
+        if options.memory_limit.is_none() && options.timeout.is_none() {
+            return (self.ctx.clone(), None);
+        }
         let state = self.ctx.state();
-        // Fair, not greedy: operators that spill (final aggregates, sorts, joins) each get their share of what the
-        // others leave, and spill when it is used up; under a greedy pool the first took it all and the next
-        // could not even get the room to spill ("Resources exhausted" at a limit the query fits in).
-        let pool =
-            TrackConsumersPool::new(FairSpillPool::new(limit), std::num::NonZeroUsize::new(3).expect("3 is not 0"));
-        let runtime = RuntimeEnv { memory_pool: Arc::new(pool), ..RuntimeEnv::clone(state.runtime_env()) };
+        let mut runtime = RuntimeEnv::clone(state.runtime_env());
+        let mut bounds = None;
+        if let Some(limit) = options.memory_limit {
+            // Fair, not greedy: operators that spill (final aggregates, sorts, joins) each get their share of
+            // what the others leave, and spill when it is used up; under a greedy pool the first took it all and
+            // the next could not even get the room to spill ("Resources exhausted" at a limit the query fits in).
+            let pool = TrackConsumersPool::new(FairSpillPool::new(limit), std::num::NonZeroUsize::new(3).expect("3"));
+            runtime.memory_pool = Arc::new(pool);
+            let mut options = VtsqlOptions::default();
+            options.max_result_bytes = limit;
+            bounds = Some(options);
+        }
+        let budget = Budget::new(options.memory_limit.map(|_| &runtime.memory_pool), started, options.timeout);
         let mut state = SessionStateBuilder::new_from_existing(state).with_runtime_env(Arc::new(runtime)).build();
-        let mut bounds = VtsqlOptions::default();
-        bounds.max_result_bytes = limit;
-        state.config_mut().options_mut().extensions.insert(bounds);
-        SessionContext::new_with_state(state)
+        let extensions = &mut state.config_mut().options_mut().extensions;
+        if let Some(bounds) = bounds {
+            extensions.insert(bounds);
+        }
+        extensions.insert(StatementLimits { budget: Some(Arc::clone(&budget)) });
+        (SessionContext::new_with_state(state), Some(budget))
     }
 
     async fn logical_plan(&self, ctx: &SessionContext, statement: Statement, options: &Options) -> Result<LogicalPlan> {
@@ -347,7 +364,7 @@ impl Session {
         let started = Instant::now();
         let held = self.generation().await?;
         let generation = Arc::clone(&held);
-        let ctx = self.context_for(options);
+        let (ctx, budget) = self.context_for(options, started);
         let parquet_before = ctx.copied_config().options().execution.parquet.clone();
         let (schema, plan, task_ctx) = caught(async {
             let mut plan = self.logical_plan(&ctx, statement, options).await?;
@@ -366,6 +383,9 @@ impl Session {
             let schema = Arc::clone(frame.schema().inner());
             let task_ctx = Arc::new(frame.task_ctx());
             let plan = frame.create_physical_plan().await?;
+            if let Some(budget) = &budget {
+                budget.end_planning()?;
+            }
             Ok((schema, plan, task_ctx))
         })
         .await?;
@@ -645,8 +665,12 @@ fn bind(values: &[ScalarValue], types: &[Option<DataType>]) -> Result<Vec<Scalar
         .collect()
 }
 
-/// The error a panic becomes: a bug of vtsql or DataFusion met on this input, never a result.
+/// The error a panic becomes: a bug of vtsql or DataFusion met on this input, never a result; or the limit a
+/// function met while planning ([`PlanningStopped`], an unwind that is no panic).
 fn panicked(panic: &(dyn Any + Send)) -> DataFusionError {
+    if let Some(PlanningStopped(limit)) = panic.downcast_ref::<PlanningStopped>() {
+        return DataFusionError::ResourcesExhausted(limit.clone());
+    }
     let message = panic
         .downcast_ref::<String>()
         .map(String::as_str)

@@ -65,13 +65,28 @@ impl Server {
 
     /// Resident memory of the server process, from /proc.
     pub fn rss_bytes(&self) -> Result<u64, String> {
+        self.status_bytes("VmRSS")
+    }
+
+    /// The most resident memory the server process has had, from /proc.
+    pub fn peak_rss_bytes(&self) -> Result<u64, String> {
+        self.status_bytes("VmHWM")
+    }
+
+    fn status_bytes(&self, field: &str) -> Result<u64, String> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).map_err(|e| e.to_string())?;
         let kb = status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .ok_or("no VmRSS in /proc/PID/status")?;
+            .ok_or_else(|| format!("no {field} in /proc/PID/status"))?;
         Ok(kb * 1024)
+    }
+
+    /// How many of the server's threads have the name `name`, from /proc.
+    pub fn threads_named(&self, name: &str) -> usize {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).into_iter().flatten().flatten();
+        tasks.filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name)).count()
     }
 
     /// A server that asks for the test token.

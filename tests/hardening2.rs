@@ -18,6 +18,10 @@ pub const CHECKS: &[(&str, Check)] = &[
         item01_a_server_cannot_name_a_path_outside_the_data_directory,
     ),
     ("hardening2::item02_set_operation_chains_are_refused_not_a_crash", item02_set_operation_chains_are_refused),
+    (
+        "hardening2::item03_planning_stays_within_the_memory_limit_and_the_deadline",
+        item03_planning_stays_within_the_memory_limit_and_the_deadline,
+    ),
     ("hardening2::item04_live_readers_never_see_a_mixed_state", item04_live_readers_never_see_a_mixed_state),
     ("hardening2::item05_fetch_keeps_to_the_service_and_stops", item05_fetch_keeps_to_the_service_and_stops),
     ("hardening2::item11_password_guessing_is_bounded_per_address", item11_password_guessing_is_bounded),
@@ -50,6 +54,72 @@ fn item11_a_negative_count_is_refused() -> Result<(), String> {
         ensure(error.to_string().contains("negative, and a count cannot be"), || error.to_string())?;
         ensure_eq(query(&data, "SELECT count(*) FROM cbs_tables")?, vec![vec!["0".to_string()]], "tables stored")?;
     }
+    Ok(())
+}
+
+/// Regression: under `--memory-limit 64M --query-timeout 2` constant folding took the server to 1-4 GB per
+/// statement (each call within the bound on one call's result, together far beyond it), and a planning thread
+/// kept running after the client had its timeout. Now the values planning makes are counted in the statement's
+/// pool, and planning checks the deadline at every rule and function call.
+fn item03_planning_stays_within_the_memory_limit_and_the_deadline() -> Result<(), String> {
+    let repeats = |f: &str, n: usize| {
+        let args = vec!["repeat('x', 50000000)"; n].join(", ");
+        format!("SELECT length(CAST({f}({args}) AS VARCHAR))")
+    };
+    let mut encode = "repeat('x', 50000000)".to_string();
+    for _ in 0..7 {
+        encode = format!("encode({encode}, 'hex')");
+    }
+    let concatenated = format!("SELECT length({})", vec!["repeat('x', 50000000)"; 40].join(" || "));
+    let hostile = [
+        format!("SELECT length({encode})"),
+        repeats("concat_ws", 40).replace("concat_ws(", "concat_ws(',', "),
+        repeats("make_array", 40),
+        concatenated,
+    ];
+    let server = crate::flight::Server::with_token(&["--memory-limit", "64M", "--query-timeout", "2"])?;
+    let before = server.rss_bytes()?;
+    crate::common::runtime().block_on(async {
+        let mut client = server.client(Some(crate::flight::TOKEN)).await?;
+        for sql in &hostile {
+            let short = &sql[..sql.len().min(60)];
+            let refused = client.execute(sql.clone(), None).await.err().ok_or_else(|| format!("{short}: answered"))?;
+            let message = refused.to_string();
+            ensure(message.contains("memory limit") || message.contains("a call may make here"), || {
+                format!("{short}: {message}")
+            })?;
+        }
+        // what an analyst writes still plans and runs under the same limits
+        let info =
+            client.execute("SELECT length(repeat('x', 1000000)) AS n".into(), None).await.map_err(|e| e.to_string())?;
+        let (_, batches) = crate::flight::fetch(&mut client, info).await.map_err(|e| e.to_string())?;
+        ensure_eq(crate::flight::rows(&batches), vec![vec!["1000000".to_string()]], "an ordinary constant")
+    })?;
+    let peak = server.peak_rss_bytes()?;
+    ensure(peak < before + (64 << 20) + (200 << 20), || {
+        format!("the server grew from {} MiB to a peak of {} MiB", before >> 20, peak >> 20)
+    })?;
+    // a statement that plans for longer than the deadline: its planning thread stops on its own
+    let server = crate::flight::Server::with_token(&["--memory-limit", "4G", "--query-timeout", "1"])?;
+    let slow =
+        (0..1500).map(|i| format!("length(encode(sha512(repeat('x', {})), 'hex'))", 2_000_000 + i)).collect::<Vec<_>>();
+    let slow = format!("SELECT {}", slow.join(", "));
+    crate::common::runtime().block_on(async {
+        let mut client = server.client(Some(crate::flight::TOKEN)).await?;
+        let refused = client.execute(slow, None).await.err().ok_or("the slow statement answered")?;
+        ensure(refused.to_string().contains("longer than the server's limit"), || refused.to_string())
+    })?;
+    let waited = std::time::Instant::now();
+    while server.threads_named("vtsql-plan") > 0 {
+        ensure(waited.elapsed() < Duration::from_secs(30), || "planning still runs 30 s after its deadline".into())?;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "  note: peak {} MiB (from {} MiB); planning stopped {:?} after the deadline",
+        peak >> 20,
+        before >> 20,
+        waited.elapsed()
+    );
     Ok(())
 }
 

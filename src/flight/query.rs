@@ -90,7 +90,12 @@ impl Engine {
 
     /// How a client statement runs: read-only, in a memory pool of the query's own.
     fn options(&self, params: &[ScalarValue]) -> Options {
-        Options { read_only: true, params: params.to_vec(), memory_limit: Some(self.limits.memory_per_query) }
+        Options {
+            read_only: true,
+            params: params.to_vec(),
+            memory_limit: Some(self.limits.memory_per_query),
+            timeout: Some(self.limits.query_timeout),
+        }
     }
 
     /// Plans `sql` with parameter values bound, down to the physical plan whose schema is streamed.

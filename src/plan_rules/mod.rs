@@ -6,9 +6,11 @@
 //! once), [`text_equality::TextEqualityByView`] (physical: a filter compares text by its view) and
 //! [`file_pruning::PruneFilesOnce`] (physical: a scan's files are checked against its predicate once per
 //! query, not once per file). On a cluster's scheduler: [`SortWindowPartitionsFully`] (a window's sort
-//! must survive being cut at a shuffle).
+//! must survive being cut at a shuffle). Every rule of a local session, DataFusion's and vtsql's, is wrapped by
+//! [`deadline::watch`] so that planning stops at the statement's deadline or memory limit.
 
 pub mod build_side;
+pub mod deadline;
 pub mod eager_aggregate;
 pub mod file_pruning;
 pub mod rolling;
@@ -103,7 +105,7 @@ impl QueryPlanner for VtsqlPlanner {
             return planner.create_physical_plan(plan, state).await;
         }
         let state = SessionStateBuilder::new_from_existing(state.clone())
-            .with_physical_optimizer_rules(physical_rules(false))
+            .with_physical_optimizer_rules(deadline::watch_physical(physical_rules(false)))
             .build();
         planner.create_physical_plan(plan, &state).await
     }

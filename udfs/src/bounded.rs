@@ -5,21 +5,31 @@
 //! memory. The bound holds wherever the function runs, constant folding at planning included.
 //!
 //! Operators' memory is counted by DataFusion's memory pool; a function's result is not, which is why
-//! these calls need a bound of their own.
+//! these calls need a bound of their own. One call within the bound is not enough at planning, though:
+//! constant folding keeps every value it makes in the plan, so fifty `repeat`s of 60 MB each, or a chain of
+//! `encode`s that each double their argument, pass the bound call by call and take gigabytes together.
+//! A statement with a [`StatementLimits`] therefore counts what every function makes while it is planned
+//! against its memory pool, and every call checks the statement's deadline (see [`Budget`]).
 
 use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type};
-use datafusion::common::config::{ConfigExtension, ConfigOptions};
-use datafusion::common::{ScalarValue, exec_err, extensions_options};
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ConfigOptions, ExtensionOptions};
+use datafusion::common::{DataFusionError, ScalarValue, exec_err, extensions_options};
 use datafusion::error::Result;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation};
 use datafusion::logical_expr::interval_arithmetic::Interval;
+use datafusion::logical_expr::preimage::PreimageResult;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    ColumnarValue, Documentation, Expr, ExpressionPlacement, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, StructFieldMapping,
 };
 
 extensions_options! {
@@ -33,6 +43,169 @@ extensions_options! {
 
 impl ConfigExtension for VtsqlOptions {
     const PREFIX: &'static str = "vtsql";
+}
+
+/// What one statement may use while it is planned: its memory pool, for the values constant folding makes,
+/// and its deadline. Planning has no operator to count its memory and no stream to cancel, so the functions
+/// it calls ([`bounded`]) and the planner's rules (vtsql wraps each) ask the budget instead; the first limit
+/// hit is kept, and [`Budget::end_planning`] turns it into the statement's error.
+///
+/// DataFusion's constant folding swallows a function's error and leaves the call in the plan, partly folded:
+/// a value of tens of megabytes inside an expression whose name DataFusion then formats, byte by byte, each
+/// time it derives a schema (an `encode` chain past the limit took 18 s and gigabytes more after the error).
+/// So a function that hits a limit while planning does not return: it unwinds with [`PlanningStopped`]
+/// (without the panic hook: this is no panic), which the session catches around planning and turns into the
+/// error.
+#[derive(Debug)]
+pub struct Budget {
+    /// When the statement must be done, and the limit it came from (for the message).
+    deadline: Option<(Instant, Duration)>,
+    /// Bytes of values made while planning, held in the statement's pool until planning ends, and that pool.
+    reservation: Option<(MemoryReservation, Arc<dyn MemoryPool>)>,
+    /// Until [`Budget::end_planning`]: values made now stay in the plan and are counted.
+    planning: AtomicBool,
+    /// The first limit planning hit.
+    hit: OnceLock<String>,
+}
+
+impl Budget {
+    /// A budget that counts planning's values in `pool` (if any) and stops at `deadline` (if any): `timeout`
+    /// from `started`.
+    pub fn new(pool: Option<&Arc<dyn MemoryPool>>, started: Instant, timeout: Option<Duration>) -> Arc<Budget> {
+        Arc::new(Budget {
+            deadline: timeout.map(|t| (started + t, t)),
+            reservation: pool
+                .map(|pool| (MemoryConsumer::new("values made while planning").register(pool), Arc::clone(pool))),
+            planning: AtomicBool::new(true),
+            hit: OnceLock::new(),
+        })
+    }
+
+    /// An error once the deadline has passed (while planning and while running).
+    pub fn check_deadline(&self) -> Result<()> {
+        if let Some((deadline, timeout)) = self.deadline
+            && Instant::now() >= deadline
+        {
+            return Err(self.hit(format!("the statement took longer than its limit of {timeout:?}")));
+        }
+        if let Some(hit) = self.hit.get() {
+            return Err(DataFusionError::ResourcesExhausted(hit.clone()));
+        }
+        Ok(())
+    }
+
+    /// Counts `bytes` a function made while planning; an error when the pool has no room for them.
+    fn charge(&self, bytes: usize) -> Result<()> {
+        let Some((reservation, pool)) = self.planning() else { return Ok(()) };
+        reservation.try_grow(bytes).map_err(|_| {
+            self.hit(format!(
+                "planning the statement made more than {} in constant values, more than its memory limit of {} \
+                 leaves room for",
+                human(reservation.size() as u128 + bytes as u128),
+                limit(pool)
+            ))
+        })
+    }
+
+    /// An error when a call that could make `bytes` while planning would pass the memory limit: refused before
+    /// it allocates.
+    fn refuses(&self, bytes: u128) -> Option<DataFusionError> {
+        let (reservation, pool) = self.planning()?;
+        let room = match pool.memory_limit() {
+            MemoryLimit::Finite(limit) => limit.saturating_sub(pool.reserved()) as u128,
+            MemoryLimit::Infinite | MemoryLimit::Unknown => return None,
+        };
+        (bytes > room).then(|| {
+            self.hit(format!(
+                "planning the statement would make {} more in constant values, beyond its memory limit of {} ({} \
+                 made so far)",
+                human(bytes),
+                limit(pool),
+                human(reservation.size() as u128)
+            ))
+        })
+    }
+
+    /// The reservation and pool, while planning.
+    fn planning(&self) -> Option<&(MemoryReservation, Arc<dyn MemoryPool>)> {
+        self.reservation.as_ref().filter(|_| self.planning.load(Ordering::Relaxed))
+    }
+
+    fn hit(&self, message: String) -> DataFusionError {
+        DataFusionError::ResourcesExhausted(self.hit.get_or_init(|| message).clone())
+    }
+
+    /// `result`, unless it is an error of this budget's while planning: then planning stops here.
+    fn or_stop<T>(&self, result: Result<T>) -> Result<T> {
+        match (result, self.planning.load(Ordering::Relaxed), self.hit.get()) {
+            (Err(_), true, Some(hit)) => std::panic::resume_unwind(Box::new(PlanningStopped(hit.clone()))),
+            (result, _, _) => result,
+        }
+    }
+
+    /// Planning is over: its values are in the plan, no longer counted; the first limit it hit, if any, is
+    /// the statement's error.
+    pub fn end_planning(&self) -> Result<()> {
+        self.planning.store(false, Ordering::Relaxed);
+        if let Some((reservation, _)) = &self.reservation {
+            reservation.free();
+        }
+        match self.hit.get() {
+            Some(hit) => Err(DataFusionError::ResourcesExhausted(hit.clone())),
+            None => self.check_deadline(),
+        }
+    }
+}
+
+/// A pool's limit for people.
+fn limit(pool: &Arc<dyn MemoryPool>) -> String {
+    match pool.memory_limit() {
+        MemoryLimit::Finite(limit) => human(limit as u128),
+        MemoryLimit::Infinite | MemoryLimit::Unknown => "no bound".into(),
+    }
+}
+
+/// What a function unwinds with when it hits the statement's limit while planning (see [`Budget`]): the
+/// message of the limit.
+#[derive(Debug)]
+pub struct PlanningStopped(pub String);
+
+/// The session setting that carries a statement's [`Budget`] (absent: no limits). It is not settable
+/// with `SET`: the session puts it into the statement's own configuration.
+#[derive(Debug, Clone, Default)]
+pub struct StatementLimits {
+    pub budget: Option<Arc<Budget>>,
+}
+
+impl ConfigExtension for StatementLimits {
+    const PREFIX: &'static str = "vtsql_statement";
+}
+
+impl ExtensionOptions for StatementLimits {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, _value: &str) -> Result<()> {
+        Err(DataFusionError::Configuration(format!("{}.{key} is set by vtsql, not by SET", Self::PREFIX)))
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        Vec::new()
+    }
+}
+
+/// The budget of the statement `config` belongs to, if it has one.
+pub fn budget(config: &ConfigOptions) -> Option<&Arc<Budget>> {
+    config.extensions.get::<StatementLimits>()?.budget.as_ref()
 }
 
 /// How a function's result grows with its arguments.
@@ -55,6 +228,8 @@ enum Growth {
     Range,
     /// `array_resize(list, n [, fill])`: n values.
     Resize,
+    /// `encode(value, 'hex' | 'base64')`: up to two characters per byte.
+    Encode,
 }
 
 impl Growth {
@@ -68,27 +243,28 @@ impl Growth {
             "array_repeat" => Growth::ArrayRepeat,
             "range" | "generate_series" => Growth::Range,
             "array_resize" => Growth::Resize,
+            "encode" => Growth::Encode,
             _ => return None,
         })
     }
 }
 
-/// The bounded version of each of `functions` whose result can outgrow its arguments; the others are
-/// left out. Register them in place of DataFusion's (same names, same behaviour within the bound).
-pub fn bounded(functions: impl IntoIterator<Item = std::sync::Arc<ScalarUDF>>) -> Vec<ScalarUDF> {
+/// Each of `functions` in its bounded form: it checks the statement's deadline and counts what it makes while
+/// planning ([`Budget`]), and one whose result can outgrow its arguments is called only when what it could
+/// make stays within [`VtsqlOptions::max_result_bytes`]. Register them in place of the originals (same names,
+/// same behaviour within the limits).
+pub fn bounded(functions: impl IntoIterator<Item = Arc<ScalarUDF>>) -> Vec<ScalarUDF> {
     functions
         .into_iter()
-        .filter_map(|f| {
-            Growth::of(f.name()).map(|growth| ScalarUDF::new_from_impl(Bounded { inner: f.as_ref().clone(), growth }))
-        })
+        .map(|f| ScalarUDF::new_from_impl(Bounded { growth: Growth::of(f.name()), inner: f.as_ref().clone() }))
         .collect()
 }
 
-/// A function called only when the bytes it could produce stay within the session's bound.
+/// A function within the statement's limits; `growth` says how its result can outgrow its arguments.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Bounded {
     inner: ScalarUDF,
-    growth: Growth,
+    growth: Option<Growth>,
 }
 
 /// Each row's value of an argument as a whole number (NULL and what is not a number: 0).
@@ -145,7 +321,8 @@ impl Bounded {
             })
         };
         let rows_total = |per_row: Vec<u128>| per_row.into_iter().sum::<u128>();
-        Ok(match self.growth {
+        let Some(growth) = self.growth else { return Ok(0) };
+        Ok(match growth {
             Growth::Repeat => {
                 let (text, times) = (size(0)?, n(1)?);
                 rows_total(text.iter().zip(&times).map(|(t, k)| t * k).collect())
@@ -185,6 +362,7 @@ impl Bounded {
                         .collect(),
                 )
             }
+            Growth::Encode => rows_total(size(0)?.into_iter().map(|b| b * 2).collect()),
             Growth::Resize => {
                 let (list, length) = (size(0)?, n(1)?);
                 rows_total(list.iter().zip(&length).map(|(l, k)| l + (k + 1) * 16).collect())
@@ -247,19 +425,42 @@ impl ScalarUDFImpl for Bounded {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if let Some(bound) = bound(&args.config_options) {
+        let budget = budget(&args.config_options).cloned();
+        if let Some(budget) = &budget {
+            budget.or_stop(budget.check_deadline())?;
+        }
+        if self.growth.is_some() {
             let most = self.most_bytes(&args.args, args.number_rows)?;
-            if most > bound as u128 {
-                return exec_err!(
+            if let Some(bound) = bound(&args.config_options)
+                && most > bound as u128
+            {
+                let message = format!(
                     "{} could make {} for {} row(s), more than the {} a call may make here (vtsql.max_result_bytes)",
                     self.name(),
                     human(most),
                     args.number_rows,
                     human(bound as u128)
                 );
+                return match &budget {
+                    Some(budget) => budget.or_stop(Err(budget.hit(message))),
+                    None => exec_err!("{message}"),
+                };
+            }
+            if let Some(budget) = &budget
+                && let Some(refused) = budget.refuses(most)
+            {
+                return budget.or_stop(Err(refused));
             }
         }
-        self.inner.invoke_with_args(args)
+        let result = self.inner.invoke_with_args(args)?;
+        if let Some(budget) = &budget {
+            let made = match &result {
+                ColumnarValue::Scalar(value) => value.size(),
+                ColumnarValue::Array(array) => array.get_array_memory_size(),
+            };
+            budget.or_stop(budget.charge(made))?;
+        }
+        Ok(result)
     }
 
     fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
@@ -292,6 +493,31 @@ impl ScalarUDFImpl for Bounded {
 
     fn documentation(&self) -> Option<&Documentation> {
         self.inner.documentation()
+    }
+
+    fn with_updated_config(&self, config: &ConfigOptions) -> Option<ScalarUDF> {
+        let inner = self.inner.inner().with_updated_config(config)?;
+        Some(ScalarUDF::new_from_impl(Bounded { inner, growth: self.growth }))
+    }
+
+    fn preimage(&self, args: &[Expr], lit_expr: &Expr, info: &SimplifyContext) -> Result<PreimageResult> {
+        self.inner.inner().preimage(args, lit_expr, info)
+    }
+
+    fn conditional_arguments<'a>(&self, args: &'a [Expr]) -> Option<(Vec<&'a Expr>, Vec<&'a Expr>)> {
+        self.inner.inner().conditional_arguments(args)
+    }
+
+    fn strictly_order_preserving(&self, inputs: &[ExprProperties]) -> Result<bool> {
+        self.inner.inner().strictly_order_preserving(inputs)
+    }
+
+    fn struct_field_mapping(&self, literal_args: &[Option<ScalarValue>]) -> Option<StructFieldMapping> {
+        self.inner.inner().struct_field_mapping(literal_args)
+    }
+
+    fn placement(&self, args: &[ExpressionPlacement]) -> ExpressionPlacement {
+        self.inner.inner().placement(args)
     }
 }
 
@@ -341,5 +567,43 @@ mod tests {
         ] {
             assert_eq!(answer(&bounded, sql).await.unwrap(), answer(&free, sql).await.unwrap(), "{sql}");
         }
+    }
+
+    /// Regression (hardening probe 2, item 3): calls each within the bound on one call, together beyond the
+    /// statement's memory, stop planning (with the limit's message, not a panic's); what fits is folded as before
+    /// and counted until planning ends.
+    #[tokio::test]
+    async fn planning_stops_when_its_values_pass_the_statements_memory() {
+        use datafusion::execution::memory_pool::GreedyMemoryPool;
+        async fn planned(sql: &'static str) -> (Result<String, String>, Arc<dyn MemoryPool>, Arc<Budget>) {
+            let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1 << 20));
+            let budget = Budget::new(Some(&pool), Instant::now(), None);
+            let ctx = session(1 << 20).await;
+            let limits = StatementLimits { budget: Some(Arc::clone(&budget)) };
+            ctx.state_ref().write().config_mut().options_mut().extensions.insert(limits);
+            // a task of its own, whose unwinding the join hands back
+            let joined = tokio::spawn(async move {
+                let plan = ctx.sql(sql).await?.into_optimized_plan()?;
+                Ok::<_, DataFusionError>(plan.display_indent().to_string())
+            })
+            .await;
+            let outcome = match joined {
+                Ok(planned) => Ok(planned.expect(sql)),
+                Err(e) => Err(e.into_panic().downcast::<PlanningStopped>().expect("planning stopped").0),
+            };
+            (outcome, pool, budget)
+        }
+        for sql in [
+            "SELECT length(concat(repeat('a', 400000), repeat('b', 400000), repeat('c', 400000)))",
+            "SELECT cardinality(make_array(repeat('a', 400000), repeat('b', 400000), repeat('c', 400000)))",
+        ] {
+            let stopped = planned(sql).await.0.expect_err(sql);
+            assert!(stopped.contains("beyond its memory limit of 1.0 MiB"), "{sql}: {stopped}");
+        }
+        let (outcome, pool, budget) = planned("SELECT length(repeat('a', 400000)) AS n").await;
+        assert!(outcome.unwrap().contains("Int32(400000) AS n"));
+        assert!(pool.reserved() >= 400000, "the value is counted while planning");
+        budget.end_planning().unwrap();
+        assert_eq!(pool.reserved(), 0, "and no longer once planning ends");
     }
 }
