@@ -56,5 +56,19 @@ odata = repo / "tests/data/odata-v3"
 sets = ["TableInfos", "DataProperties", "Veiligheidsbeoordeling", "RegioS", "Perioden", "UntypedDataSet"]
 for i, s in enumerate(sets):
     put("odata", s, bytes([i]) + (odata / s / "page-00001.json").read_bytes())
+for s in sets:
+    put("fetch_page", s, (odata / s / "page-00001.json").read_bytes())
+put("fetch_page", "v3-next", b'{"odata.metadata":"x","value":[{"ID":0}],"odata.nextLink":"https://opendata.cbs.nl/ODataFeed/odata/84852NED/UntypedDataSet?$skip=10000"}')
+put("fetch_page", "v4-next", b'{"@odata.context":"x","value":[{"Id":0,"Value":1.0}],"@odata.nextLink":"https://datasets.cbs.nl/odata/v1/CBS/84852NED/Observations?$skip=10000"}')
+# statements near the bounds the server checks before parsing (nesting, set operations, joins, list items)
+hostile = {
+    "union-chain": " UNION ALL ".join(["SELECT 1 AS a"] * 40),
+    "joins": "SELECT count(*) FROM regions r0 " + " ".join(f"JOIN regions r{i} ON r{i}.region_code = r{i-1}.region_code" for i in range(1, 12)),
+    "nested": "SELECT " + "(" * 60 + "1" + ")" * 60,
+    "arithmetic": "SELECT " + "+".join(["1"] * 200),
+    "ctes": "WITH " + ", ".join(f"c{i} AS (SELECT {i} AS x)" for i in range(30)) + " SELECT count(*) FROM c29",
+}
+for name, sql in hostile.items():
+    put("flight_request", name + ".query", command("CommandStatementQuery", field(1, sql.encode())))
 for target in sorted(p.name for p in corpus.iterdir()):
     print(target, len(list((corpus / target).iterdir())), "seeds")

@@ -281,8 +281,9 @@ impl<'de> serde::Deserialize<'de> for PageShape {
     }
 }
 
-/// The rows of an entity-set page and its next link.
-fn page_shape(url: &str, body: &[u8]) -> Result<(usize, Option<String>), FetchError> {
+/// The rows of an entity-set page (the body of `url`) and its next link; an error naming the URL when the body
+/// is no such page. Public for the `fetch_page` fuzz target.
+pub fn page_shape(url: &str, body: &[u8]) -> Result<(usize, Option<String>), FetchError> {
     let shape = |message: &str| FetchError::Shape { url: url.to_string(), message: message.to_string() };
     let page: PageShape = serde_json::from_slice(body).map_err(|e| {
         let what = if e.is_data() { "is not a page of rows" } else { "is not JSON" };
@@ -294,8 +295,9 @@ fn page_shape(url: &str, body: &[u8]) -> Result<(usize, Option<String>), FetchEr
     Ok((page.rows, page.next))
 }
 
-/// The scheme and host (with port) of a URL: a next link must keep to the service's.
-fn origin(url: &str) -> Option<(String, String)> {
+/// The scheme and host (with port) of a URL, in lower case: a next link must keep to the service's. Public for
+/// the `fetch_page` fuzz target.
+pub fn origin(url: &str) -> Option<(String, String)> {
     let (scheme, rest) = url.split_once("://")?;
     let host = rest.split(['/', '?', '#']).next()?;
     Some((scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
@@ -601,5 +603,22 @@ mod tests {
             set_url(&options, "84852NED", "Observations"),
             "http://127.0.0.1:9/ODataFeed/odata/84852NED/Observations"
         );
+    }
+
+    proptest::proptest! {
+        /// Any bytes as a page, and any text as a next link, give a count and a link or an error, never a panic
+        /// (the short form of the `fetch_page` fuzz target); a page of rows with a link counts them all.
+        #[test]
+        fn pages_are_read_or_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = page_shape("u", &bytes);
+        }
+
+        #[test]
+        fn links_are_read_or_refused(link in "[ -~é€]{0,80}", rows in 0usize..50) {
+            let _ = origin(&link);
+            let values = vec!["{\"ID\":1}"; rows].join(",");
+            let page = format!("{{\"value\":[{values}],\"odata.nextLink\":{}}}", serde_json::Value::from(link.clone()));
+            proptest::prop_assert_eq!(page_shape("u", page.as_bytes()).unwrap(), (rows, Some(link)));
+        }
     }
 }
