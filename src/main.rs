@@ -79,12 +79,13 @@ enum Action {
     Fetch {
         /// Table ids such as 84852NED [default: 84847NED-84855NED and 85361NED]
         ids: Vec<String>,
-        /// The catalogue's address [default: https://opendata.cbs.nl/ODataFeed/odata for v3,
-        /// https://odata4.cbs.nl/CBS for v4; dataderden.cbs.nl works too]
+        /// The catalogue's address for --api v3 or v4 [default: https://datasets.cbs.nl/odata/v1/CBS for v4,
+        /// https://opendata.cbs.nl/ODataFeed/odata for v3; dataderden.cbs.nl works too]
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
-        /// OData API: v3 (opendata.cbs.nl) or v4 (odata4.cbs.nl)
-        #[arg(long, value_name = "VERSION", default_value = "v3", value_parser = ["v3", "v4"])]
+        /// OData API: auto (v4 at datasets.cbs.nl, then v3 at opendata.cbs.nl where v4 lacks the table or
+        /// fails), v4 or v3
+        #[arg(long, value_name = "VERSION", default_value = "auto", value_parser = ["auto", "v4", "v3"])]
         api: String,
         /// Seconds a request may take, connection to last byte
         #[arg(long, value_name = "SECONDS", default_value_t = 120)]
@@ -255,14 +256,18 @@ fn main() -> ExitCode {
             report("vtsql ingest", ingest::command(&data_dir, &files, table.as_deref(), kept))
         }
         Some(Action::Fetch { ids, base_url, api, timeout, retries, force }) => {
-            let api = fetch::kept::Api::parse(&api).unwrap_or(fetch::kept::Api::V3);
-            let mut options = fetch::Options::new(api);
+            let mut options = match fetch::kept::Api::parse(&api) {
+                Some(api) => fetch::Options::new(api),
+                None if base_url.is_some() => {
+                    eprintln!("vtsql fetch: --base-url is the address of one API: give --api v4 or --api v3 with it");
+                    return ExitCode::FAILURE;
+                }
+                None => fetch::Options::auto(),
+            };
             if let Some(url) = base_url {
                 options.base_url = url;
             }
-            options.timeout = std::time::Duration::from_secs(timeout.max(1));
-            options.retries = retries;
-            options.force = force;
+            options.set_requests(std::time::Duration::from_secs(timeout.max(1)), retries, force);
             report("vtsql fetch", ingest::cbs::fetch_command(&data_dir, &ids, &options))
         }
         Some(Action::Generate { rows, regions, years, seed }) => {

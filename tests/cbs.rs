@@ -20,6 +20,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("cbs::a_killed_fetch_resumes_where_it_stopped", killed_fetch_resumes),
     ("cbs::fetch_errors_name_the_table_url_and_field", fetch_errors),
     ("cbs::fetch_over_odata_v4_gives_the_same_figures", fetch_v4),
+    ("cbs::auto_fetches_from_v4_and_from_v3_where_v4_lacks_the_table_or_fails", fetch_auto),
     ("cbs::statline_downloads_of_three_more_tables_reproduce_the_reference", statline_downloads),
     ("cbs::the_same_figures_loaded_twice_are_stored_once", same_figures_once),
     ("cbs::a_download_of_some_topics_fills_only_those", some_topics),
@@ -205,7 +206,7 @@ fn killed_fetch_resumes() -> Result<(), String> {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vtsql"))
         .arg("--data")
         .arg(&data)
-        .args(["fetch", "84852NED", "--base-url", &service.base, "--timeout", "120"])
+        .args(["fetch", "84852NED", "--api", "v3", "--base-url", &service.base, "--timeout", "120"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| e.to_string())?;
@@ -289,6 +290,37 @@ fn fetch_v4() -> Result<(), String> {
         "SELECT suppressed_cells, meldingen_tijdens_monitoring FROM cbs_85361ned WHERE region_code = 'GM0141'",
     )?;
     ensure_eq(hidden, vec![vec!["4".into(), "NULL".into()]], "Almelo's untranscribed cells")
+}
+
+/// `--api auto`: v4 serves a table it has, and v3 one that v4 lacks (404) or fails to give (500s past the
+/// retries); each way the table holds the same rows, cell for cell.
+fn fetch_auto() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let table = "SELECT * FROM cbs_85361ned ORDER BY region_code, period";
+    let mut tables = Vec::new();
+    for case in ["v4 has it", "v4 lacks it", "v4 fails"] {
+        let (v4, v3) = (Service::start(true, 5), Service::start(false, 5));
+        v3.put(table_85361());
+        if case != "v4 lacks it" {
+            v4.put(table_85361());
+        }
+        if case == "v4 fails" {
+            v4.fault("/Observations", Fault::ServerError, 100);
+        }
+        let mut auto = options(&v4, Api::V4);
+        auto.fallback = Some(Box::new(options(&v3, Api::V3)));
+        let data = dir.path().join(case.replace(' ', "-"));
+        fetch_into(&data, "85361NED", &auto)?;
+        let asked_v3 = v3.take_log().len();
+        ensure((asked_v3 == 0) == (case == "v4 has it"), || format!("{case}: v3 was asked {asked_v3} times"))?;
+        let api = std::fs::read_to_string(data.join("raw/cbs/85361NED/api")).map_err(|e| e.to_string())?;
+        ensure_eq(api.trim(), if case == "v4 has it" { "v4" } else { "v3" }, &format!("{case}: the kept download"))?;
+        check_references(&data, &references("85361NED"), "cbs_85361ned", &|_| String::new())?;
+        tables.push(query(&data, table)?);
+    }
+    ensure(!tables[0].is_empty(), || "no rows".to_string())?;
+    ensure_eq(&tables[1], &tables[0], "from v3 (v4 lacks the table) and from v4")?;
+    ensure_eq(&tables[2], &tables[0], "from v3 (v4 fails) and from v4")
 }
 
 /// Writes `lines` to `dir/name`.

@@ -9,7 +9,7 @@
 //!   `TopicGroup`, `Topic`), `Key`, `Title`, `Unit`, `Decimals`, `Datatype`; dimension sets of `Key`/`Title`
 //!   (`RegioS` keys right-padded to ten characters, `Perioden` with `Status`); `UntypedDataSet` rows with the
 //!   dimension keys and one right-aligned string per topic, `.` for a hidden figure.
-//! - OData v4 (`odata4.cbs.nl/CBS/<ID>/<set>`), as `cbsodata4.py` reads it: `Properties` (a singleton),
+//! - OData v4 (`datasets.cbs.nl/odata/v1/CBS/<ID>/<set>`), as `cbsodata4.py` reads it: `Properties` (a singleton),
 //!   `Dimensions` (`Identifier`, `Kind`), `MeasureCodes` (`Identifier`, `Title`, `Unit`, `Decimals`,
 //!   `DataType`), `<Dimension>Codes` (`Identifier`, `Title`, `Status`) and `Observations` (`Measure`,
 //!   `Value`, `ValueAttribute`, the dimension codes), the next page in `@odata.nextLink`.

@@ -50,11 +50,20 @@ impl Api {
         }
     }
 
-    /// CBS's own service: the bulk feed of OData v3 (it pages by 10,000 rows), or OData v4.
+    /// CBS's own service: the bulk feed of OData v3 (it pages by 10,000 rows), or OData v4 at the address CBS's
+    /// own clients use since the service's release 1.12.0 (January 2023; `odata4.cbs.nl` was the beta's name).
     pub fn default_base_url(self) -> &'static str {
         match self {
             Api::V3 => "https://opendata.cbs.nl/ODataFeed/odata",
-            Api::V4 => "https://odata4.cbs.nl/CBS",
+            Api::V4 => "https://datasets.cbs.nl/odata/v1/CBS",
+        }
+    }
+
+    /// How a message names the API: `OData v3`, `OData v4`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Api::V3 => "OData v3",
+            Api::V4 => "OData v4",
         }
     }
 }

@@ -49,9 +49,12 @@ pub struct Options {
     pub backoff: Duration,
     /// Download even a table whose kept download is of the same modification date.
     pub force: bool,
+    /// The service to try when this one lacks the table or fails (`--api auto`: v4, then v3).
+    pub fallback: Option<Box<Options>>,
 }
 
 impl Options {
+    /// One API at CBS's own address.
     pub fn new(api: Api) -> Options {
         Options {
             api,
@@ -60,6 +63,27 @@ impl Options {
             retries: 6,
             backoff: Duration::from_millis(500),
             force: false,
+            fallback: None,
+        }
+    }
+
+    /// OData v4 first, and v3 where v4 lacks the table or fails: CBS is phasing v3 out, and each has been down
+    /// for days while the other answered.
+    pub fn auto() -> Options {
+        Options { fallback: Some(Box::new(Options::new(Api::V3))), ..Options::new(Api::V4) }
+    }
+
+    /// This service and the ones it falls back to, in order.
+    pub fn services(&self) -> impl Iterator<Item = &Options> {
+        std::iter::successors(Some(self), |o| o.fallback.as_deref())
+    }
+
+    /// Sets the request settings of this service and of every one it falls back to.
+    pub fn set_requests(&mut self, timeout: Duration, retries: u32, force: bool) {
+        let mut next = Some(self);
+        while let Some(o) = next {
+            (o.timeout, o.retries, o.force) = (timeout, retries, force);
+            next = o.fallback.as_deref_mut();
         }
     }
 }
@@ -588,6 +612,23 @@ mod tests {
             origin("HTTPS://Opendata.cbs.nl:443/ODataFeed?x=1"),
             Some(("https".into(), "opendata.cbs.nl:443".into()))
         );
+    }
+
+    #[test]
+    fn auto_asks_v4_at_datasets_cbs_nl_then_v3() {
+        let mut auto = Options::auto();
+        auto.set_requests(Duration::from_secs(7), 2, true);
+        let services: Vec<(Api, &str, Duration, u32, bool)> =
+            auto.services().map(|o| (o.api, o.base_url.as_str(), o.timeout, o.retries, o.force)).collect();
+        let seven = Duration::from_secs(7);
+        assert_eq!(
+            services,
+            [
+                (Api::V4, "https://datasets.cbs.nl/odata/v1/CBS", seven, 2, true),
+                (Api::V3, "https://opendata.cbs.nl/ODataFeed/odata", seven, 2, true)
+            ]
+        );
+        assert_eq!(Options::new(Api::V3).services().count(), 1);
     }
 
     #[test]

@@ -206,6 +206,36 @@ pub enum FetchCommandError {
 /// `vtsql fetch [ID...]`: downloads each table (default: the ten of Beleidsinformatie Veilig Thuis) that
 /// changed since it was kept, then ingests those into their `cbs_<id>` tables. A table that fails does not
 /// stop the others; the first failure is reported at the end.
+/// Fetches table `id` from the first service of `options` (see [`crate::fetch::Options::services`]) that has it
+/// and answers; a service that lacks it or fails is said, and the next one tried. The last service's error when
+/// none served. A failure of the data directory itself (a file that cannot be written) is no reason to ask
+/// another service: it ends the fetch.
+fn fetch_from_first_that_serves<'o>(
+    data_dir: &Path,
+    id: &str,
+    options: &'o crate::fetch::Options,
+    progress: &mut crate::fetch::Progress,
+) -> Result<(&'o crate::fetch::Options, crate::fetch::Outcome), crate::fetch::FetchError> {
+    use crate::fetch::{self, FetchError};
+    let mut services = options.services().peekable();
+    loop {
+        let service = services.next().expect("at least one service");
+        match fetch::fetch_table(data_dir, id, service, progress) {
+            Ok(outcome) => return Ok((service, outcome)),
+            Err(e @ FetchError::Io { .. }) => return Err(e),
+            Err(e) => match services.peek() {
+                Some(next) => eprintln!("{id}: {} failed ({e}); trying {}", served_by(service), served_by(next)),
+                None => return Err(e),
+            },
+        }
+    }
+}
+
+/// `OData v4 at https://...`.
+fn served_by(service: &crate::fetch::Options) -> String {
+    format!("{} at {}", service.api.title(), service.base_url)
+}
+
 pub fn fetch_command(
     data_dir: &Path,
     ids: &[String],
@@ -225,17 +255,21 @@ pub fn fetch_command(
     let mut changed = Vec::new();
     let mut failure = None;
     for id in &ids {
-        match fetch::fetch_table(data_dir, id, options, &mut progress) {
-            Ok(Outcome::Unchanged { modified }) => {
-                eprintln!("{id}: unchanged since {modified}: nothing downloaded");
+        match fetch_from_first_that_serves(data_dir, id, options, &mut progress) {
+            Ok((served, Outcome::Unchanged { modified })) => {
+                eprintln!("{id}: unchanged since {modified} ({}): nothing downloaded", served_by(served));
                 // kept but not stored (its ingest failed, or the tables were removed): ingest it now
                 let stored = table::stored_meta(&super::generation::tables_dir(data_dir), id)?.map(|m| m.release);
                 if stored != model::day_of(&modified).map(model::date_text) {
                     changed.push(id.clone());
                 }
             }
-            Ok(Outcome::Downloaded { rows, .. }) => {
-                eprintln!("{id}: {rows} rows downloaded into {}", kept_dir(data_dir, id).display());
+            Ok((served, Outcome::Downloaded { rows, .. })) => {
+                eprintln!(
+                    "{id}: {rows} rows downloaded from {} into {}",
+                    served_by(served),
+                    kept_dir(data_dir, id).display()
+                );
                 changed.push(id.clone());
             }
             Err(e) => {

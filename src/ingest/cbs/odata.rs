@@ -14,7 +14,7 @@
 //! `UntypedDataSet`: one object per row with the dimension keys and one right-aligned string per topic;
 //! `CategoryGroups` (where kept) the hierarchy of a dimension's categories (`ID`, `DimensionKey`, `Title`,
 //! `ParentID`; a category's `CategoryGroupID`).
-//! OData v4 (`odata4.cbs.nl/CBS/<ID>/`): `Properties`, `Dimensions`, `MeasureCodes`, `MeasureGroups`,
+//! OData v4 (`datasets.cbs.nl/odata/v1/CBS/<ID>/`): `Properties`, `Dimensions`, `MeasureCodes`, `MeasureGroups`,
 //! `<Dimension>Codes` (a code's `DimensionGroupId`), `<Dimension>Groups` (`Id`, `Title`, `ParentId`) and
 //! `Observations` (one cell per object: `Measure`, `Value`, `ValueAttribute`).
 
