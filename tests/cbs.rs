@@ -21,6 +21,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("cbs::fetch_errors_name_the_table_url_and_field", fetch_errors),
     ("cbs::fetch_over_odata_v4_gives_the_same_figures", fetch_v4),
     ("cbs::auto_fetches_from_v4_and_from_v3_where_v4_lacks_the_table_or_fails", fetch_auto),
+    ("cbs::a_table_as_cbs_v4_served_it_is_stored_cell_for_cell", recorded_v4),
     ("cbs::statline_downloads_of_three_more_tables_reproduce_the_reference", statline_downloads),
     ("cbs::the_same_figures_loaded_twice_are_stored_once", same_figures_once),
     ("cbs::a_download_of_some_topics_fills_only_those", some_topics),
@@ -321,6 +322,63 @@ fn fetch_auto() -> Result<(), String> {
     ensure(!tables[0].is_empty(), || "no rows".to_string())?;
     ensure_eq(&tables[1], &tables[0], "from v3 (v4 lacks the table) and from v4")?;
     ensure_eq(&tables[2], &tables[0], "from v3 (v4 fails) and from v4")
+}
+
+/// A table as CBS's v4 service served it (responses recorded by a public v4 client, `tests/data/odata-v4-80072ned`),
+/// fetched through the stand-in in pages of 50: every observation is stored, cell for cell, under its year and
+/// the category's title, with the table's title, the measure's unit and the categories' hierarchy.
+fn recorded_v4() -> Result<(), String> {
+    let recorded = crate::common::repo().join("tests/data/odata-v4-80072ned");
+    let service = Service::start(true, 50);
+    service.put_recorded("80072NED", &recorded);
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    fetch_into(&data, "80072NED", &options(&service, Api::V4))?;
+    // what CBS served: (year, category title, value) for every observation
+    let read = |set: &str| -> Result<Vec<serde_json::Value>, String> {
+        let text = std::fs::read_to_string(recorded.join(format!("{set}.json"))).map_err(|e| e.to_string())?;
+        let body: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        Ok(body["value"].as_array().cloned().unwrap_or_default())
+    };
+    let titles: std::collections::HashMap<String, String> = read("BedrijfskenmerkenSBI2008Codes")?
+        .iter()
+        .map(|c| {
+            (
+                c["Identifier"].as_str().unwrap_or_default().to_string(),
+                c["Title"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let mut served: Vec<Vec<String>> = read("Observations")?
+        .iter()
+        .map(|o| {
+            let period = o["Perioden"].as_str().unwrap_or_default();
+            let category = o["BedrijfskenmerkenSBI2008"].as_str().unwrap_or_default();
+            vec![
+                period[..4].to_string(),
+                titles[category].clone(),
+                format!("{:.1}", o["Value"].as_f64().unwrap_or(f64::NAN)),
+            ]
+        })
+        .collect();
+    served.sort();
+    ensure_eq(served.len(), 144, "observations recorded")?;
+    let stored = query(
+        &data,
+        "SELECT period, bedrijfskenmerken_sbi_2008, ziekteverzuimpercentage FROM cbs_80072ned \
+         WHERE NOT provisional AND suppressed_cells = 0 ORDER BY 1, 2",
+    )?;
+    ensure_eq(stored, served, "cbs_80072ned against the observations CBS served")?;
+    ensure_eq(
+        query(&data, "SELECT title, release FROM cbs_tables WHERE table_id = '80072NED'")?,
+        vec![vec!["Ziekteverzuimpercentage; bedrijfstakken (SBI 2008) en bedrijfsgrootte".into(), "2020-06-19".into()]],
+        "the table's title and release",
+    )?;
+    ensure_eq(
+        query(&data, "SELECT title, unit FROM cbs_columns WHERE column_name = 'ziekteverzuimpercentage'")?,
+        vec![vec!["Ziekteverzuimpercentage".into(), "%".into()]],
+        "the measure's title and unit",
+    )
 }
 
 /// Writes `lines` to `dir/name`.

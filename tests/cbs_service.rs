@@ -1,6 +1,7 @@
 //! A stand-in for CBS open data in the test binary: a small HTTP/1.1 server answering in CBS's documented
 //! shapes, with faults on request, and the tables it serves built from the real published values in
-//! `../shared/data/cbs/reference-totals`. The shapes it answers in are [`crate::cbs_shapes`].
+//! `../shared/data/cbs/reference-totals`. The shapes it answers in are [`crate::cbs_shapes`]; a table can also
+//! be served as recorded from CBS's service (`tests/data/odata-v4-*`), paged by the stand-in.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -31,6 +32,8 @@ pub enum Fault {
 #[derive(Default)]
 struct State {
     tables: HashMap<String, Table>,
+    /// Tables served from recorded responses: id → entity set → the recorded body.
+    recorded: HashMap<String, HashMap<String, Value>>,
     faults: Vec<(String, Fault, usize)>,
     log: Vec<String>,
     v4: bool,
@@ -70,6 +73,21 @@ impl Service {
         options.retries = 3;
         options.backoff = Duration::from_millis(20);
         options
+    }
+
+    /// Serves table `id` from the responses recorded in `dir` (one `<entity set>.json` each): an entity set's
+    /// rows paged as the service pages them, a singleton (`Properties`) as recorded.
+    pub fn put_recorded(&self, id: &str, dir: &std::path::Path) {
+        let mut sets = HashMap::new();
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                sets.insert(path.file_stem().unwrap().to_string_lossy().to_string(), body);
+            }
+        }
+        self.state.lock().unwrap().recorded.insert(id.to_uppercase(), sets);
     }
 
     pub fn put(&self, table: Table) {
@@ -156,6 +174,15 @@ fn respond(state: &State, base: &str, target: &str) -> (u16, String) {
     };
     let mut parts = rest.trim_start_matches('/').splitn(2, '/');
     let (id, set) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    if let Some(sets) = state.recorded.get(&id.to_uppercase()) {
+        return match sets.get(set) {
+            Some(body) => match body.get("value").and_then(Value::as_array) {
+                Some(rows) => (200, paged(state, base, &format!("/{id}/{set}"), rows.clone(), skip)),
+                None => (200, body.to_string()),
+            },
+            None => (404, "{}".into()),
+        };
+    }
     let Some(table) = state.tables.get(id) else {
         return (404, "{\"odata.error\":{\"message\":{\"value\":\"Resource not found\"}}}".into());
     };
