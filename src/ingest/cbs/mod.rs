@@ -178,7 +178,8 @@ pub fn ingest_kept(data_dir: &Path, ids: &[String], progress: &mut dyn FnMut(&st
         for (dir, download) in receive {
             let download = download?;
             progress(&format!("{}: {} rows of {} kept", dir.display(), download.rows.len(), download.meta.id));
-            let incoming = Incoming { meta: download.meta, rows: download.rows, sources: vec![dir], notes: vec![] };
+            let incoming =
+                Incoming { meta: download.meta, rows: download.rows, sources: vec![dir], notes: download.notes };
             let staged = stage(&mut run, &tables, incoming)?;
             lines.extend(staged.lines);
             population.extend(staged.population);

@@ -594,6 +594,8 @@ pub struct Download {
     pub meta: TableMeta,
     pub rows: Vec<Row>,
     pub source: Text,
+    /// What the ingest reports of the download: cells whose attribute vtsql does not know, and how it stored them.
+    pub notes: Vec<String>,
 }
 
 /// Reads a kept download whole: the table model and every row, checked.
@@ -604,11 +606,11 @@ pub fn read_download(dir: &Path) -> Result<Download> {
     let api = api_of(dir)?;
     let resolver = resolver(dir)?;
     let mut rows = Vec::new();
-    match api {
-        Api::V3 => read_v3(dir, &resolver, &mut rows)?,
+    let notes = match api {
+        Api::V3 => read_v3(dir, &resolver, &mut rows).map(|()| Vec::new())?,
         Api::V4 => read_v4(dir, &resolver, &mut rows)?,
-    }
-    Ok(Download { meta: resolver.meta, rows, source: resolver.source })
+    };
+    Ok(Download { meta: resolver.meta, rows, source: resolver.source, notes })
 }
 
 fn read_v3(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
@@ -635,7 +637,15 @@ fn read_v3(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
     Ok(())
 }
 
-fn read_v4(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
+/// A v4 observation's `ValueAttribute` vtsql knows: `None` (a figure, or no figure and no reason: `.`) and
+/// `Impossible` (no figure: it cannot occur, blank). Any other is stored as the cell says (its value, or `.`
+/// without one) and reported with how many cells carried it, never dropped.
+const KNOWN_ATTRIBUTES: [&str; 2] = ["None", "Impossible"];
+
+/// Reads the observations into `rows`; the notes on attributes vtsql does not know.
+fn read_v4(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<Vec<String>> {
+    // attribute → (cells with a value, cells without)
+    let mut unknown: std::collections::BTreeMap<String, (usize, usize)> = std::collections::BTreeMap::new();
     let topics: HashMap<&str, (usize, Kind)> =
         resolver.meta.topics.iter().enumerate().map(|(i, t)| (t.key.as_str(), (i, t.kind))).collect();
     let n_topics = topics.len();
@@ -649,9 +659,16 @@ fn read_v4(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
                 return Ok(()); // a text measure
             };
             let attribute = match raw.get("ValueAttribute") {
-                Some(Scalar::Text(t)) => t.to_string(),
+                Some(Scalar::Text(t)) => t.trim().to_string(),
                 _ => "None".to_string(),
             };
+            if !KNOWN_ATTRIBUTES.contains(&attribute.as_str()) {
+                let tally = unknown.entry(attribute.clone()).or_default();
+                match raw.get("Value") {
+                    Some(Scalar::Null) | None => tally.1 += 1,
+                    Some(_) => tally.0 += 1,
+                }
+            }
             let cell = match raw.get("Value") {
                 Some(Scalar::Number(v)) => {
                     Cell::of_number(*v, kind).map_err(|m| shape(&page, format!("row {n}: field \"Value\": {v} {m}")))?
@@ -682,7 +699,17 @@ fn read_v4(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
             }
         }
     }
-    Ok(())
+    let id = &resolver.meta.id;
+    Ok(unknown
+        .into_iter()
+        .map(|(attribute, (with, without))| {
+            format!(
+                "{id}: {} cell(s) with ValueAttribute {attribute:?}, which vtsql does not know: {with} with a value \
+                 (stored), {without} without (stored as suppressed, `.`)",
+                with + without
+            )
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -719,6 +746,75 @@ mod tests {
         assert_eq!(download.rows[2].cells, vec![Cell::Count(490), Cell::Decimal(28.5)]);
         assert_eq!(download.rows[3].cells, vec![Cell::Suppressed, Cell::Empty]);
         assert!(download.rows[3].provisional);
+    }
+
+    /// The responses CBS's v4 service gave for 80072NED (`tests/data/odata-v4-80072ned`) as a kept download,
+    /// with `edit` applied to each observation.
+    fn recorded_v4(edit: impl Fn(usize, &mut serde_json::Map<String, Value>)) -> tempfile::TempDir {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/odata-v4-80072ned");
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(&from).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let set = path.file_stem().unwrap().to_string_lossy().to_string();
+            let mut body: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            if set == "Observations" {
+                for (i, o) in body["value"].as_array_mut().unwrap().iter_mut().enumerate() {
+                    edit(i, o.as_object_mut().unwrap());
+                }
+            }
+            std::fs::create_dir_all(dir.path().join(&set)).unwrap();
+            std::fs::write(dir.path().join(&set).join("page-00001.json"), body.to_string()).unwrap();
+            std::fs::write(dir.path().join(&set).join(crate::fetch::kept::DONE), "").unwrap();
+        }
+        std::fs::write(dir.path().join(API_FILE), "v4").unwrap();
+        std::fs::write(dir.path().join(COMPLETE), "2020-06-19T02:00:00+02:00").unwrap();
+        dir
+    }
+
+    /// Attributes vtsql does not know are stored as the cell says and reported with their counts; `Impossible`
+    /// without a value is blank, `None` without one suppressed.
+    #[test]
+    fn value_attributes_are_stored_and_unknown_ones_reported() {
+        let plain = read_download(recorded_v4(|_, _| {}).path()).unwrap();
+        assert_eq!(plain.rows.len(), 144);
+        assert!(plain.notes.is_empty(), "{:?}", plain.notes);
+        let edited = read_download(
+            recorded_v4(|i, o| match i {
+                0 => _ = o.insert("ValueAttribute".into(), "Impossible".into()),
+                1 | 2 => {
+                    o.insert("Value".into(), Value::Null);
+                    o.insert("ValueAttribute".into(), "Confidential".into());
+                }
+                3 => _ = o.insert("ValueAttribute".into(), "Estimate".into()),
+                4 => _ = o.insert("Value".into(), Value::Null),
+                5 => {
+                    o.insert("Value".into(), Value::Null);
+                    o.insert("ValueAttribute".into(), "Impossible".into());
+                }
+                _ => {}
+            })
+            .path(),
+        )
+        .unwrap();
+        let cells: Vec<&Cell> = edited.rows.iter().take(6).map(|r| &r.cells[0]).collect();
+        let plain_cells: Vec<&Cell> = plain.rows.iter().take(6).map(|r| &r.cells[0]).collect();
+        assert_eq!(cells[0], plain_cells[0], "a value with Impossible is the value");
+        assert_eq!([cells[1], cells[2]], [&Cell::Suppressed, &Cell::Suppressed]);
+        assert_eq!(cells[3], plain_cells[3], "a value with an attribute vtsql does not know is stored");
+        assert_eq!(cells[4], &Cell::Suppressed, "no value and no attribute: `.`");
+        assert_eq!(cells[5], &Cell::Empty, "no value, Impossible: blank");
+        assert_eq!(
+            edited.notes,
+            [
+                "80072NED: 2 cell(s) with ValueAttribute \"Confidential\", which vtsql does not know: 0 with a value \
+                 (stored), 2 without (stored as suppressed, `.`)",
+                "80072NED: 1 cell(s) with ValueAttribute \"Estimate\", which vtsql does not know: 1 with a value \
+                 (stored), 0 without (stored as suppressed, `.`)"
+            ]
+        );
     }
 
     proptest::proptest! {
