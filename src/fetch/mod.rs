@@ -173,6 +173,18 @@ enum Failure {
 /// says so, a timeout, a connection dropped before the body's end). A whole body that is not the JSON CBS
 /// sends is an answer, not a hiccup: it is not asked again.
 fn get_body(agent: &ureq::Agent, options: &Options, url: &str) -> Result<Vec<u8>, FetchError> {
+    with_retries(agent, options, url, &mut |body| {
+        body.with_config().limit(MAX_BODY).read_to_vec().map_err(|e| Failure::Retry(format!("reading the body: {e}")))
+    })
+}
+
+/// Asks for `url` until `read` has the body of a successful answer, as [`get_body`] describes.
+fn with_retries<T>(
+    agent: &ureq::Agent,
+    options: &Options,
+    url: &str,
+    read: &mut dyn FnMut(&mut ureq::Body) -> Result<T, Failure>,
+) -> Result<T, FetchError> {
     let mut wait = options.backoff;
     let mut last = String::new();
     for attempt in 0..=options.retries {
@@ -180,7 +192,7 @@ fn get_body(agent: &ureq::Agent, options: &Options, url: &str) -> Result<Vec<u8>
             std::thread::sleep(wait);
             wait = wait.saturating_mul(2).min(Duration::from_secs(60));
         }
-        match get_once(agent, url) {
+        match get_once(agent, url).and_then(|mut response| read(response.body_mut())) {
             Ok(body) => return Ok(body),
             Err(Failure::Final(e)) => return Err(e),
             Err(Failure::Retry(why)) => last = why,
@@ -199,9 +211,10 @@ fn get_json(agent: &ureq::Agent, options: &Options, url: &str) -> Result<(Vec<u8
     Ok((body, value))
 }
 
-fn get_once(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>, Failure> {
+/// One GET: the response of a successful status, or why not.
+fn get_once(agent: &ureq::Agent, url: &str) -> Result<ureq::http::Response<ureq::Body>, Failure> {
     let response = agent.get(url).header("Accept", "application/json").call();
-    let mut response = match response {
+    let response = match response {
         Ok(r) => r,
         Err(e) => {
             return Err(match e {
@@ -214,18 +227,73 @@ fn get_once(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>, Failure> {
     };
     let status = response.status().as_u16();
     match status {
-        200..=299 => {}
-        404 => return Err(Failure::Final(FetchError::Status { url: url.to_string(), status })),
-        429 | 500..=599 | 408 => return Err(Failure::Retry(format!("HTTP {status}"))),
-        _ => return Err(Failure::Final(FetchError::Status { url: url.to_string(), status })),
+        200..=299 => Ok(response),
+        404 => Err(Failure::Final(FetchError::Status { url: url.to_string(), status })),
+        429 | 500..=599 | 408 => Err(Failure::Retry(format!("HTTP {status}"))),
+        _ => Err(Failure::Final(FetchError::Status { url: url.to_string(), status })),
     }
-    // a connection dropped mid-body ends in an error (the body is shorter than its length says): tried again
-    response
-        .body_mut()
-        .with_config()
-        .limit(MAX_BODY)
-        .read_to_vec()
-        .map_err(|e| Failure::Retry(format!("reading the body: {e}")))
+}
+
+/// Copies what is read through it into a file, counting the bytes; a failed write is kept apart from a failed
+/// read (the first is the data directory's, the second the connection's).
+struct Tee<R, W> {
+    from: R,
+    into: W,
+    bytes: u64,
+    write_failed: Option<std::io::Error>,
+}
+
+impl<R: std::io::Read, W: std::io::Write> std::io::Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.from.read(buf)?;
+        if let Err(e) = self.into.write_all(&buf[..n]) {
+            let failed = std::io::Error::new(e.kind(), e.to_string());
+            self.write_failed = Some(e);
+            return Err(failed);
+        }
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// One page of an entity set, written to `path` as it arrives and parsed as it is written (its rows counted,
+/// its next link read): memory does not grow with the page. Retried as [`get_body`] says; `path` holds the
+/// whole body, as received, only once the page is whole and parsed.
+fn get_page(
+    agent: &ureq::Agent,
+    options: &Options,
+    url: &str,
+    path: &Path,
+) -> Result<(usize, Option<String>), FetchError> {
+    let tmp = path.with_extension("writing");
+    let result = with_retries(agent, options, url, &mut |body| {
+        let file = std::fs::File::create(&tmp).map_err(|e| Failure::Final(io(&tmp)(e)))?;
+        let reader = body.with_config().limit(MAX_BODY).reader();
+        let mut tee = Tee { from: reader, into: std::io::BufWriter::new(file), bytes: 0, write_failed: None };
+        let parsed = serde_json::from_reader::<_, PageShape>(std::io::BufReader::new(&mut tee));
+        if let Some(e) = tee.write_failed.take() {
+            return Err(Failure::Final(io(&tmp)(e)));
+        }
+        let page = match parsed {
+            // a connection that drops mid-body fails the read: asked again
+            Err(e) if e.is_io() => return Err(Failure::Retry(format!("reading the body: {e}"))),
+            Err(e) => return Err(Failure::Final(page_error(url, tee.bytes, &e))),
+            Ok(page) => page,
+        };
+        let file = tee.into.into_inner().map_err(|e| Failure::Final(io(&tmp)(e.into_error())))?;
+        file.sync_all().map_err(|e| Failure::Final(io(&tmp)(e)))?;
+        rows_and_link(url, page).map_err(Failure::Final)
+    });
+    match result {
+        Ok(shape) => {
+            std::fs::rename(&tmp, path).map_err(io(path))?;
+            Ok(shape)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
 }
 
 /// What fetching needs of an entity-set page: how many rows it holds and its next link. Read as the page is
@@ -308,13 +376,19 @@ impl<'de> serde::Deserialize<'de> for PageShape {
 /// The rows of an entity-set page (the body of `url`) and its next link; an error naming the URL when the body
 /// is no such page. Public for the `fetch_page` fuzz target.
 pub fn page_shape(url: &str, body: &[u8]) -> Result<(usize, Option<String>), FetchError> {
-    let shape = |message: &str| FetchError::Shape { url: url.to_string(), message: message.to_string() };
-    let page: PageShape = serde_json::from_slice(body).map_err(|e| {
-        let what = if e.is_data() { "is not a page of rows" } else { "is not JSON" };
-        shape(&format!("the body {what} ({} bytes: {e})", body.len()))
-    })?;
+    let page: PageShape = serde_json::from_slice(body).map_err(|e| page_error(url, body.len() as u64, &e))?;
+    rows_and_link(url, page)
+}
+
+/// Why a body of `bytes` is no page.
+fn page_error(url: &str, bytes: u64, e: &serde_json::Error) -> FetchError {
+    let what = if e.is_data() { "is not a page of rows" } else { "is not JSON" };
+    FetchError::Shape { url: url.to_string(), message: format!("the body {what} ({bytes} bytes: {e})") }
+}
+
+fn rows_and_link(url: &str, page: PageShape) -> Result<(usize, Option<String>), FetchError> {
     if !page.has_value {
-        return Err(shape("no field \"value\" (the rows)"));
+        return Err(FetchError::Shape { url: url.to_string(), message: "no field \"value\" (the rows)".into() });
     }
     Ok((page.rows, page.next))
 }
@@ -391,19 +465,18 @@ fn fetch_set(
                 message: "the next link leads back to a page already received".into(),
             });
         }
-        let body = get_body(agent, options, &url)?;
-        let (page_rows, next) = page_shape(&url, &body)?;
+        let page = set_dir.join(kept::page_name(n));
+        let (page_rows, next) = get_page(agent, options, &url, &page)?;
         rows += page_rows;
         if let Some(limit) = max_rows
             && rows > limit
         {
+            let _ = std::fs::remove_file(&page);
             return Err(FetchError::Shape {
                 url,
                 message: format!("{rows} rows so far, more than the {limit} the table announces"),
             });
         }
-        let page = set_dir.join(kept::page_name(n));
-        kept::write_atomically(&page, &body).map_err(io(&page))?;
         on_page(rows);
         match next {
             Some(next) if origin(&next) != service => {
