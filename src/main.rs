@@ -96,6 +96,13 @@ enum Action {
         /// Download even a table whose release is the one kept
         #[arg(long)]
         force: bool,
+        /// List the tables of the catalogue whose id or title has every one of these words (case and
+        /// accents aside), with their periods, last change and size; downloads nothing
+        #[arg(long, value_name = "WORDS", num_args = 1.., conflicts_with_all = ["ids", "list"])]
+        search: Vec<String>,
+        /// List every table of the catalogue; downloads nothing
+        #[arg(long, conflicts_with = "ids")]
+        list: bool,
     },
     /// Write synthetic data at scale (the schema and layout ingest writes) into a new data directory
     Generate {
@@ -255,7 +262,7 @@ fn main() -> ExitCode {
         Some(Action::Ingest { files, table, kept }) => {
             report("vtsql ingest", ingest::command(&data_dir, &files, table.as_deref(), kept))
         }
-        Some(Action::Fetch { ids, base_url, api, timeout, retries, force }) => {
+        Some(Action::Fetch { ids, base_url, api, timeout, retries, force, search, list }) => {
             let mut options = match fetch::kept::Api::parse(&api) {
                 Some(api) => fetch::Options::new(api),
                 None if base_url.is_some() => {
@@ -268,6 +275,9 @@ fn main() -> ExitCode {
                 options.base_url = url;
             }
             options.set_requests(std::time::Duration::from_secs(timeout.max(1)), retries, force);
+            if list || !search.is_empty() {
+                return report("vtsql fetch", catalog_command(&options, &search));
+            }
             report("vtsql fetch", ingest::cbs::fetch_command(&data_dir, &ids, &options))
         }
         Some(Action::Generate { rows, regions, years, seed }) => {
@@ -337,6 +347,20 @@ fn block_on(work: impl Future<Output = ExitCode>) -> ExitCode {
 }
 
 /// The exit code of a subcommand's result; an error is printed after `what`.
+/// `vtsql fetch --list` / `--search WORDS`: the matching tables on stdout, what was searched on stderr.
+fn catalog_command(options: &fetch::Options, words: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let (service, found, listed) = fetch::catalog::search(options, words)?;
+    fetch::catalog::print(&found, &mut std::io::stdout().lock())?;
+    eprintln!(
+        "{} of the {listed} tables of the catalogue of {} at {}{}",
+        found.len(),
+        service.api.title(),
+        service.base_url,
+        if words.is_empty() { String::new() } else { format!(" have {:?} in their id or title", words.join(" ")) }
+    );
+    Ok(())
+}
+
 fn report<E: std::fmt::Display>(what: &str, result: Result<(), E>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,6 +22,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("cbs::fetch_over_odata_v4_gives_the_same_figures", fetch_v4),
     ("cbs::auto_fetches_from_v4_and_from_v3_where_v4_lacks_the_table_or_fails", fetch_auto),
     ("cbs::a_table_as_cbs_v4_served_it_is_stored_cell_for_cell", recorded_v4),
+    ("cbs::the_catalogue_is_listed_and_searched_by_words", catalogue),
     ("cbs::statline_downloads_of_three_more_tables_reproduce_the_reference", statline_downloads),
     ("cbs::the_same_figures_loaded_twice_are_stored_once", same_figures_once),
     ("cbs::a_download_of_some_topics_fills_only_those", some_topics),
@@ -378,6 +379,71 @@ fn recorded_v4() -> Result<(), String> {
         query(&data, "SELECT title, unit FROM cbs_columns WHERE column_name = 'ziekteverzuimpercentage'")?,
         vec![vec!["Ziekteverzuimpercentage".into(), "%".into()]],
         "the measure's title and unit",
+    )
+}
+
+/// `vtsql fetch --list` and `--search`: the list of datasets CBS's v4 service gave (recorded, 53 tables),
+/// served in pages of 20; words find tables by id or title, whatever their case; `--api auto` lists v3's
+/// catalogue where v4 has none.
+fn catalogue() -> Result<(), String> {
+    let text = std::fs::read_to_string(crate::common::repo().join("tests/data/odata-v4-catalog/Datasets.json"))
+        .map_err(|e| e.to_string())?;
+    let recorded: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let datasets = recorded["value"].as_array().cloned().unwrap_or_default();
+    let v4 = Service::start(true, 20);
+    v4.put_listing(datasets.clone());
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let options = options(&v4, Api::V4);
+    let (_, all, listed) = fetch::catalog::search(&options, &[]).map_err(|e| e.to_string())?;
+    ensure_eq((all.len(), listed), (53, 53), "tables listed")?;
+    let asked = v4.take_log().iter().filter(|t| t.contains("Datasets")).count();
+    ensure_eq(asked, 3, "pages of 20 asked for")?;
+    let (_, found, _) = fetch::catalog::search(&options, &words(&["ZIEKTEVERZUIM"])).map_err(|e| e.to_string())?;
+    let first = found.first().ok_or("ziekteverzuim: nothing found")?;
+    ensure_eq(
+        (first.id.as_str(), first.title.as_str(), first.size, first.modified.get(..10)),
+        (
+            "80072NED",
+            "Ziekteverzuimpercentage; bedrijfstakken (SBI 2008) en bedrijfsgrootte",
+            Some(4409),
+            Some("2020-06-19"),
+        ),
+        "the table found by a word of its title",
+    )?;
+    // every word must match; the recorded titles decide
+    for (query, want) in [(vec!["wijken", "buurten"], "Kerncijfers wijken en buurten"), (vec!["80784"], "Landbouw")] {
+        let (_, found, _) = fetch::catalog::search(&options, &words(&query)).map_err(|e| e.to_string())?;
+        let expected = datasets
+            .iter()
+            .filter(|d| {
+                let hay = format!("{} {}", d["Identifier"], d["Title"]).to_lowercase();
+                query.iter().all(|w| hay.contains(w))
+            })
+            .count();
+        ensure(!found.is_empty() && found.len() == expected && found.iter().all(|e| e.title.contains(want)), || {
+            format!("{query:?}: {} found, {expected} expected: {found:?}", found.len())
+        })?;
+    }
+    let (_, none, _) =
+        fetch::catalog::search(&options, &words(&["ziekteverzuim", "kinderopvang"])).map_err(|e| e.to_string())?;
+    ensure(none.is_empty(), || format!("two words, one absent: {none:?}"))?;
+    // auto: v4 has no list (404), v3 has one
+    let (empty_v4, v3) = (Service::start(true, 20), Service::start(false, 20));
+    v3.put_listing(vec![serde_json::json!({
+        "Identifier": "84852NED", "Title": "Huiselijk geweld; veiligheidsbeoordeling en -taxatie, regio",
+        "Period": "2019 - 2025 1e halfjaar", "Modified": "2025-10-31T02:00:00", "RecordCount": 12345,
+        "OutputStatus": "Regulier", "Catalog": "CBS"
+    })]);
+    let mut auto =
+        fetch::Options { fallback: Some(Box::new(self::options(&v3, Api::V3))), ..self::options(&empty_v4, Api::V4) };
+    auto.retries = 0;
+    let (served, found, _) =
+        fetch::catalog::search(&auto, &words(&["huiselijk", "GEWELD"])).map_err(|e| e.to_string())?;
+    ensure_eq(served.api, Api::V3, "the service that listed")?;
+    ensure_eq(
+        found.iter().map(|e| (e.id.as_str(), e.period.as_deref(), e.size)).collect::<Vec<_>>(),
+        vec![("84852NED", Some("2019 - 2025 1e halfjaar"), Some(12345))],
+        "v3's catalogue",
     )
 }
 

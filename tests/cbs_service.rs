@@ -34,6 +34,8 @@ struct State {
     tables: HashMap<String, Table>,
     /// Tables served from recorded responses: id → entity set → the recorded body.
     recorded: HashMap<String, HashMap<String, Value>>,
+    /// The list of tables (v4 `Datasets`, v3 `ODataCatalog/Tables`), where the service has one.
+    listing: Option<Vec<Value>>,
     faults: Vec<(String, Fault, usize)>,
     log: Vec<String>,
     v4: bool,
@@ -88,6 +90,11 @@ impl Service {
             }
         }
         self.state.lock().unwrap().recorded.insert(id.to_uppercase(), sets);
+    }
+
+    /// Serves `tables` as the service's list of tables, paged as the service pages it.
+    pub fn put_listing(&self, tables: Vec<Value>) {
+        self.state.lock().unwrap().listing = Some(tables);
     }
 
     pub fn put(&self, table: Table) {
@@ -169,6 +176,12 @@ fn respond(state: &State, base: &str, target: &str) -> (u16, String) {
         base.split_once("//").and_then(|(_, r)| r.split_once('/')).map(|(_, p)| format!("/{p}")).unwrap_or_default();
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let skip: usize = query.split('&').find_map(|p| p.strip_prefix("$skip=")).and_then(|s| s.parse().ok()).unwrap_or(0);
+    if path.ends_with("/Datasets") || path.ends_with("/ODataCatalog/Tables") {
+        return match &state.listing {
+            Some(tables) => (200, paged(state, base, path.trim_start_matches(&root), tables.clone(), skip)),
+            None => (404, "{}".into()),
+        };
+    }
     let Some(rest) = path.strip_prefix(&root) else {
         return (404, "{}".into());
     };

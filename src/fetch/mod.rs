@@ -7,6 +7,7 @@
 //! page is kept as it arrives, so a killed fetch resumes with the page it was getting; and a table whose
 //! modification date (`TableInfos.Modified`) is that of the kept download is not downloaded again.
 
+pub mod catalog;
 pub mod kept;
 
 use std::io::IsTerminal;
