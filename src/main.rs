@@ -276,7 +276,7 @@ fn main() -> ExitCode {
             }
             options.set_requests(std::time::Duration::from_secs(timeout.max(1)), retries, force);
             if list || !search.is_empty() {
-                return report("vtsql fetch", catalog_command(&options, &search));
+                return report("vtsql fetch", catalog_command(&data_dir, &options, &search));
             }
             report("vtsql fetch", ingest::cbs::fetch_command(&data_dir, &ids, &options))
         }
@@ -347,17 +347,24 @@ fn block_on(work: impl Future<Output = ExitCode>) -> ExitCode {
 }
 
 /// The exit code of a subcommand's result; an error is printed after `what`.
-/// `vtsql fetch --list` / `--search WORDS`: the matching tables on stdout, what was searched on stderr.
-fn catalog_command(options: &fetch::Options, words: &[String]) -> Result<(), Box<dyn std::error::Error>> {
-    let (service, found, listed) = fetch::catalog::search(options, words)?;
+/// `vtsql fetch --list` / `--search WORDS`: the matching tables on stdout, what was searched on stderr; the
+/// whole listing is stored as `cbs_catalog`.
+fn catalog_command(
+    data_dir: &std::path::Path,
+    options: &fetch::Options,
+    words: &[String],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (service, all) = fetch::catalog::listing(options)?;
+    let found: Vec<_> = all.iter().filter(|e| fetch::catalog::matches(e, words)).cloned().collect();
     fetch::catalog::print(&found, &mut std::io::stdout().lock())?;
+    let listed_by = format!("{} at {}", service.api.title(), service.base_url);
     eprintln!(
-        "{} of the {listed} tables of the catalogue of {} at {}{}",
+        "{} of the {} tables of the catalogue of {listed_by}{}",
         found.len(),
-        service.api.title(),
-        service.base_url,
+        all.len(),
         if words.is_empty() { String::new() } else { format!(" have {:?} in their id or title", words.join(" ")) }
     );
+    eprintln!("{}", ingest::cbs::store_catalog(data_dir, &all, &listed_by, &mut |line| eprintln!("{line}"))?);
     Ok(())
 }
 

@@ -74,8 +74,18 @@ pub const POPULATION: Table = Table {
 pub const CATEGORIES: Table =
     Table { name: "categories", path: "", sort: &[], primary_key: &["category"], columns: category_columns };
 
+/// `cbs_catalog`: the tables of CBS's catalogue as the last `vtsql fetch --list` or `--search` listed them
+/// (every table, not only the matches; empty before the first).
+pub const CBS_CATALOG: Table = Table {
+    name: "cbs_catalog",
+    path: "cbs_catalog.parquet",
+    sort: &["catalog", "table_id"],
+    primary_key: &["catalog", "table_id"],
+    columns: catalog_columns,
+};
+
 /// The tables each one Parquet file that ingest writes.
-pub const DIMENSIONS: [&Table; 2] = [&REGIONS, &POPULATION];
+pub const DIMENSIONS: [&Table; 3] = [&REGIONS, &POPULATION, &CBS_CATALOG];
 
 /// `region_membership`: where each gemeente belonged each year (built in: the gazetteer's; a data directory of
 /// generated regions stores its own, which takes its place).
@@ -182,6 +192,19 @@ fn successor_columns() -> Vec<Field> {
 
 fn name_columns() -> Vec<Field> {
     vec![Field::new("year", DataType::Int32, false), text("region_code", false), text("region_name", false)]
+}
+
+fn catalog_columns() -> Vec<Field> {
+    vec![
+        text("table_id", false),
+        text("title", false),
+        text("periods", true),
+        text("modified", true),
+        Field::new("size", DataType::Int64, true),
+        text("status", true),
+        text("catalog", false),
+        text("listed_by", false),
+    ]
 }
 
 fn population_columns() -> Vec<Field> {

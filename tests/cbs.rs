@@ -424,6 +424,39 @@ fn catalogue() -> Result<(), String> {
             format!("{query:?}: {} found, {expected} expected: {found:?}", found.len())
         })?;
     }
+    // the command: the matches on stdout, the whole listing as cbs_catalog
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtsql"))
+        .arg("--data")
+        .arg(&data)
+        .args(["fetch", "--api", "v4", "--base-url", &v4.base, "--search", "Ziekteverzuim"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure(out.status.success() && stdout.lines().count() == 1 + found.len(), || {
+        format!("{}\n{stdout}{}", out.status, String::from_utf8_lossy(&out.stderr))
+    })?;
+    ensure(stdout.lines().nth(1).is_some_and(|l| l.starts_with("80072NED  Ziekteverzuimpercentage; ")), || {
+        stdout.to_string()
+    })?;
+    ensure_eq(
+        query(
+            &data,
+            "SELECT count(*), count(DISTINCT table_id), min(listed_by) LIKE 'OData v4 at http%' FROM cbs_catalog",
+        )?,
+        vec![vec!["53".into(), "53".into(), "true".into()]],
+        "cbs_catalog after a search",
+    )?;
+    ensure_eq(
+        query(&data, "SELECT title, size, status FROM cbs_catalog WHERE table_id = '81075NED'")?,
+        vec![vec![
+            "Werkloze beroepsbevolking; werkloosheidsduur en persoonskenmerken 2003-2018".into(),
+            "2432".into(),
+            "Gediscontinueerd".into(),
+        ]],
+        "a discontinued table in cbs_catalog",
+    )?;
     let (_, none, _) =
         fetch::catalog::search(&options, &words(&["ziekteverzuim", "kinderopvang"])).map_err(|e| e.to_string())?;
     ensure(none.is_empty(), || format!("two words, one absent: {none:?}"))?;

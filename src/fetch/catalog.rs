@@ -134,17 +134,13 @@ fn fold(text: &str) -> String {
         .collect()
 }
 
-/// The tables of the first service of `options` that lists them (`--api auto`: v4, then v3) whose id or title
-/// has every one of `words` (all tables without words), and which service listed them.
-pub fn search<'o>(options: &'o Options, words: &[String]) -> Result<(&'o Options, Vec<Entry>, usize), FetchError> {
+/// Every table of the catalogue of the first service of `options` that lists them (`--api auto`: v4, then v3),
+/// and that service.
+pub fn listing(options: &Options) -> Result<(&Options, Vec<Entry>), FetchError> {
     let mut last = None;
     for service in options.services() {
         match list(service) {
-            Ok(all) => {
-                let listed = all.len();
-                let found = all.into_iter().filter(|e| matches(e, words)).collect();
-                return Ok((service, found, listed));
-            }
+            Ok(all) => return Ok((service, all)),
             Err(e) => {
                 if service.fallback.is_some() {
                     eprintln!(
@@ -158,6 +154,14 @@ pub fn search<'o>(options: &'o Options, words: &[String]) -> Result<(&'o Options
         }
     }
     Err(last.expect("at least one service"))
+}
+
+/// The tables of [`listing`] whose id or title has every one of `words` (all tables without words), the
+/// service that listed them and how many tables it listed.
+pub fn search<'o>(options: &'o Options, words: &[String]) -> Result<(&'o Options, Vec<Entry>, usize), FetchError> {
+    let (service, all) = listing(options)?;
+    let listed = all.len();
+    Ok((service, all.into_iter().filter(|e| matches(e, words)).collect(), listed))
 }
 
 /// Writes `entries` as an aligned table: id, title, periods, last modified (the day), size, status.

@@ -193,6 +193,47 @@ pub fn ingest_kept(data_dir: &Path, ids: &[String], progress: &mut dyn FnMut(&st
     Ok(lines)
 }
 
+/// Stores the tables of CBS's catalogue as `service` listed them in `cbs_catalog`, in place of the last listing:
+/// one row per catalogue and table id (the first where a listing repeats one).
+pub fn store_catalog(
+    data_dir: &Path,
+    entries: &[crate::fetch::catalog::Entry],
+    listed_by: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<String> {
+    use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
+    use datafusion::arrow::record_batch::RecordBatch;
+    let mut rows: Vec<&crate::fetch::catalog::Entry> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for e in entries {
+        if seen.insert((e.catalog.as_str(), e.id.as_str())) {
+            rows.push(e);
+        }
+    }
+    rows.sort_by(|a, b| (&a.catalog, &a.id).cmp(&(&b.catalog, &b.id)));
+    let text = |f: &dyn Fn(&crate::fetch::catalog::Entry) -> Option<String>| -> ArrayRef {
+        std::sync::Arc::new(rows.iter().map(|e| f(e)).collect::<StringArray>())
+    };
+    let non_empty = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    let columns: Vec<ArrayRef> = vec![
+        text(&|e| Some(e.id.clone())),
+        text(&|e| Some(e.title.clone())),
+        text(&|e| e.period.clone()),
+        text(&|e| non_empty(&e.modified)),
+        std::sync::Arc::new(rows.iter().map(|e| e.size.and_then(|s| i64::try_from(s).ok())).collect::<Int64Array>()),
+        text(&|e| non_empty(&e.status)),
+        text(&|e| Some(e.catalog.clone())),
+        text(&|_| Some(listed_by.to_string())),
+    ];
+    let table = &crate::schema::CBS_CATALOG;
+    let batch = RecordBatch::try_new(table.schema(), columns).map_err(|e| IngestError::store(data_dir, e))?;
+    let store = Store::open(data_dir, progress)?;
+    let mut run = store.begin()?;
+    run.stage_table(table, &batch)?;
+    run.commit()?;
+    Ok(format!("{}: {} tables", table.name, rows.len()))
+}
+
 /// Why `vtsql fetch` stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchCommandError {
