@@ -252,6 +252,7 @@ fn catalog_metadata() -> Result<(), String> {
                 "cbs_70072ned_history",
                 "cbs_84851ned",
                 "cbs_84851ned_history",
+                "cbs_catalog",
                 "cbs_columns",
                 "cbs_tables",
                 "population",

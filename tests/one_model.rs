@@ -555,6 +555,13 @@ fn every_table_every_format() -> Result<(), String> {
     fetch_into(&data, &["84851NED", "84850NED", "70072NED"], &options(&service, Api::V3))?;
     // a second release, so that the history has replaced versions
     ingest::ingest_files(&data, &[export(dir.path())?], &mut |_| {}).map_err(|e| e.to_string())?;
+    // a listing of the catalogue, so that cbs_catalog has rows
+    service.put_listing(vec![serde_json::json!({
+        "Identifier": "84851NED", "Title": "Huiselijk geweld; aard geweld, gemeente", "Period": "2019 - 2025",
+        "Modified": "2025-10-31T02:00:00", "RecordCount": 52, "OutputStatus": "Regulier", "Catalog": "CBS"
+    })]);
+    let (_, listed) = fetch::catalog::listing(&options(&service, Api::V3)).map_err(|e| e.to_string())?;
+    cbs::store_catalog(&data, &listed, "the stand-in", &mut |_| {}).map_err(|e| e.to_string())?;
     let tables: Vec<String> =
         query(&data, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")?
             .into_iter()
