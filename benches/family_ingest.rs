@@ -231,7 +231,7 @@ fn keep(data: &Path, table: &Table) -> std::io::Result<()> {
     for (n, chunk) in table.rows.chunks(PAGE_ROWS).enumerate() {
         let part = Table { rows: chunk.to_vec(), ..table.clone() };
         let Some(Entity::Set(rows)) = v3_set(&part, "UntypedDataSet") else { continue };
-        let body = page_body(false, base, &format!("/{}/UntypedDataSet", table.id), &rows, 0, PAGE_ROWS);
+        let body = page_body(false, base, &format!("/{}/UntypedDataSet", table.id), "", &rows, 0, PAGE_ROWS);
         std::fs::write(set_dir.join(format!("page-{:05}.json", n + 1)), body)?;
     }
     std::fs::write(set_dir.join("DONE"), "")?;
@@ -244,7 +244,7 @@ fn write_pages(dir: &Path, base: &str, path: &str, rows: &[serde_json::Value]) -
     for (n, skip) in (0..rows.len().max(1)).step_by(PAGE_ROWS).enumerate() {
         std::fs::write(
             dir.join(format!("page-{:05}.json", n + 1)),
-            page_body(false, base, path, rows, skip, PAGE_ROWS),
+            page_body(false, base, path, "", rows, skip, PAGE_ROWS),
         )?;
     }
     std::fs::write(dir.join("DONE"), "")

@@ -103,6 +103,16 @@ enum Action {
         /// List every table of the catalogue; downloads nothing
         #[arg(long, conflicts_with = "ids")]
         list: bool,
+        /// Only these regions (codes: GM0363,VT13,NL01); the table's other rows stay as stored
+        #[arg(long, value_name = "CODES", value_delimiter = ',', conflicts_with_all = ["search", "list"])]
+        regions: Vec<String>,
+        /// Only the periods of these years: 2024 or 2023..2025
+        #[arg(long, value_name = "YEARS", conflicts_with_all = ["search", "list"])]
+        periods: Option<String>,
+        /// Only these topics, by CBS key or title (OntvangenMeldingen_1, "Ontvangen meldingen"); the others keep
+        /// their stored figures
+        #[arg(long, value_name = "TOPICS", value_delimiter = ',', conflicts_with_all = ["search", "list"])]
+        topics: Vec<String>,
     },
     /// Write synthetic data at scale (the schema and layout ingest writes) into a new data directory
     Generate {
@@ -262,7 +272,7 @@ fn main() -> ExitCode {
         Some(Action::Ingest { files, table, kept }) => {
             report("vtsql ingest", ingest::command(&data_dir, &files, table.as_deref(), kept))
         }
-        Some(Action::Fetch { ids, base_url, api, timeout, retries, force, search, list }) => {
+        Some(Action::Fetch { ids, base_url, api, timeout, retries, force, search, list, regions, periods, topics }) => {
             let mut options = match fetch::kept::Api::parse(&api) {
                 Some(api) => fetch::Options::new(api),
                 None if base_url.is_some() => {
@@ -278,7 +288,14 @@ fn main() -> ExitCode {
             if list || !search.is_empty() {
                 return report("vtsql fetch", catalog_command(&data_dir, &options, &search));
             }
-            report("vtsql fetch", ingest::cbs::fetch_command(&data_dir, &ids, &options))
+            let scope = match fetch::scope::Scope::new(&regions, periods.as_deref(), &topics) {
+                Ok(scope) => scope,
+                Err(e) => {
+                    eprintln!("vtsql fetch: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            report("vtsql fetch", ingest::cbs::fetch_command(&data_dir, &ids, &scope, &options))
         }
         Some(Action::Generate { rows, regions, years, seed }) => {
             let shape = match regions {

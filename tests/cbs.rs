@@ -23,6 +23,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("cbs::auto_fetches_from_v4_and_from_v3_where_v4_lacks_the_table_or_fails", fetch_auto),
     ("cbs::a_table_as_cbs_v4_served_it_is_stored_cell_for_cell", recorded_v4),
     ("cbs::the_catalogue_is_listed_and_searched_by_words", catalogue),
+    ("cbs::part_of_a_table_then_wider_parts_give_the_table_of_one_whole_fetch", parts_then_whole),
     ("cbs::statline_downloads_of_three_more_tables_reproduce_the_reference", statline_downloads),
     ("cbs::the_same_figures_loaded_twice_are_stored_once", same_figures_once),
     ("cbs::a_download_of_some_topics_fills_only_those", some_topics),
@@ -35,7 +36,21 @@ fn options(service: &Service, api: Api) -> fetch::Options {
 }
 
 fn fetch_into(data: &Path, id: &str, options: &fetch::Options) -> Result<(), String> {
-    cbs::fetch_command(data, &[id.to_string()], options).map_err(|e| e.to_string())
+    fetch_part(data, id, &[], None, &[], options)
+}
+
+/// `vtsql fetch ID --regions ... --periods ... --topics ...`.
+fn fetch_part(
+    data: &Path,
+    id: &str,
+    regions: &[&str],
+    periods: Option<&str>,
+    topics: &[&str],
+    options: &fetch::Options,
+) -> Result<(), String> {
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let scope = fetch::scope::Scope::new(&words(regions), periods, &words(topics))?;
+    cbs::fetch_command(data, &[id.to_string()], &scope, options).map_err(|e| e.to_string())
 }
 
 /// `2020HJ01` → `2020H1`, `2023JJ00` → `2023`.
@@ -323,6 +338,130 @@ fn fetch_auto() -> Result<(), String> {
     ensure(!tables[0].is_empty(), || "no rows".to_string())?;
     ensure_eq(&tables[1], &tables[0], "from v3 (v4 lacks the table) and from v4")?;
     ensure_eq(&tables[2], &tables[0], "from v3 (v4 fails) and from v4")
+}
+
+/// 84852NED with a second topic (a share) and the year 2021 besides 2020: the figures a part is taken of.
+fn table_84852_two_years() -> crate::cbs_service::Table {
+    let mut table = table_84852();
+    table.topics.push(("Aandeel_2".into(), "Aandeel".into(), "%".into(), 1));
+    for row in table.rows.iter_mut() {
+        let share = if row.3[0] == "." { ".".to_string() } else { format!("{}.5", row.3[0].len() * 7) };
+        row.3.push(share);
+    }
+    let later: Vec<_> = table
+        .rows
+        .iter()
+        .map(|(categories, region, period, values)| {
+            let values = values.iter().map(|v| v.parse::<f64>().map(|x| format!("{}", x + 1.0)).unwrap_or(v.clone()));
+            (categories.clone(), region.clone(), period.replace("2020", "2021"), values.collect())
+        })
+        .collect();
+    table.rows.extend(later);
+    let later: Vec<_> = table
+        .periods
+        .iter()
+        .map(|(c, t, s)| (c.replace("2020", "2021"), t.replace("2020", "2021"), s.clone()))
+        .collect();
+    table.periods.extend(later);
+    table
+}
+
+/// `--regions`, `--periods` and `--topics` over both APIs: the part asks the service with `$filter` (and v3
+/// `$select`), stores only its cells (a topic left out is NULL, not 0, and keeps what was stored), a second
+/// fetch of the same part downloads nothing, and wider parts then the whole table leave exactly the table
+/// and history of one whole fetch. A code the table lacks is an error naming it, and nothing is stored.
+fn parts_then_whole() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let table = "SELECT * FROM cbs_84852ned ORDER BY region_code, period, veiligheidsbeoordeling";
+    let history = "SELECT * FROM cbs_84852ned_history ORDER BY region_code, period, veiligheidsbeoordeling, release";
+    for (api, v4) in [(Api::V3, false), (Api::V4, true)] {
+        let service = Service::start(v4, 4);
+        service.put(table_84852_two_years());
+        let options = options(&service, api);
+        let whole = dir.path().join(format!("whole-{}", api.as_str()));
+        fetch_into(&whole, "84852NED", &options)?;
+        let (whole_table, whole_history) = (query(&whole, table)?, query(&whole, history)?);
+        // 11 regions and Nederland's second category, 3 periods a year, 2 years
+        ensure(whole_table.len() == 2 * 3 * (11 + 1), || format!("{api:?}: {} rows", whole_table.len()))?;
+        service.take_log();
+
+        let data = dir.path().join(format!("parts-{}", api.as_str()));
+        fetch_part(&data, "84852NED", &["pv22", "NL01"], Some("2021"), &["Ontvangen meldingen"], &options)?;
+        let asked: Vec<String> = service.take_log().into_iter().filter(|t| t.contains(api.data_set())).collect();
+        ensure(asked.iter().all(|t| t.contains("$filter=")), || format!("{api:?}: figures asked as {asked:?}"))?;
+        ensure(!v4 || asked.iter().all(|t| t.contains("Measure%20eq")), || format!("{asked:?}"))?;
+        ensure(v4 || asked.iter().all(|t| t.contains("$select=")), || format!("{asked:?}"))?;
+        let part = query(
+            &data,
+            "SELECT region_code, period, veiligheidsbeoordeling, ontvangen_meldingen, meldingen_aandeel_pct FROM cbs_84852ned \
+             ORDER BY 1, 2, 3",
+        )?;
+        let expected = query(
+            &whole,
+            "SELECT region_code, period, veiligheidsbeoordeling, ontvangen_meldingen, NULL AS meldingen_aandeel_pct \
+             FROM cbs_84852ned WHERE region_code IN ('PV22', 'NL01') AND period LIKE '2021%' ORDER BY 1, 2, 3",
+        )?;
+        ensure(expected.len() == 9, || format!("{api:?}: {expected:?}"))?;
+        ensure_eq(&part, &expected, &format!("{api:?}: the part's cells"))?;
+        let scope = std::fs::read_to_string(data.join("raw/cbs/84852NED/SCOPE")).map_err(|e| e.to_string())?;
+        ensure(scope.starts_with("regions PV22,NL01; periods 2021; topics ontvangen meldingen\ntopics\t"), || {
+            format!("{api:?}: kept scope {scope:?}")
+        })?;
+
+        // the same part again: only the table's release is asked
+        fetch_part(&data, "84852NED", &["PV22", "NL01"], Some("2021"), &["ontvangen MELDINGEN"], &options)?;
+        let again = service.take_log();
+        ensure(again.len() == 1 && !again[0].contains(api.data_set()), || format!("{api:?}: {again:?}"))?;
+
+        // wider: those regions, every period and topic (completes the 2021 rows), then the whole table
+        fetch_part(&data, "84852NED", &["PV22", "NL01"], None, &[], &options)?;
+        let counts = "SELECT count(*), count(ontvangen_meldingen), count(meldingen_aandeel_pct) FROM cbs_84852ned";
+        ensure_eq(
+            query(&data, counts)?,
+            query(&whole, &format!("{counts} WHERE region_code IN ('PV22', 'NL01')"))?,
+            &format!("{api:?}: after the wider part"),
+        )?;
+        fetch_into(&data, "84852NED", &options)?;
+        ensure_eq(&query(&data, table)?, &whole_table, &format!("{api:?}: parts, then whole"))?;
+        ensure_eq(&query(&data, history)?, &whole_history, &format!("{api:?}: the history of parts, then whole"))?;
+
+        // what the table lacks is named, and nothing is stored
+        let before = query(&data, table)?;
+        for (regions, periods, topics, says) in [
+            (&["GM9999"][..], None, &[][..], "has no region GM9999 in RegioS"),
+            (&[][..], Some("2030..2031"), &[][..], "has no periods in 2030..2031"),
+            (&[][..], None, &["Afgesloten casussen"][..], "has no topic \"afgesloten casussen\""),
+        ] {
+            let error = fetch_part(&data, "84852NED", regions, periods, topics, &options).err().unwrap_or_default();
+            ensure(error.contains("84852NED") && error.contains(says), || format!("{api:?}: {error:?}"))?;
+        }
+        ensure_eq(query(&data, table)?, before, &format!("{api:?}: the table after refused parts"))?;
+    }
+    // the command line: a part by key, and words that are no part
+    let service = Service::start(false, 50);
+    service.put(table_84852_two_years());
+    let data = dir.path().join("command");
+    let vtsql = |part: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vtsql"))
+            .arg("--data")
+            .arg(&data)
+            .args(["fetch", "84852NED", "--api", "v3", "--base-url", &service.base])
+            .args(part)
+            .output()
+            .map_err(|e| e.to_string())
+    };
+    let out = vtsql(&["--regions", "PV22,PV23", "--periods", "2020..2020", "--topics", "OntvangenMeldingen_1"])?;
+    ensure(out.status.success(), || String::from_utf8_lossy(&out.stderr).into_owned())?;
+    ensure_eq(
+        query(&data, "SELECT count(*), count(ontvangen_meldingen), count(meldingen_aandeel_pct) FROM cbs_84852ned")?,
+        vec![vec!["6".into(), "6".into(), "0".into()]],
+        "two provincies, 2020's three periods, one topic",
+    )?;
+    let out = vtsql(&["--periods", "2025..2023"])?;
+    let said = String::from_utf8_lossy(&out.stderr);
+    ensure(!out.status.success() && said.contains("--periods: \"2025..2023\" ends before it begins"), || {
+        said.to_string()
+    })
 }
 
 /// A table as CBS's v4 service served it (responses recorded by a public v4 client, `tests/data/odata-v4-80072ned`),

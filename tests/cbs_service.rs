@@ -147,6 +147,7 @@ impl Service {
         }
         let reason = match status {
             200 => "OK",
+            400 => "Bad Request",
             404 => "Not Found",
             _ => "Internal Server Error",
         };
@@ -168,7 +169,58 @@ impl Service {
 
 /// `{"odata.metadata": ..., "value": rows[skip..skip+page]}` with the next link where rows remain.
 fn paged(state: &State, base: &str, path: &str, rows: Vec<Value>, skip: usize) -> String {
-    page_body(state.v4, base, path, &rows, skip, state.page_size)
+    page_body(state.v4, base, path, "", &rows, skip, state.page_size)
+}
+
+/// A query option's value with its `%XX` escapes (and `+`) decoded.
+fn decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The rows a `$filter` of the shape vtsql sends keeps: clauses joined by ` and `, each one `F eq 'v'` or
+/// `(F eq 'a' or F eq 'b')`. Any other shape answers 400, as a service that does not understand it would.
+fn filtered(rows: Vec<Value>, filter: &str) -> Result<Vec<Value>, String> {
+    let mut clauses: Vec<Vec<(String, String)>> = Vec::new();
+    for clause in filter.split(" and ") {
+        let clause = clause.trim().trim_start_matches('(').trim_end_matches(')');
+        let mut terms = Vec::new();
+        for term in clause.split(" or ") {
+            let (field, value) = term.split_once(" eq ").ok_or_else(|| format!("not an eq: {term:?}"))?;
+            let value = value.trim();
+            let value = value
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .ok_or_else(|| format!("not a quoted text: {value:?}"))?;
+            terms.push((field.trim().to_string(), value.replace("''", "'")));
+        }
+        clauses.push(terms);
+    }
+    Ok(rows
+        .into_iter()
+        .filter(|row| {
+            clauses.iter().all(|terms| terms.iter().any(|(f, v)| row.get(f).and_then(Value::as_str) == Some(v)))
+        })
+        .collect())
 }
 
 fn respond(state: &State, base: &str, target: &str) -> (u16, String) {
@@ -200,8 +252,31 @@ fn respond(state: &State, base: &str, target: &str) -> (u16, String) {
         return (404, "{\"odata.error\":{\"message\":{\"value\":\"Resource not found\"}}}".into());
     };
     let rows = if state.v4 { v4_set(table, set) } else { v3_set(table, set) };
+    // `$filter` and `$select` as vtsql sends them for a part of a table, carried on in the next links
+    let option = |name: &str| query.split('&').find_map(|p| p.strip_prefix(name)).map(decode);
+    let keep: String = query
+        .split('&')
+        .filter(|p| p.starts_with("$filter=") || p.starts_with("$select="))
+        .map(|p| format!("{p}&"))
+        .collect();
     match rows {
-        Some(Entity::Set(rows)) => (200, paged(state, base, &format!("/{id}/{set}"), rows, skip)),
+        Some(Entity::Set(mut rows)) => {
+            if let Some(filter) = option("$filter=") {
+                rows = match filtered(rows, &filter) {
+                    Ok(rows) => rows,
+                    Err(e) => return (400, format!("{{\"error\":{}}}", Value::from(e))),
+                };
+            }
+            if let Some(select) = option("$select=") {
+                let fields: Vec<&str> = select.split(',').collect();
+                for row in rows.iter_mut() {
+                    if let Some(object) = row.as_object_mut() {
+                        object.retain(|k, _| fields.contains(&k.as_str()));
+                    }
+                }
+            }
+            (200, page_body(state.v4, base, &format!("/{id}/{set}"), &keep, &rows, skip, state.page_size))
+        }
         Some(Entity::Single(value)) => (200, value.to_string()),
         None => (404, "{}".into()),
     }

@@ -315,7 +315,16 @@ pub fn v4_set(t: &Table, set: &str) -> Option<Entity> {
 
 /// One page of an entity set: `{"odata.metadata": ..., "value": rows[skip..skip+page_size]}`, with the link to
 /// the next page where rows remain.
-pub fn page_body(v4: bool, base: &str, path: &str, rows: &[Value], skip: usize, page_size: usize) -> String {
+/// `keep`: query options the next link carries on (`$filter=...&`, as asked), or empty.
+pub fn page_body(
+    v4: bool,
+    base: &str,
+    path: &str,
+    keep: &str,
+    rows: &[Value],
+    skip: usize,
+    page_size: usize,
+) -> String {
     let page: Vec<Value> = rows.iter().skip(skip).take(page_size).cloned().collect();
     let mut body = serde_json::Map::new();
     let context = if v4 { "@odata.context" } else { "odata.metadata" };
@@ -324,7 +333,7 @@ pub fn page_body(v4: bool, base: &str, path: &str, rows: &[Value], skip: usize, 
     if skip + page_size < rows.len() {
         let link = if v4 { "@odata.nextLink" } else { "odata.nextLink" };
         let format = if v4 { "" } else { "$format=json&" };
-        body.insert(link.into(), json!(format!("{base}{path}?{format}$skip={}", skip + page_size)));
+        body.insert(link.into(), json!(format!("{base}{path}?{format}{keep}$skip={}", skip + page_size)));
     }
     Value::Object(body).to_string()
 }

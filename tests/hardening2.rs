@@ -50,7 +50,9 @@ fn item11_a_negative_count_is_refused() -> Result<(), String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let data = dir.path().join("data");
         let options = service.options(api, Duration::from_secs(5));
-        let error = cbs::fetch_command(&data, &["84852NED".into()], &options).err().ok_or("-5 was stored")?;
+        let error = cbs::fetch_command(&data, &["84852NED".into()], &Default::default(), &options)
+            .err()
+            .ok_or("-5 was stored")?;
         ensure(error.to_string().contains("negative, and a count cannot be"), || error.to_string())?;
         ensure_eq(query(&data, "SELECT count(*) FROM cbs_tables")?, vec![vec!["0".to_string()]], "tables stored")?;
     }
@@ -215,7 +217,8 @@ fn item05_fetch_keeps_to_the_service_and_stops() -> Result<(), String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let mut options = service.options(Api::V3, Duration::from_secs(5));
         options.backoff = Duration::from_millis(1);
-        let error = cbs::fetch_command(&dir.path().join("data"), &["84852NED".into()], &options).err();
+        let error =
+            cbs::fetch_command(&dir.path().join("data"), &["84852NED".into()], &Default::default(), &options).err();
         let asked = service.take_log().iter().filter(|t| t.contains("UntypedDataSet")).count();
         Ok::<_, String>((error.map(|e| e.to_string()).ok_or("the fetch ended")?, asked))
     };
@@ -310,7 +313,9 @@ fn item01_a_server_cannot_name_a_path_outside_the_data_directory() -> Result<(),
         let data = dir.path().join("a/b/c/data");
         let mut options = service.options(Api::V3, Duration::from_secs(5));
         options.retries = 0;
-        let error = cbs::fetch_command(&data, &["84852NED".into()], &options).err().ok_or("the fetch was taken")?;
+        let error = cbs::fetch_command(&data, &["84852NED".into()], &Default::default(), &options)
+            .err()
+            .ok_or("the fetch was taken")?;
         ensure(error.to_string().contains("Identifier") && error.to_string().contains(evil), || error.to_string())?;
         // nothing outside the data directory, and no table inside it: only the pages as received
         let written = files(dir.path());

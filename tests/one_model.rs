@@ -49,7 +49,7 @@ fn options(service: &Service, api: Api) -> fetch::Options {
 
 fn fetch_into(data: &Path, ids: &[&str], options: &fetch::Options) -> Result<(), String> {
     let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
-    cbs::fetch_command(data, &ids, options).map_err(|e| e.to_string())
+    cbs::fetch_command(data, &ids, &Default::default(), options).map_err(|e| e.to_string())
 }
 
 /// The seed export's Almelo rows: (category label as exported, the five cells).

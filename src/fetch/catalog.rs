@@ -120,7 +120,7 @@ pub fn matches(entry: &Entry, words: &[String]) -> bool {
 }
 
 /// Lower case without the accents Dutch titles carry (`é`, `ë`, `ï`, ...).
-fn fold(text: &str) -> String {
+pub(crate) fn fold(text: &str) -> String {
     text.chars()
         .flat_map(char::to_lowercase)
         .map(|c| match c {

@@ -5,6 +5,7 @@
 //! DATA/raw/cbs/84852NED/api                                v3 or v4
 //! DATA/raw/cbs/84852NED/<entity set>/page-00001.json       each response body as received
 //! DATA/raw/cbs/84852NED/<entity set>/DONE                  the entity set has no next page
+//! DATA/raw/cbs/84852NED/SCOPE                              the part of the table, if a part (fetch::scope)
 //! DATA/raw/cbs/84852NED/COMPLETE                           written last: the download is whole
 //! DATA/raw/cbs/.partial-84852NED/                          a download under way (resumed where it stopped)
 //! ```

@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod kept;
+pub mod scope;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,9 @@ pub enum FetchError {
     Shape { url: String, message: String },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    /// `--regions`, `--periods` or `--topics` name what the table does not have.
+    #[error("{0}")]
+    Part(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
@@ -564,10 +568,12 @@ fn dimension_sets(api: Api, dir: &Path, set: &str) -> Result<Vec<String>, FetchE
     Ok(sets)
 }
 
-/// Downloads table `id` into `DATA/raw/cbs/<ID>/`, unless the kept download is of its current release.
+/// Downloads table `id`, or the part of it `scope` names, into `DATA/raw/cbs/<ID>/`, unless the kept download is
+/// of its current release and of the same part.
 pub fn fetch_table(
     data_dir: &Path,
     id: &str,
+    scope: &scope::Scope,
     options: &Options,
     progress: &mut Progress,
 ) -> Result<Outcome, FetchError> {
@@ -580,15 +586,19 @@ pub fn fetch_table(
     };
     let (modified, count) = info_of(options.api, &info_url, &info)?;
     let kept_dir = kept::kept_dir(data_dir, &id);
+    let part = scope.describe();
     if !options.force
         && kept_dir.join(COMPLETE).is_file()
         && kept_modified(&kept_dir, options.api).as_deref() == Some(&modified)
+        && scope::kept_scope(&kept_dir) == part
     {
         return Ok(Outcome::Unchanged { modified });
     }
-    // A download under way of the same release resumes; of another release it starts again.
+    // A download under way of the same release and part resumes; of another it starts again.
     let partial = kept::partial_dir(data_dir, &id);
-    if partial.exists() && kept_modified(&partial, options.api).as_deref() != Some(&modified) {
+    if partial.exists()
+        && (kept_modified(&partial, options.api).as_deref() != Some(&modified) || scope::kept_scope(&partial) != part)
+    {
         std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
     }
     let resumed = partial.exists();
@@ -630,7 +640,16 @@ pub fn fetch_table(
         }
     }
     let data_set = options.api.data_set();
-    let url = set_url(options, &id, data_set);
+    let mut url = set_url(options, &id, data_set);
+    if !scope.is_whole() {
+        let request = scope::request(scope, options.api, &id, &partial).map_err(FetchError::Part)?;
+        let scope_file = partial.join(scope::SCOPE);
+        kept::write_atomically(&scope_file, request.kept.as_bytes()).map_err(io(&scope_file))?;
+        if !request.query.is_empty() {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&request.query);
+        }
+    }
     // the figures may exceed the announced count a little (the count can lag), never by a page of their own
     let max_rows = count.map(|c| c + c / 10 + 10_000);
     let rows =

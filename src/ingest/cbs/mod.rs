@@ -109,8 +109,12 @@ pub fn stage(run: &mut Run<'_>, tables: &Path, mut incoming: Incoming) -> Result
             merged.meta.dimensions[*d].title
         ));
     }
+    let completed = match changes.completed {
+        0 => String::new(),
+        n => format!(", {n} completed (figures of the same release they lacked)"),
+    };
     lines.push(format!(
-        "{}: {n} rows read: {} new, {} replaced (kept in {}_history), {} unchanged",
+        "{}: {n} rows read: {} new, {} replaced (kept in {}_history), {} unchanged{completed}",
         merged.meta.table_name(),
         changes.added,
         changes.replaced,
@@ -255,6 +259,7 @@ pub enum FetchCommandError {
 fn fetch_from_first_that_serves<'o>(
     data_dir: &Path,
     id: &str,
+    scope: &crate::fetch::scope::Scope,
     options: &'o crate::fetch::Options,
     progress: &mut crate::fetch::Progress,
 ) -> Result<(&'o crate::fetch::Options, crate::fetch::Outcome), crate::fetch::FetchError> {
@@ -262,9 +267,10 @@ fn fetch_from_first_that_serves<'o>(
     let mut services = options.services().peekable();
     loop {
         let service = services.next().expect("at least one service");
-        match fetch::fetch_table(data_dir, id, service, progress) {
+        match fetch::fetch_table(data_dir, id, scope, service, progress) {
             Ok(outcome) => return Ok((service, outcome)),
-            Err(e @ FetchError::Io { .. }) => return Err(e),
+            // the data directory, or a part the table does not have: no other service will do better
+            Err(e @ (FetchError::Io { .. } | FetchError::Part(_))) => return Err(e),
             Err(e) => match services.peek() {
                 Some(next) => eprintln!("{id}: {} failed ({e}); trying {}", served_by(service), served_by(next)),
                 None => return Err(e),
@@ -281,6 +287,7 @@ fn served_by(service: &crate::fetch::Options) -> String {
 pub fn fetch_command(
     data_dir: &Path,
     ids: &[String],
+    scope: &crate::fetch::scope::Scope,
     options: &crate::fetch::Options,
 ) -> Result<(), FetchCommandError> {
     use crate::fetch::{self, Outcome};
@@ -297,7 +304,7 @@ pub fn fetch_command(
     let mut changed = Vec::new();
     let mut failure = None;
     for id in &ids {
-        match fetch_from_first_that_serves(data_dir, id, options, &mut progress) {
+        match fetch_from_first_that_serves(data_dir, id, scope, options, &mut progress) {
             Ok((served, Outcome::Unchanged { modified })) => {
                 eprintln!("{id}: unchanged since {modified} ({}): nothing downloaded", served_by(served));
                 // kept but not stored (its ingest failed, or the tables were removed): ingest it now
@@ -307,15 +314,22 @@ pub fn fetch_command(
                 }
             }
             Ok((served, Outcome::Downloaded { rows, .. })) => {
+                let part = match scope.describe() {
+                    part if part.is_empty() => String::new(),
+                    part => format!(" ({part})"),
+                };
                 eprintln!(
-                    "{id}: {rows} rows downloaded from {} into {}",
+                    "{id}: {rows} rows{part} downloaded from {} into {}",
                     served_by(served),
                     kept_dir(data_dir, id).display()
                 );
                 changed.push(id.clone());
             }
             Err(e) => {
-                eprintln!("{id}: {e}");
+                match e.to_string() {
+                    said if said.starts_with(id.as_str()) => eprintln!("{said}"),
+                    said => eprintln!("{id}: {said}"),
+                }
                 failure.get_or_insert(e);
             }
         }

@@ -587,6 +587,17 @@ impl Row {
         self.cells.iter().filter(|c| c.is_suppressed()).count() as i32
     }
 
+    /// Whether this row holds `other`'s figures and more: it differs only where `other` is blank.
+    pub fn completes(&self, other: &Row) -> bool {
+        self.provisional == other.provisional
+            && self.cells.len() == other.cells.len()
+            && self.cells.iter().zip(&other.cells).all(|(a, b)| match (a, b) {
+                (_, Cell::Absent | Cell::Empty) => true,
+                (Cell::Decimal(x), Cell::Decimal(y)) => x.to_bits() == y.to_bits(),
+                _ => a == b,
+            })
+    }
+
     /// The same figures as `other`, whatever their release: what makes loading a download twice store
     /// nothing new.
     pub fn same_figures(&self, other: &Row) -> bool {

@@ -613,13 +613,26 @@ pub fn read_download(dir: &Path) -> Result<Download> {
     Ok(Download { meta: resolver.meta, rows, source: resolver.source, notes })
 }
 
+/// For each topic of the table, whether the download holds it: all, unless it is of some topics
+/// (`vtsql fetch --topics`, kept in its `SCOPE`); the others are `Absent`, and keep their stored figures.
+fn held_topics(dir: &Path, resolver: &Resolver) -> Vec<bool> {
+    let some = crate::fetch::scope::kept_topics(dir);
+    resolver.meta.topics.iter().map(|t| some.as_ref().is_none_or(|keys| keys.contains(&t.key))).collect()
+}
+
 fn read_v3(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<()> {
-    let topics: Vec<(&str, Kind)> = resolver.meta.topics.iter().map(|t| (t.key.as_str(), t.kind)).collect();
+    let held = held_topics(dir, resolver);
+    let topics: Vec<(&str, Kind, bool)> =
+        resolver.meta.topics.iter().zip(&held).map(|(t, h)| (t.key.as_str(), t.kind, *h)).collect();
     for page in pages(dir, Api::V3.data_set())? {
         let bytes = read(&page)?;
         for_each_row(&page, &bytes, &mut |n, raw| {
             let mut cells = Vec::with_capacity(topics.len());
-            for &(key, kind) in &topics {
+            for &(key, kind, held) in &topics {
+                if !held {
+                    cells.push(Cell::Absent);
+                    continue;
+                }
                 let cell = match raw.get(key) {
                     Some(Scalar::Text(t)) => Cell::parse(t, kind),
                     Some(Scalar::Number(v)) => Cell::parse(&v.to_string(), kind),
@@ -692,9 +705,11 @@ fn read_v4(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<Vec<S
             Ok(())
         })?;
     }
+    // v4 leaves out empty cells: a topic the download holds and a row lacks is blank
+    let held = held_topics(dir, resolver);
     for row in rows.iter_mut() {
-        for cell in row.cells.iter_mut() {
-            if *cell == Cell::Absent {
+        for (cell, held) in row.cells.iter_mut().zip(&held) {
+            if *cell == Cell::Absent && *held {
                 *cell = Cell::Empty;
             }
         }

@@ -283,6 +283,8 @@ pub struct Changes {
     pub added: usize,
     pub replaced: usize,
     pub unchanged: usize,
+    /// Rows of the same release given figures they lacked (a download of some topics, then of others).
+    pub completed: usize,
 }
 
 type Key = (Period, Option<Text>, Vec<Text>);
@@ -293,8 +295,10 @@ fn key_of(r: &Row) -> Key {
 
 /// Merges incoming rows into a partition's current rows: a new key is added; figures equal to the stored ones
 /// change nothing (not even the release); other figures replace the stored row, which moves to `replaced`
-/// with `replaced_by`. Topics an incoming row does not hold keep their stored value. `incoming` holds each key
-/// once (see [`super::deduplicate`]).
+/// with `replaced_by`. Topics an incoming row does not hold keep their stored value. A row of the same release
+/// that only fills blanks of the stored one completes it in place: within one release a figure arrives (a
+/// download of some topics, then of others), it is not replaced. `incoming` holds each key once (see
+/// [`super::deduplicate`]).
 pub fn merge_rows(current: Vec<Row>, replaced: &mut Vec<Row>, incoming: Vec<Row>) -> (Vec<Row>, Changes) {
     let fill = |row: &mut Row| {
         for c in &mut row.cells {
@@ -334,6 +338,11 @@ pub fn merge_rows(current: Vec<Row>, replaced: &mut Vec<Row>, incoming: Vec<Row>
                 fill(&mut new);
                 if new.same_figures(old) {
                     changes.unchanged += 1;
+                    continue;
+                }
+                if new.release == old.release && new.completes(old) {
+                    rows[i] = new;
+                    changes.completed += 1;
                     continue;
                 }
                 let mut old = std::mem::replace(&mut rows[i], new);
@@ -665,6 +674,7 @@ pub fn stage(
         total.added += changes.added;
         total.replaced += changes.replaced;
         total.unchanged += changes.unchanged;
+        total.completed += changes.completed;
         directories.into_iter().for_each(|directory| run.add_directory(directory));
     }
     if legacy {
@@ -717,7 +727,7 @@ fn stage_partition(
     relabel(&mut current, &mut replaced, &context.merged.relabels, &mut texts);
     let relabelled = !context.merged.relabels.is_empty();
     let (mut current, changes) = merge_rows(current, &mut replaced, rows);
-    if changes.added + changes.replaced == 0 && !relabelled && !context.legacy {
+    if changes.added + changes.replaced + changes.completed == 0 && !relabelled && !context.legacy {
         return Ok((changes, vec![]));
     }
     let mut directories = Vec::new();
@@ -790,6 +800,30 @@ mod tests {
         assert_eq!(rows[0].replaced_by, None);
         let versions: Vec<(Option<i32>, Option<i32>)> = replaced.iter().map(|h| (h.release, h.replaced_by)).collect();
         assert_eq!(versions, vec![(Some(1), Some(2)), (Some(2), Some(4))]);
+    }
+
+    #[test]
+    fn figures_a_row_lacked_complete_it_in_its_release_and_replace_it_in_another() {
+        let two = |a: Cell, b: Cell, release: i32| {
+            let mut r = row("GM0141", "Totaal", "2023", 0, release);
+            r.cells = vec![a, b];
+            r
+        };
+        let mut replaced = Vec::new();
+        // a part with the first topic, then the second: one row, no history
+        let (rows, _) = merge_rows(vec![], &mut replaced, vec![two(Cell::Count(5), Cell::Absent, 1)]);
+        assert_eq!(rows[0].cells, vec![Cell::Count(5), Cell::Empty]);
+        let (rows, changes) = merge_rows(rows, &mut replaced, vec![two(Cell::Absent, Cell::Count(7), 1)]);
+        assert_eq!((changes.completed, changes.replaced, replaced.len()), (1, 0, 0));
+        assert_eq!(rows[0].cells, vec![Cell::Count(5), Cell::Count(7)]);
+        // a figure of the same release that differs is a replacement, not a completion
+        let (_, changes) = merge_rows(rows, &mut replaced, vec![two(Cell::Count(6), Cell::Absent, 1)]);
+        assert_eq!((changes.completed, changes.replaced), (0, 1));
+        // a blank filled by a later release is a new version of the row
+        let mut replaced = Vec::new();
+        let (rows, _) = merge_rows(vec![], &mut replaced, vec![two(Cell::Count(5), Cell::Empty, 1)]);
+        let (_, changes) = merge_rows(rows, &mut replaced, vec![two(Cell::Count(5), Cell::Count(7), 2)]);
+        assert_eq!((changes.completed, changes.replaced, replaced.len()), (0, 1, 1));
     }
 
     #[test]
