@@ -79,10 +79,14 @@ enum Action {
     Fetch {
         /// Table ids such as 84852NED [default: 84847NED-84855NED and 85361NED]
         ids: Vec<String>,
-        /// The catalogue's address for --api v3 or v4 [default: https://datasets.cbs.nl/odata/v1/CBS for v4,
-        /// https://opendata.cbs.nl/ODataFeed/odata for v3; dataderden.cbs.nl works too]
+        /// The catalogue's address for --api v3 or v4, in place of --catalog [default: https://datasets.cbs.nl/odata/v1/CBS
+        /// for v4, https://opendata.cbs.nl/ODataFeed/odata for v3]
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
+        /// The catalogue: CBS (CBS's own tables), dataderden (tables CBS makes for others), or any other v4
+        /// catalogue by name
+        #[arg(long, value_name = "NAME", default_value = "CBS", conflicts_with = "base_url")]
+        catalog: String,
         /// OData API: auto (v4 at datasets.cbs.nl, then v3 at opendata.cbs.nl where v4 lacks the table or
         /// fails), v4 or v3
         #[arg(long, value_name = "VERSION", default_value = "auto", value_parser = ["auto", "v4", "v3"])]
@@ -272,18 +276,35 @@ fn main() -> ExitCode {
         Some(Action::Ingest { files, table, kept }) => {
             report("vtsql ingest", ingest::command(&data_dir, &files, table.as_deref(), kept))
         }
-        Some(Action::Fetch { ids, base_url, api, timeout, retries, force, search, list, regions, periods, topics }) => {
-            let mut options = match fetch::kept::Api::parse(&api) {
-                Some(api) => fetch::Options::new(api),
-                None if base_url.is_some() => {
+        Some(Action::Fetch {
+            ids,
+            base_url,
+            catalog,
+            api,
+            timeout,
+            retries,
+            force,
+            search,
+            list,
+            regions,
+            periods,
+            topics,
+        }) => {
+            let api = fetch::kept::Api::parse(&api);
+            let mut options = match (base_url, api) {
+                (Some(base_url), Some(api)) => fetch::Options { base_url, ..fetch::Options::new(api) },
+                (Some(_), None) => {
                     eprintln!("vtsql fetch: --base-url is the address of one API: give --api v4 or --api v3 with it");
                     return ExitCode::FAILURE;
                 }
-                None => fetch::Options::auto(),
+                (None, api) => match fetch::Options::for_catalog(api, &catalog) {
+                    Ok(options) => options,
+                    Err(e) => {
+                        eprintln!("vtsql fetch: --catalog: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
             };
-            if let Some(url) = base_url {
-                options.base_url = url;
-            }
             options.set_requests(std::time::Duration::from_secs(timeout.max(1)), retries, force);
             if list || !search.is_empty() {
                 return report("vtsql fetch", catalog_command(&data_dir, &options, &search));

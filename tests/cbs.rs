@@ -596,6 +596,23 @@ fn catalogue() -> Result<(), String> {
         ]],
         "a discontinued table in cbs_catalog",
     )?;
+    // a catalogue by name: refused before any request where no API asked for serves it
+    for (args, says) in [
+        (&["--catalog", "../x", "--list"][..], "\"../x\" is not a catalogue name"),
+        (&["--catalog", "CBS-asd", "--api", "v3", "84852NED"][..], "OData v3 serves the catalogues CBS and dataderden"),
+        (&["--catalog", "dataderden", "--base-url", &v4.base, "--list"][..], "cannot be used with"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtsql"))
+            .arg("--data")
+            .arg(dir.path().join("refused"))
+            .arg("fetch")
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let said = String::from_utf8_lossy(&out.stderr);
+        ensure(!out.status.success() && said.contains(says), || format!("{args:?}: {said}"))?;
+    }
+    ensure(!dir.path().join("refused").exists(), || "a refused fetch made the data directory".to_string())?;
     let (_, none, _) =
         fetch::catalog::search(&options, &words(&["ziekteverzuim", "kinderopvang"])).map_err(|e| e.to_string())?;
     ensure(none.is_empty(), || format!("two words, one absent: {none:?}"))?;

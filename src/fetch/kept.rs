@@ -60,6 +60,25 @@ impl Api {
         }
     }
 
+    /// The address of catalogue `catalog` in this API: v4 serves every catalogue under one root
+    /// (`https://datasets.cbs.nl/odata/v1/<catalogue>`); v3 one catalogue per host, of which vtsql knows CBS's own
+    /// (`CBS`, at `opendata.cbs.nl`) and third parties' (`dataderden`, at `dataderden.cbs.nl`), as the
+    /// `cbsodata` clients do. `None`: no such catalogue in this API, or not a name.
+    pub fn catalog_base_url(self, catalog: &str) -> Option<String> {
+        if catalog.is_empty() || !catalog.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return None;
+        }
+        match (self, catalog.to_ascii_lowercase().as_str()) {
+            (_, "cbs") => Some(self.default_base_url().to_string()),
+            (Api::V4, _) => {
+                let root = self.default_base_url().rsplit_once('/').map(|(root, _)| root).unwrap_or_default();
+                Some(format!("{root}/{catalog}"))
+            }
+            (Api::V3, "dataderden") => Some("https://dataderden.cbs.nl/ODataFeed/odata".to_string()),
+            (Api::V3, _) => None,
+        }
+    }
+
     /// How a message names the API: `OData v3`, `OData v4`.
     pub fn title(self) -> &'static str {
         match self {

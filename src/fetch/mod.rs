@@ -78,6 +78,26 @@ impl Options {
         Options { fallback: Some(Box::new(Options::new(Api::V3))), ..Options::new(Api::V4) }
     }
 
+    /// Catalogue `catalog` (`CBS`, `dataderden`, ...) in `api`, or with `None` as `--api auto` does: v4, then v3
+    /// where v3 serves that catalogue. An error names the catalogue where no API asked for serves it.
+    pub fn for_catalog(api: Option<Api>, catalog: &str) -> Result<Options, String> {
+        let at = |api: Api| api.catalog_base_url(catalog).map(|base_url| Options { base_url, ..Options::new(api) });
+        let unknown = || format!("{catalog:?} is not a catalogue name such as CBS or dataderden");
+        match api {
+            Some(api) => at(api).ok_or_else(|| match api {
+                Api::V3 if Api::V4.catalog_base_url(catalog).is_some() => {
+                    format!("OData v3 serves the catalogues CBS and dataderden, not {catalog:?}: use --api v4 or auto")
+                }
+                _ => unknown(),
+            }),
+            None => {
+                let mut v4 = at(Api::V4).ok_or_else(unknown)?;
+                v4.fallback = at(Api::V3).map(Box::new);
+                Ok(v4)
+            }
+        }
+    }
+
     /// This service and the ones it falls back to, in order.
     pub fn services(&self) -> impl Iterator<Item = &Options> {
         std::iter::successors(Some(self), |o| o.fallback.as_deref())
@@ -722,6 +742,23 @@ mod tests {
             ]
         );
         assert_eq!(Options::new(Api::V3).services().count(), 1);
+    }
+
+    #[test]
+    fn catalogues_by_name() {
+        let bases = |o: Options| o.services().map(|s| s.base_url.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            bases(Options::for_catalog(None, "dataderden").unwrap()),
+            ["https://datasets.cbs.nl/odata/v1/dataderden", "https://dataderden.cbs.nl/ODataFeed/odata"]
+        );
+        assert_eq!(
+            bases(Options::for_catalog(None, "cbs").unwrap()),
+            ["https://datasets.cbs.nl/odata/v1/CBS", "https://opendata.cbs.nl/ODataFeed/odata"]
+        );
+        assert_eq!(bases(Options::for_catalog(None, "CBS-asd").unwrap()), ["https://datasets.cbs.nl/odata/v1/CBS-asd"]);
+        assert!(Options::for_catalog(Some(Api::V3), "CBS-asd").unwrap_err().contains("use --api v4"));
+        assert!(Options::for_catalog(None, "../x").unwrap_err().contains("not a catalogue name"));
+        assert!(Options::for_catalog(Some(Api::V4), "").is_err());
     }
 
     #[test]
