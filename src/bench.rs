@@ -126,15 +126,30 @@ pub async fn time_file(session: &Session, file: &Path, runs: usize) -> Result<Ti
     })
 }
 
-/// `vtsql bench`: applies `settings` (`KEY=VALUE`), then times `files` (default: the suite in
-/// `benches/queries/`), printing one JSON line per query on standard output and a summary on standard
-/// error.
+/// Runs every statement of the `setup` files once, in order (`CREATE EXTERNAL TABLE` over someone else's files,
+/// a view in place of a table): what the timed queries then read.
+pub async fn set_up(session: &Session, setup: &[PathBuf]) -> Result<()> {
+    for file in setup {
+        let sql = std::fs::read_to_string(file)
+            .map_err(|e| DataFusionError::Execution(format!("--setup {}: {e}", file.display())))?;
+        let mut execution = session.execute(&sql, &Options::default())?;
+        while let Some(running) = execution.next().await.map_err(|e| e.context(file.display().to_string()))? {
+            running.collect().await.map_err(|e| e.context(file.display().to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+/// `vtsql bench`: applies `settings` (`KEY=VALUE`) and the `setup` files, then times `files` (default: the
+/// suite in `benches/queries/`), printing one JSON line per query on standard output and a summary on
+/// standard error.
 pub async fn run(
     session: &Session,
     mut files: Vec<PathBuf>,
     runs: usize,
     plain: bool,
     settings: &[String],
+    setup: &[PathBuf],
 ) -> Result<()> {
     for setting in settings {
         let (key, value) = setting
@@ -144,6 +159,7 @@ pub async fn run(
         // a Parquet setting reaches the tables as a `SET` at the prompt does
         session.start(&sql, &Options::default()).await.map_err(|e| e.context(format!("--set {setting}")))?;
     }
+    set_up(session, setup).await?;
     if files.is_empty() {
         let dir = ["benches/queries", concat!(env!("CARGO_MANIFEST_DIR"), "/benches/queries")]
             .into_iter()

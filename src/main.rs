@@ -146,6 +146,10 @@ enum Action {
         /// A session setting to try, e.g. `datafusion.execution.parquet.pushdown_filters=true` (repeatable)
         #[arg(long = "set", value_name = "KEY=VALUE")]
         settings: Vec<String>,
+        /// SQL statements to run once before the timings, such as CREATE EXTERNAL TABLE over other files
+        /// (repeatable)
+        #[arg(long, value_name = "FILE")]
+        setup: Vec<PathBuf>,
     },
     /// Serve the tables over Arrow Flight SQL (pyarrow, ADBC, pandas, polars), read-only
     Serve(ServeArgs),
@@ -349,8 +353,8 @@ fn main() -> ExitCode {
                 };
                 match action {
                     Some(Action::Serve(args)) => report("vtsql serve", flight::command(session, args.into()).await),
-                    Some(Action::Bench { files, runs, plain, settings }) => {
-                        report("vtsql bench", bench::run(&session, files, runs, plain, &settings).await)
+                    Some(Action::Bench { files, runs, plain, settings, setup }) => {
+                        report("vtsql bench", bench::run(&session, files, runs, plain, &settings, &setup).await)
                     }
                     _ => {
                         let invocation = repl::Invocation {
