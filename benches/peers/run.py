@@ -9,6 +9,11 @@ process during the timed runs (Linux, VmHWM after clear_refs). Each query runs i
 each engine (vtsql included), so a peak belongs to that query alone, and all engines run a query back to
 back before the next query starts: the VM's speed drifts by a fifth within a minute, and a ratio should
 compare timings taken seconds apart. --shared-process runs all queries of an engine in one process instead.
+
+--foreign runs the same queries over files vtsql did not write: `veilig_thuis` rewritten once by pyarrow into
+DATA/foreign/year=Y/half=H/part-0.parquet (zstd, pyarrow's default row groups, rows in the order a generator
+makes them: period, region, category), which vtsql reads through `CREATE EXTERNAL TABLE ... PARTITIONED BY
+(year, half)` (`vtsql bench --setup`) and the peers through their own Parquet readers with hive partitions.
 """
 
 import argparse
@@ -96,17 +101,52 @@ VEILIG_THUIS = """SELECT source_table, period, provisional, region_level, region
 DIMENSIONS = ["regions", "population", "region_membership"]
 
 
-def open_engine(name, data):
-    # the current generation of the tables (data/README.md), resolved once: a run reads one generation
+def tables_dir(data):
+    """The current generation of the tables (data/README.md), resolved once: a run reads one generation."""
     root = Path(data).resolve()
-    d = (root / "current").resolve() if (root / "current").exists() else root
+    return (root / "current").resolve() if (root / "current").exists() else root
+
+
+def foreign_dir(data):
+    return Path(data).resolve() / "foreign"
+
+
+def write_foreign(data):
+    """veilig_thuis rewritten as a user's files look (see --foreign), unless already written."""
+    out = foreign_dir(data)
+    if (out / "COMPLETE").exists():
+        return out
+    import duckdb
+    import pyarrow.parquet as pq
+    d = tables_dir(data)
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"CREATE VIEW cbs_84851ned AS SELECT * FROM read_parquet('{d}/cbs_84851ned/*/*/*.parquet', "
+                "hive_partitioning = true, hive_types = {'year': INTEGER, 'half': INTEGER})")
+    con.execute(f"CREATE VIEW veilig_thuis AS {VEILIG_THUIS}")
+    for year, half in con.execute("SELECT DISTINCT year, half FROM veilig_thuis ORDER BY 1, 2").fetchall():
+        table = con.sql(f"SELECT * EXCLUDE (year, half) FROM veilig_thuis WHERE year = {year} AND half = {half} "
+                        "ORDER BY region_code, category").to_arrow_table()
+        part = out / f"year={year}" / f"half={half}"
+        part.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, part / "part-0.parquet", compression="zstd")
+    (out / "COMPLETE").write_text("")
+    return out
+
+
+def open_engine(name, data, foreign):
+    d = tables_dir(data)
     facts = f"{d}/cbs_84851ned/*/*/*.parquet"
+    theirs = f"{foreign_dir(data)}/*/*/*.parquet"
     if name == "duckdb":
         import duckdb
         con = duckdb.connect()
-        con.execute(f"CREATE VIEW cbs_84851ned AS SELECT * FROM read_parquet('{facts}', hive_partitioning = true, "
-                    "hive_types = {'year': INTEGER, 'half': INTEGER})")
-        con.execute(f"CREATE VIEW veilig_thuis AS {VEILIG_THUIS}")
+        if foreign:
+            con.execute(f"CREATE VIEW veilig_thuis AS SELECT * FROM read_parquet('{theirs}', hive_partitioning = true)")
+        else:
+            con.execute(f"CREATE VIEW cbs_84851ned AS SELECT * FROM read_parquet('{facts}', hive_partitioning = true, "
+                        "hive_types = {'year': INTEGER, 'half': INTEGER})")
+            con.execute(f"CREATE VIEW veilig_thuis AS {VEILIG_THUIS}")
         for t in DIMENSIONS:
             con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{d}/{t}.parquet')")
         return lambda sql: con.execute(sql).to_arrow_table()
@@ -114,26 +154,41 @@ def open_engine(name, data):
         import datafusion
         import pyarrow as pa
         ctx = datafusion.SessionContext()
-        ctx.register_parquet("cbs_84851ned", f"{d}/cbs_84851ned/", file_extension=".parquet",
-                             table_partition_cols=[("year", pa.int32()), ("half", pa.int32())])
-        ctx.sql(f"CREATE VIEW veilig_thuis AS {VEILIG_THUIS}").collect()
+        partitions = [("year", pa.int32()), ("half", pa.int32())]
+        if foreign:
+            ctx.register_parquet("veilig_thuis", f"{foreign_dir(data)}/", file_extension=".parquet",
+                                 table_partition_cols=partitions)
+        else:
+            ctx.register_parquet("cbs_84851ned", f"{d}/cbs_84851ned/", file_extension=".parquet",
+                                 table_partition_cols=partitions)
+            ctx.sql(f"CREATE VIEW veilig_thuis AS {VEILIG_THUIS}").collect()
         for t in DIMENSIONS:
             ctx.register_parquet(t, f"{d}/{t}.parquet")
         return lambda sql: ctx.sql(sql).to_arrow_table()
     if name == "polars":
         import polars as pl
-        ctx = pl.SQLContext(
-            cbs_84851ned=pl.scan_parquet(f"{d}/cbs_84851ned/**/*.parquet", hive_partitioning=True),
-            **{t: pl.scan_parquet(f"{d}/{t}.parquet") for t in DIMENSIONS},
-        )
-        ctx.register("veilig_thuis", ctx.execute(VEILIG_THUIS))
+        ctx = pl.SQLContext(**{t: pl.scan_parquet(f"{d}/{t}.parquet") for t in DIMENSIONS})
+        if foreign:
+            ctx.register("veilig_thuis", pl.scan_parquet(f"{foreign_dir(data)}/**/*.parquet", hive_partitioning=True))
+        else:
+            ctx.register("cbs_84851ned", pl.scan_parquet(f"{d}/cbs_84851ned/**/*.parquet", hive_partitioning=True))
+            ctx.register("veilig_thuis", ctx.execute(VEILIG_THUIS))
         return lambda sql: ctx.execute(sql, eager=True).to_arrow()
     raise SystemExit(f"unknown engine {name}")
 
 
-def run_engine(name, data, runs, only=None):
+def vtsql_setup(data):
+    """The statements that make vtsql read the foreign files as `veilig_thuis`, in a file for --setup / -f."""
+    path = foreign_dir(data) / "setup.sql"
+    path.write_text("DROP VIEW veilig_thuis;\n"
+                    f"CREATE EXTERNAL TABLE veilig_thuis STORED AS PARQUET LOCATION '{foreign_dir(data)}/' "
+                    "PARTITIONED BY (year, half);\n")
+    return path
+
+
+def run_engine(name, data, runs, only=None, foreign=False):
     """In a child process: time every query (or only `only`); one JSON line each on stdout."""
-    run = open_engine(name, data)
+    run = open_engine(name, data, foreign)
     for query, file in suite():
         if only and query != only:
             continue
@@ -156,19 +211,34 @@ def run_engine(name, data, runs, only=None):
         print(json.dumps(out), flush=True)
 
 
-def vtsql_answers(binary, data):
+def vtsql_answers(binary, data, setup):
     answers = {}
     for query, file in suite():
-        res = subprocess.run([binary, "--data", data, "--format", "json", "-f", str(file)],
+        first = ["-f", str(setup)] if setup else []
+        res = subprocess.run([binary, "--data", data, "--format", "json"] + first + ["-f", str(file)],
                              capture_output=True, text=True, check=True)
         rows = json.loads(res.stdout or "[]")
         answers[query] = normalise(tuple(r.get(k) for k in r) for r in rows) if rows else []
     return answers
 
 
-def vtsql_timings(binary, data, runs, plain, queries):
+def vtsql_process_ms(binary, data, file, setup, runs):
+    """Median wall time of a whole `vtsql -f QUERY` process (start-up, first planning and scan, printing as
+    CSV to /dev/null): what a script or `-c` pays, against the warm in-session time of `vtsql bench`."""
+    first = ["-f", str(setup)] if setup else []
+    args = [binary, "--data", data, "--format", "csv"] + first + ["-f", str(file)]
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def vtsql_timings(binary, data, runs, plain, queries, setup):
     """Timings of `queries` ((name, plain file) pairs), a process each; of the whole suite in one process if None."""
-    base = [binary, "--data", data, "bench", "--runs", str(runs)] + (["--plain"] if plain else [])
+    base = [binary, "--data", data, "bench", "--runs", str(runs)] + (["--plain"] if plain else []) \
+        + (["--setup", str(setup)] if setup else [])
     calls = [base + [str(f if plain else QUERIES / f"{q}.sql")] for q, f in queries] if queries else [base]
     out = {}
     for args in calls:
@@ -177,9 +247,9 @@ def vtsql_timings(binary, data, runs, plain, queries):
     return out
 
 
-def peer_timings(engine, data, runs, queries):
+def peer_timings(engine, data, runs, queries, foreign):
     """As vtsql_timings, for a peer engine; None if the engine failed."""
-    base = [sys.executable, __file__, data, "--runs", str(runs), "--engine", engine]
+    base = [sys.executable, __file__, data, "--runs", str(runs), "--engine", engine] + (["--foreign"] if foreign else [])
     calls = [base + ["--query", q] for q, _ in queries] if queries else [base]
     out = {}
     for args in calls:
@@ -208,12 +278,18 @@ def main():
     p.add_argument("--markdown", help="also write the table to this file")
     p.add_argument("--shared-process", action="store_true",
                    help="run all queries of an engine in one process (peaks then include earlier queries)")
+    p.add_argument("--foreign", action="store_true",
+                   help="query files vtsql did not write (veilig_thuis rewritten by pyarrow into DATA/foreign)")
     p.add_argument("--engine", help=argparse.SUPPRESS)
     p.add_argument("--query", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.engine:
-        return run_engine(a.engine, a.data, a.runs, a.query)
+        return run_engine(a.engine, a.data, a.runs, a.query, a.foreign)
     isolated = not a.shared_process
+    setup = None
+    if a.foreign:
+        write_foreign(a.data)
+        setup = vtsql_setup(a.data)
 
     rows_total = json.loads(subprocess.run([a.vtsql, "--data", a.data, "--format", "json", "-c",
                                             "SELECT count(*) AS n FROM veilig_thuis"],
@@ -221,28 +297,33 @@ def main():
     ours, ours_plain, failed = {}, {}, set()
     peers = {engine: {} for engine in a.engines.split(",")}
     for queries in ([[q] for q in suite()] if isolated else [None]):
-        ours.update(vtsql_timings(a.vtsql, a.data, a.runs, False, queries))
-        ours_plain.update(vtsql_timings(a.vtsql, a.data, a.runs, True, queries))
+        ours.update(vtsql_timings(a.vtsql, a.data, a.runs, False, queries, setup))
+        for q, f in (queries or suite()):
+            ours[q]["process_ms"] = vtsql_process_ms(a.vtsql, a.data, QUERIES / f"{q}.sql", setup, a.runs)
+        ours_plain.update(vtsql_timings(a.vtsql, a.data, a.runs, True, queries, setup))
         for engine in peers:
-            timings = None if engine in failed else peer_timings(engine, a.data, a.runs, queries)
+            timings = None if engine in failed else peer_timings(engine, a.data, a.runs, queries, a.foreign)
             if timings is None:
                 failed.add(engine)
             else:
                 peers[engine].update(timings)
     peers = {engine: timings for engine, timings in peers.items() if engine not in failed}
-    answers = vtsql_answers(a.vtsql, a.data)
+    answers = vtsql_answers(a.vtsql, a.data, setup)
 
     engines = list(peers)
-    head = ["query", "rows", "vtsql ms", "vtsql plain ms"] + [f"{e} ms" for e in engines] \
+    head = ["query", "rows", "vtsql ms", "vtsql plain ms", "vtsql -f ms (whole process)"] + [f"{e} ms" for e in engines] \
         + [f"vtsql/{e}" for e in engines] + ["peak MiB vtsql"] + [f"peak MiB {e}" for e in engines] + ["same rows"]
     where = "each query in its own process, all engines back to back" if isolated else "each engine in one process"
+    if a.foreign:
+        where += "; files vtsql did not write (pyarrow, zstd, default row groups, generation order)"
     lines = [f"{rows_total:,} rows in veilig_thuis; {machine()}; median of {a.runs} runs after a warm-up; {where}", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ratios = {e: [] for e in engines}
     mismatches = []
     for query, _ in suite():
         ours_ms = ours[query]["median_ms"]
-        cells = [query, str(ours[query]["rows"]), f"{ours_ms:.1f}", f"{ours_plain[query]['median_ms']:.1f}"]
+        cells = [query, str(ours[query]["rows"]), f"{ours_ms:.1f}", f"{ours_plain[query]['median_ms']:.1f}",
+                 f"{ours[query]['process_ms']:.1f}"]
         ratio_cells, peak_cells, same = [], [], []
         for e in engines:
             r = peers[e].get(query, {})
