@@ -80,7 +80,11 @@ pub fn builder(config: SessionConfig) -> Result<SessionStateBuilder> {
     let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
     let runtime = RuntimeEnvBuilder::new().with_cache_manager(caches).build_arc()?;
     runtime.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::new(InlineLocalFiles::new()));
-    Ok(SessionStateBuilder::new().with_default_features().with_config(config).with_runtime_env(runtime))
+    Ok(SessionStateBuilder::new()
+        .with_default_features()
+        .with_table_factory("PARQUET".into(), Arc::new(crate::catalog::external::ForeignParquet::default()))
+        .with_config(config)
+        .with_runtime_env(runtime))
 }
 
 /// An in-process context with vtsql's functions and plan rules, without tables.
@@ -790,6 +794,41 @@ mod tests {
         let whole = single(&session, &sum("")).await;
         let second_half = single(&session, &sum("AND half = 2")).await;
         assert_eq!(whole, 2 * second_half);
+    }
+
+    /// Files vtsql did not write are read with filters pushed into the Parquet decoder unless the statement
+    /// says otherwise; vtsql's own tables keep the session's setting (off); the answers are the same.
+    #[tokio::test]
+    async fn external_parquet_tables_decode_filters_first() {
+        let dir = crate::generate::generated_dir(2, 1);
+        let session = Session::open(dir.path(), Placement::Local).await.unwrap();
+        let facts = crate::ingest::generation::tables_dir(dir.path()).join("cbs_84851ned");
+        let pushdown = async |table: &str| {
+            let provider = session.context().table_provider(table).await.unwrap();
+            let listing = provider.downcast_ref::<ListingTable>().expect("a listing table");
+            let format = listing.options().format.downcast_ref::<ParquetFormat>().expect("parquet");
+            format.options().global.pushdown_filters
+        };
+        for (name, options, expected) in
+            [("theirs", "", true), ("told", " OPTIONS ('format.pushdown_filters' 'false')", false)]
+        {
+            let create = format!(
+                "CREATE EXTERNAL TABLE {name} STORED AS PARQUET LOCATION '{}/' PARTITIONED BY (year, half){options}",
+                facts.display()
+            );
+            session.start(&create, &Options::default()).await.unwrap().collect().await.unwrap();
+            assert_eq!(pushdown(name).await, expected, "{name}");
+        }
+        assert!(!pushdown("cbs_84851ned").await);
+        let count = |table: &str| {
+            format!(
+                "SELECT count(*) FROM {table} WHERE kenmerken_adviezen_meldingen_diensten = 'Totaal' AND ontvangen_meldingen > 10"
+            )
+        };
+        let ours = single(&session, &count("cbs_84851ned")).await;
+        assert!(ours > 0);
+        assert_eq!(single(&session, &count("theirs")).await, ours);
+        assert_eq!(single(&session, &count("told")).await, ours);
     }
 
     /// Planning reads each file's statistics once per session, and a `SET` of a Parquet setting makes the

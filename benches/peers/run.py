@@ -11,7 +11,7 @@ back before the next query starts: the VM's speed drifts by a fifth within a min
 compare timings taken seconds apart. --shared-process runs all queries of an engine in one process instead.
 
 --foreign runs the same queries over files vtsql did not write: `veilig_thuis` rewritten once by pyarrow into
-DATA/foreign/year=Y/half=H/part-0.parquet (zstd, pyarrow's default row groups, rows in the order a generator
+DATA/foreign/veilig_thuis/year=Y/half=H/part-0.parquet (zstd, pyarrow's default row groups, rows in the order a generator
 makes them: period, region, category), which vtsql reads through `CREATE EXTERNAL TABLE ... PARTITIONED BY
 (year, half)` (`vtsql bench --setup`) and the peers through their own Parquet readers with hive partitions.
 """
@@ -108,13 +108,15 @@ def tables_dir(data):
 
 
 def foreign_dir(data):
-    return Path(data).resolve() / "foreign"
+    """Where the foreign copy of veilig_thuis is (only its Parquet files: a reader takes anything else in the
+    directory for a file of the table); its marker and vtsql's setup are one level up."""
+    return Path(data).resolve() / "foreign" / "veilig_thuis"
 
 
 def write_foreign(data):
     """veilig_thuis rewritten as a user's files look (see --foreign), unless already written."""
     out = foreign_dir(data)
-    if (out / "COMPLETE").exists():
+    if (out.parent / "COMPLETE").exists():
         return out
     import duckdb
     import pyarrow.parquet as pq
@@ -130,7 +132,7 @@ def write_foreign(data):
         part = out / f"year={year}" / f"half={half}"
         part.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, part / "part-0.parquet", compression="zstd")
-    (out / "COMPLETE").write_text("")
+    (out.parent / "COMPLETE").write_text("")
     return out
 
 
@@ -179,7 +181,7 @@ def open_engine(name, data, foreign):
 
 def vtsql_setup(data):
     """The statements that make vtsql read the foreign files as `veilig_thuis`, in a file for --setup / -f."""
-    path = foreign_dir(data) / "setup.sql"
+    path = foreign_dir(data).parent / "setup.sql"
     path.write_text("DROP VIEW veilig_thuis;\n"
                     f"CREATE EXTERNAL TABLE veilig_thuis STORED AS PARQUET LOCATION '{foreign_dir(data)}/' "
                     "PARTITIONED BY (year, half);\n")
@@ -279,7 +281,7 @@ def main():
     p.add_argument("--shared-process", action="store_true",
                    help="run all queries of an engine in one process (peaks then include earlier queries)")
     p.add_argument("--foreign", action="store_true",
-                   help="query files vtsql did not write (veilig_thuis rewritten by pyarrow into DATA/foreign)")
+                   help="query files vtsql did not write (veilig_thuis rewritten by pyarrow into DATA/foreign/veilig_thuis)")
     p.add_argument("--engine", help=argparse.SUPPRESS)
     p.add_argument("--query", help=argparse.SUPPRESS)
     a = p.parse_args()

@@ -27,6 +27,7 @@ use crate::ingest::regions::Regions;
 use crate::ingest::{self, categories, gazetteer};
 use crate::schema::{self, Table};
 
+pub mod external;
 mod veilig_thuis;
 
 /// Registers the tables of `data_dir` in `ctx`, replacing any of the same names. A table without files is
