@@ -72,14 +72,9 @@ impl Options {
         }
     }
 
-    /// OData v4 first, and v3 where v4 lacks the table or fails: CBS is phasing v3 out, and each has been down
-    /// for days while the other answered.
-    pub fn auto() -> Options {
-        Options { fallback: Some(Box::new(Options::new(Api::V3))), ..Options::new(Api::V4) }
-    }
-
     /// Catalogue `catalog` (`CBS`, `dataderden`, ...) in `api`, or with `None` as `--api auto` does: v4, then v3
-    /// where v3 serves that catalogue. An error names the catalogue where no API asked for serves it.
+    /// where v3 serves that catalogue (CBS is phasing v3 out, and each has been down for days while the other
+    /// answered). An error names the catalogue where no API asked for serves it.
     pub fn for_catalog(api: Option<Api>, catalog: &str) -> Result<Options, String> {
         let at = |api: Api| api.catalog_base_url(catalog).map(|base_url| Options { base_url, ..Options::new(api) });
         let unknown = || format!("{catalog:?} is not a catalogue name such as CBS or dataderden");
@@ -554,38 +549,53 @@ fn kept_modified(dir: &Path, api: Api) -> Option<String> {
     info_of(api, "", &value).ok().map(|(m, _)| m)
 }
 
-/// The dimensions' entity sets of a v3 `DataProperties`, or a v4 `Dimensions` list.
-fn dimension_sets(api: Api, dir: &Path, set: &str) -> Result<Vec<String>, FetchError> {
-    let mut sets = Vec::new();
+/// The objects (`value`) of every kept page of an entity set of the download at `dir`, in order.
+fn kept_objects(dir: &Path, set: &str) -> Result<Vec<Value>, FetchError> {
+    let mut objects = Vec::new();
     for page in kept::pages(dir, set).map_err(io(&dir.join(set)))? {
-        let value: Value = serde_json::from_slice(&std::fs::read(&page).map_err(io(&page))?)
+        let mut value: Value = serde_json::from_slice(&std::fs::read(&page).map_err(io(&page))?)
             .map_err(|e| FetchError::Shape { url: page.display().to_string(), message: e.to_string() })?;
-        for item in value.get("value").and_then(Value::as_array).into_iter().flatten() {
-            match api {
-                Api::V3 => {
-                    let kind = item.get("Type").and_then(Value::as_str).unwrap_or_default();
-                    if matches!(kind, "Dimension" | "GeoDimension" | "TimeDimension")
-                        && let Some(key) = item.get("Key").and_then(Value::as_str)
-                    {
-                        sets.push(key.to_string());
-                    }
-                }
-                Api::V4 => {
-                    if let Some(key) = item.get("Identifier").and_then(Value::as_str) {
-                        sets.push(format!("{key}Codes"));
-                    }
-                }
-            }
+        if let Some(Value::Array(items)) = value.get_mut("value").map(Value::take) {
+            objects.extend(items);
         }
     }
-    // an entity set name is a path segment: nothing else may reach the URL or the disk
-    if let Some(bad) = sets.iter().find(|s| s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
-        return Err(FetchError::Shape {
-            url: dir.join(set).display().to_string(),
-            message: format!("dimension {bad:?} is no entity set name"),
-        });
+    Ok(objects)
+}
+
+/// A dimension of a kept download: its field in the figures (`RegioS`), its kind (`GeoDimension`,
+/// `TimeDimension`, `Dimension`) and the entity set of its codes (v3 `RegioS`, v4 `RegioSCodes`).
+struct Dimension {
+    field: String,
+    kind: String,
+    codes_set: String,
+}
+
+/// The dimensions of the download at `dir`, from its v3 `DataProperties` or v4 `Dimensions`.
+fn dimensions(api: Api, dir: &Path) -> Result<Vec<Dimension>, FetchError> {
+    let (list, kind_field, key_field) = match api {
+        Api::V3 => ("DataProperties", "Type", "Key"),
+        Api::V4 => ("Dimensions", "Kind", "Identifier"),
+    };
+    let text = |item: &Value, field: &str| item.get(field).and_then(Value::as_str).map(str::to_string);
+    let mut dimensions = Vec::new();
+    for item in kept_objects(dir, list)? {
+        let kind = text(&item, kind_field).unwrap_or_default();
+        // v3 lists topics beside the dimensions; every entry of v4's list is a dimension
+        if api == Api::V3 && !matches!(kind.as_str(), "Dimension" | "GeoDimension" | "TimeDimension") {
+            continue;
+        }
+        let Some(field) = text(&item, key_field) else { continue };
+        // an entity set name is a path segment: nothing else may reach the URL or the disk
+        if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(FetchError::Shape {
+                url: dir.join(list).display().to_string(),
+                message: format!("dimension {field:?} is no entity set name"),
+            });
+        }
+        let codes_set = if api == Api::V4 { format!("{field}Codes") } else { field.clone() };
+        dimensions.push(Dimension { field, kind, codes_set });
     }
-    Ok(sets)
+    Ok(dimensions)
 }
 
 /// Downloads table `id`, or the part of it `scope` names, into `DATA/raw/cbs/<ID>/`, unless the kept download is
@@ -651,18 +661,17 @@ pub fn fetch_table(
     for (set, optional) in metadata {
         fetch_optional(set, *optional)?;
     }
-    let dimension_list = if options.api == Api::V3 { "DataProperties" } else { "Dimensions" };
-    for set in dimension_sets(options.api, &partial, dimension_list)? {
-        fetch_optional(&set, false)?;
+    for dimension in dimensions(options.api, &partial)? {
+        fetch_optional(&dimension.codes_set, false)?;
         // v4 keeps a dimension's hierarchy in `<Dimension>Groups`
-        if let Some(key) = set.strip_suffix("Codes").filter(|_| options.api == Api::V4) {
-            fetch_optional(&format!("{key}Groups"), true)?;
+        if options.api == Api::V4 {
+            fetch_optional(&format!("{}Groups", dimension.field), true)?;
         }
     }
     let data_set = options.api.data_set();
     let mut url = set_url(options, &id, data_set);
     if !scope.is_whole() {
-        let request = scope::request(scope, options.api, &id, &partial).map_err(FetchError::Part)?;
+        let request = scope::request(scope, options.api, &id, &partial)?;
         let scope_file = partial.join(scope::SCOPE);
         kept::write_atomically(&scope_file, request.kept.as_bytes()).map_err(io(&scope_file))?;
         if !request.query.is_empty() {
@@ -729,7 +738,7 @@ mod tests {
 
     #[test]
     fn auto_asks_v4_at_datasets_cbs_nl_then_v3() {
-        let mut auto = Options::auto();
+        let mut auto = Options::for_catalog(None, "CBS").unwrap();
         auto.set_requests(Duration::from_secs(7), 2, true);
         let services: Vec<(Api, &str, Duration, u32, bool)> =
             auto.services().map(|o| (o.api, o.base_url.as_str(), o.timeout, o.retries, o.force)).collect();

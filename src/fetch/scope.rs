@@ -14,7 +14,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::catalog::fold;
-use super::kept::{self, Api};
+use super::kept::Api;
+use super::{Dimension, FetchError, dimensions, kept_objects};
 
 /// The file of a kept download that says which part of the table it holds: the first line in words (`regions
 /// GM0363,VT13; periods 2023..2025`), then `topics\tKEY,KEY` with the keys of the topics it holds where it
@@ -107,17 +108,6 @@ pub struct Request {
     pub kept: String,
 }
 
-/// The objects of every kept page of an entity set.
-fn objects(dir: &Path, set: &str) -> Result<Vec<Value>, String> {
-    let mut out = Vec::new();
-    for page in kept::pages(dir, set).map_err(|e| format!("{}: {e}", dir.join(set).display()))? {
-        let bytes = std::fs::read(&page).map_err(|e| format!("{}: {e}", page.display()))?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", page.display()))?;
-        out.extend(value.get("value").and_then(Value::as_array).into_iter().flatten().cloned());
-    }
-    Ok(out)
-}
-
 fn text<'v>(object: &'v Value, field: &str) -> &'v str {
     object.get(field).and_then(Value::as_str).unwrap_or_default()
 }
@@ -146,39 +136,22 @@ fn encode(value: &str) -> String {
     out
 }
 
-/// A dimension of the kept metadata: its field in the figures, its kind and its entity set of codes.
-struct Dimension {
-    field: String,
-    kind: String,
-    codes_set: String,
-}
-
 /// Resolves `scope` against the metadata kept in `dir` (a download of `id` over `api` under way): the query for
 /// the figures, or why the table has no such part.
-pub fn request(scope: &Scope, api: Api, id: &str, dir: &Path) -> Result<Request, String> {
-    let (list, kind_field, key_field) = match api {
-        Api::V3 => ("DataProperties", "Type", "Key"),
-        Api::V4 => ("Dimensions", "Kind", "Identifier"),
+pub fn request(scope: &Scope, api: Api, id: &str, dir: &Path) -> Result<Request, FetchError> {
+    let dimensions = dimensions(api, dir)?;
+    let key_field = match api {
+        Api::V3 => "Key",
+        Api::V4 => "Identifier",
     };
-    let properties = objects(dir, list)?;
-    let dimensions: Vec<Dimension> = properties
-        .iter()
-        .filter(|p| text(p, kind_field).ends_with("Dimension"))
-        .map(|p| {
-            let field = text(p, key_field).to_string();
-            let codes_set = if api == Api::V4 { format!("{field}Codes") } else { field.clone() };
-            Dimension { field, kind: text(p, kind_field).to_string(), codes_set }
-        })
-        .collect();
-    let codes_of = |d: &Dimension| -> Result<Vec<String>, String> {
-        Ok(objects(dir, &d.codes_set)?.iter().map(|c| text(c, key_field).to_string()).collect())
+    let codes_of = |d: &Dimension| -> Result<Vec<String>, FetchError> {
+        Ok(kept_objects(dir, &d.codes_set)?.iter().map(|c| text(c, key_field).to_string()).collect())
     };
     let mut filter = Vec::new();
     if !scope.regions.is_empty() {
-        let region = dimensions
-            .iter()
-            .find(|d| d.kind == "GeoDimension")
-            .ok_or_else(|| format!("{id} has no region dimension: --regions cannot choose its rows"))?;
+        let region = dimensions.iter().find(|d| d.kind == "GeoDimension").ok_or_else(|| {
+            FetchError::Part(format!("{id} has no region dimension: --regions cannot choose its rows"))
+        })?;
         let codes = codes_of(region)?;
         let mut chosen = Vec::new();
         for wanted in &scope.regions {
@@ -186,22 +159,21 @@ pub fn request(scope: &Scope, api: Api, id: &str, dir: &Path) -> Result<Request,
                 Some(code) => chosen.push(code.clone()),
                 None => {
                     let some: Vec<&str> = codes.iter().take(5).map(|c| c.trim()).collect();
-                    return Err(format!(
+                    return Err(FetchError::Part(format!(
                         "{id} has no region {wanted} in {} ({} regions, such as {})",
                         region.field,
                         codes.len(),
                         some.join(", ")
-                    ));
+                    )));
                 }
             }
         }
         filter.push(any_of(&region.field, &chosen));
     }
     if let Some((first, last)) = scope.periods {
-        let time = dimensions
-            .iter()
-            .find(|d| d.kind == "TimeDimension")
-            .ok_or_else(|| format!("{id} has no period dimension: --periods cannot choose its rows"))?;
+        let time = dimensions.iter().find(|d| d.kind == "TimeDimension").ok_or_else(|| {
+            FetchError::Part(format!("{id} has no period dimension: --periods cannot choose its rows"))
+        })?;
         let codes = codes_of(time)?;
         let chosen: Vec<String> = codes
             .iter()
@@ -213,7 +185,7 @@ pub fn request(scope: &Scope, api: Api, id: &str, dir: &Path) -> Result<Request,
         if chosen.is_empty() {
             let (a, b) =
                 (codes.first().map(|c| c.trim()).unwrap_or("-"), codes.last().map(|c| c.trim()).unwrap_or("-"));
-            return Err(format!("{id} has no periods in {first}..{last} (its periods: {a} to {b})"));
+            return Err(FetchError::Part(format!("{id} has no periods in {first}..{last} (its periods: {a} to {b})")));
         }
         filter.push(any_of(&time.field, &chosen));
     }
@@ -222,12 +194,12 @@ pub fn request(scope: &Scope, api: Api, id: &str, dir: &Path) -> Result<Request,
     if !scope.topics.is_empty() {
         // (key, title) of every topic
         let topics: Vec<(String, String)> = match api {
-            Api::V3 => properties
+            Api::V3 => kept_objects(dir, "DataProperties")?
                 .iter()
                 .filter(|p| text(p, "Type") == "Topic")
                 .map(|p| (text(p, "Key").to_string(), text(p, "Title").trim().to_string()))
                 .collect(),
-            Api::V4 => objects(dir, "MeasureCodes")?
+            Api::V4 => kept_objects(dir, "MeasureCodes")?
                 .iter()
                 .map(|m| (text(m, "Identifier").to_string(), text(m, "Title").trim().to_string()))
                 .collect(),
@@ -236,7 +208,11 @@ pub fn request(scope: &Scope, api: Api, id: &str, dir: &Path) -> Result<Request,
         for wanted in &scope.topics {
             let found = topics.iter().find(|(k, t)| fold(k) == *wanted || fold(t) == *wanted).ok_or_else(|| {
                 let some: Vec<&str> = topics.iter().take(5).map(|(_, t)| t.as_str()).collect();
-                format!("{id} has no topic {wanted:?} ({} topics, such as {})", topics.len(), some.join("; "))
+                FetchError::Part(format!(
+                    "{id} has no topic {wanted:?} ({} topics, such as {})",
+                    topics.len(),
+                    some.join("; ")
+                ))
             })?;
             if !keys.contains(&found.0) {
                 keys.push(found.0.clone());
