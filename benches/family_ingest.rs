@@ -7,7 +7,13 @@
 //! ```sh
 //! cargo bench --bench family_ingest                 # the release binary
 //! VTSQL_BIN=target/debug/vtsql cargo bench --bench family_ingest -- --observations 500000 --data /tmp/family
+//! cargo bench --bench family_ingest -- --fetch v4   # the whole `vtsql fetch` of the family instead
 //! ```
+//!
+//! With `--fetch v3` or `--fetch v4` the same ten tables are served over HTTP by a local stand-in of CBS open
+//! data in that API's shapes (`tests/cbs_shapes.rs`; v3 pages of 10,000 rows, v4 pages of 10,000
+//! observations), and the measured command is `vtsql fetch` of the family from it: the download, the kept
+//! pages and the ingest, as a user's first `vtsql fetch` runs against CBS.
 //!
 //! The figures are synthetic: the shapes are the family's, the values are drawn.
 
@@ -19,7 +25,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use cbs_shapes::{Entity, Table, page_body, v3_set};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use cbs_shapes::{Entity, Table, page_body, v3_set, v4_set};
 
 /// CBS's bulk feed pages by 10,000 rows.
 const PAGE_ROWS: usize = 10_000;
@@ -262,6 +273,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => dir.path().join("data"),
     };
     let mut draw = Draw(1);
+    if let Some(api) = args.iter().position(|a| a == "--fetch").and_then(|i| args.get(i + 1)) {
+        return fetch(&vtsql, &data, api == "v4", FAMILY.iter().map(|shape| table(shape, &mut draw)).collect());
+    }
     let (mut observations, mut rows, mut bytes) = (0usize, 0usize, 0u64);
     let started = Instant::now();
     for shape in FAMILY {
@@ -303,6 +317,114 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         vtsql.display()
     );
     Ok(())
+}
+
+/// The stand-in's answers: every page of an entity set, made once when the set is first asked for. Only the
+/// table being fetched is held: `vtsql fetch` takes the tables one after another.
+type Pages = HashMap<(String, String), Arc<Vec<String>>>;
+
+/// Serves `tables` in one API on a local port and runs `vtsql fetch` of them under `/usr/bin/time`.
+fn fetch(vtsql: &Path, data: &Path, v4: bool, tables: Vec<Table>) -> Result<(), Box<dyn std::error::Error>> {
+    let (rows, observations): (usize, usize) =
+        tables.iter().fold((0, 0), |(r, o), t| (r + t.rows.len(), o + t.rows.len() * t.topics.len()));
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let root = if v4 { "/CBS" } else { "/ODataFeed/odata" };
+    let base = format!("http://127.0.0.1:{}{root}", listener.local_addr()?.port());
+    let tables: Arc<HashMap<String, Table>> = Arc::new(tables.into_iter().map(|t| (t.id.clone(), t)).collect());
+    let pages: Arc<Mutex<Pages>> = Arc::default();
+    let serving = base.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (tables, pages, base) = (Arc::clone(&tables), Arc::clone(&pages), serving.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(&stream);
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    return;
+                }
+                while let Ok(n) = reader.read_line(&mut String::new()) {
+                    if n <= 2 {
+                        break;
+                    }
+                }
+                let target = request.split_whitespace().nth(1).unwrap_or("/");
+                let (status, body) = answer(&tables, &pages, &base, v4, target);
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let mut stream = &stream;
+                let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes()));
+            });
+        }
+    });
+    let api = if v4 { "v4" } else { "v3" };
+    println!("serving 10 tables, {rows} rows, {observations} observations over OData {api} at {base}");
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%e %M"])
+        .arg(vtsql)
+        .arg("--data")
+        .arg(data)
+        .args(["fetch", "--api", api, "--base-url", &base])
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("{} fetch failed:\n{stderr}", vtsql.display()).into());
+    }
+    let mut last = stderr.lines().last().unwrap_or_default().split_whitespace();
+    let seconds: f64 = last.next().and_then(|s| s.parse().ok()).ok_or("no time from /usr/bin/time")?;
+    let peak_kib: f64 = last.next().and_then(|s| s.parse().ok()).ok_or("no peak memory from /usr/bin/time")?;
+    for line in stderr.lines().filter(|l| l.contains(" rows read: ") || l.contains("downloaded")) {
+        println!("{line}");
+    }
+    println!(
+        "fetch of the family over OData {api}: {seconds:.1} s, peak {:.0} MiB ({})",
+        peak_kib / 1024.0,
+        vtsql.display()
+    );
+    Ok(())
+}
+
+/// One request's status line and body: `/<root>/<ID>/<set>?...$skip=N`.
+fn answer(
+    tables: &HashMap<String, Table>,
+    pages: &Mutex<Pages>,
+    base: &str,
+    v4: bool,
+    target: &str,
+) -> (&'static str, String) {
+    const MISSING: (&str, String) = ("404 Not Found", String::new());
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let skip: usize = query.split('&').find_map(|p| p.strip_prefix("$skip=")).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut parts = path.rsplitn(3, '/');
+    let (Some(set), Some(id)) = (parts.next(), parts.next()) else { return MISSING };
+    let Some(table) = tables.get(id) else { return MISSING };
+    let key = (id.to_string(), set.to_string());
+    let cached = pages.lock().map(|p| p.get(&key).cloned()).unwrap_or(None);
+    let set_pages = match cached {
+        Some(p) => p,
+        None => {
+            let rows = match if v4 { v4_set(table, set) } else { v3_set(table, set) } {
+                Some(Entity::Set(rows)) => rows,
+                Some(Entity::Single(value)) => return ("200 OK", value.to_string()),
+                None => return MISSING,
+            };
+            let made: Vec<String> = (0..rows.len().max(1))
+                .step_by(PAGE_ROWS)
+                .map(|skip| page_body(v4, base, &format!("/{id}/{set}"), "", &rows, skip, PAGE_ROWS))
+                .collect();
+            let made = Arc::new(made);
+            if let Ok(mut p) = pages.lock() {
+                p.retain(|(other, _), _| other == id);
+                p.insert(key, Arc::clone(&made));
+            }
+            made
+        }
+    };
+    match set_pages.get(skip / PAGE_ROWS) {
+        Some(body) => ("200 OK", body.clone()),
+        None => MISSING,
+    }
 }
 
 fn walk(dir: &Path) -> std::io::Result<Vec<std::fs::DirEntry>> {

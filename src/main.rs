@@ -240,16 +240,16 @@ struct ServeArgs {
     queue_timeout: u64,
 }
 
-/// `1000000`, `10M`, `1G`: a count with an optional K/M/G suffix (powers of 1000).
+/// `1000000`, `10M`, `1B`: a count with an optional K/M/B suffix (powers of 1000; `G` is taken as `B`).
 fn parse_count(text: &str) -> Result<u64, String> {
     let text = text.trim().replace('_', "");
     let (digits, factor) = match text.chars().last().map(|c| c.to_ascii_uppercase()) {
         Some('K') => (&text[..text.len() - 1], 1_000),
         Some('M') => (&text[..text.len() - 1], 1_000_000),
-        Some('G') => (&text[..text.len() - 1], 1_000_000_000),
+        Some('B' | 'G') => (&text[..text.len() - 1], 1_000_000_000),
         _ => (text.as_str(), 1),
     };
-    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a count such as 1000000 or 10M"))?;
+    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a count such as 1000000, 10M or 1B"))?;
     n.checked_mul(factor).filter(|n| *n > 0).ok_or_else(|| format!("`{text}` is out of range"))
 }
 
@@ -460,4 +460,21 @@ async fn cluster_process(role: ClusterRole) -> ExitCode {
         ClusterRole::Executor(args) => cluster::executor_command(args.into()).await,
     };
     report("vtsql cluster", result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_take_the_suffixes_a_benchmark_names() {
+        assert_eq!(parse_count("1B"), Ok(1_000_000_000));
+        assert_eq!(parse_count("1g"), Ok(1_000_000_000));
+        assert_eq!(parse_count("10M"), Ok(10_000_000));
+        assert_eq!(parse_count("250k"), Ok(250_000));
+        assert_eq!(parse_count("1_000_000"), Ok(1_000_000));
+        assert!(parse_count("0").is_err());
+        assert!(parse_count("ten").unwrap_err().contains("1B"));
+        assert!(parse_count("99999999999B").unwrap_err().contains("out of range"));
+    }
 }

@@ -27,6 +27,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("cbs::statline_downloads_of_three_more_tables_reproduce_the_reference", statline_downloads),
     ("cbs::the_same_figures_loaded_twice_are_stored_once", same_figures_once),
     ("cbs::a_download_of_some_topics_fills_only_those", some_topics),
+    ("cbs::text_topics_are_stored_as_text_the_same_from_v3_and_v4", text_topics),
     ("cbs::the_readme_joins_two_tables_of_the_family", readme_example),
 ];
 
@@ -832,6 +833,45 @@ fn some_topics() -> Result<(), String> {
         "SELECT meldingen_tijdens_monitoring, meldingen_tijdens_monitoring_pct, suppressed_cells FROM cbs_85361ned",
     )?;
     ensure_eq(both, vec![vec!["6545".into(), "5.1".into(), "0".into()]], "counts kept, percentages filled in")
+}
+
+/// 85361NED with a topic CBS types `String` added, as *Kerncijfers wijken en buurten* has `Gemeentenaam_1`:
+/// Almelo's name (served with the trailing blanks CBS pads names with), hidden (`.`) for Nederland.
+fn table_85361_with_text() -> crate::cbs_service::Table {
+    let mut table = table_85361();
+    table.topics.push(("Gemeentenaam_9".into(), "Gemeentenaam".into(), String::new(), 0));
+    table.text_topics.push("Gemeentenaam_9".into());
+    for row in &mut table.rows {
+        row.3.push(if row.1 == "GM0141" { "Almelo    ".into() } else { ".".into() });
+    }
+    table
+}
+
+/// A text topic through v3 (a string in the data set) and v4 (`StringValue`, with `Value` null) is a TEXT
+/// column of the same cells, the figures beside it as published, a hidden text counted as suppressed.
+fn text_topics() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut tables = Vec::new();
+    for api in [Api::V3, Api::V4] {
+        let service = Service::start(api == Api::V4, 5);
+        service.put(table_85361_with_text());
+        let data = dir.path().join(format!("{api:?}"));
+        fetch_into(&data, "85361NED", &options(&service, api))?;
+        check_references(&data, &references("85361NED"), "cbs_85361ned", &|_| String::new())?;
+        let names = query(
+            &data,
+            "SELECT region_code, meldingen_gemeentenaam, arrow_typeof(meldingen_gemeentenaam), suppressed_cells \
+             FROM cbs_85361ned ORDER BY region_code",
+        )?;
+        let row = |cells: [&str; 4]| cells.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        ensure_eq(
+            names,
+            vec![row(["GM0141", "Almelo", "Utf8View", "4"]), row(["NL01", "NULL", "Utf8View", "1"])],
+            &format!("{api:?}: the text topic"),
+        )?;
+        tables.push(query(&data, "SELECT * FROM cbs_85361ned ORDER BY region_code")?);
+    }
+    ensure_eq(&tables[1], &tables[0], "the table from v4 and from v3")
 }
 
 /// The README's query across 84852NED and 84851NED, over the seed export and a CSV download of 84852NED

@@ -12,7 +12,7 @@
 //! - OData v4 (`datasets.cbs.nl/odata/v1/CBS/<ID>/<set>`), as `cbsodata4.py` reads it: `Properties` (a singleton),
 //!   `Dimensions` (`Identifier`, `Kind`), `MeasureCodes` (`Identifier`, `Title`, `Unit`, `Decimals`,
 //!   `DataType`), `<Dimension>Codes` (`Identifier`, `Title`, `Status`) and `Observations` (`Measure`,
-//!   `Value`, `ValueAttribute`, the dimension codes), the next page in `@odata.nextLink`.
+//!   `Value`, `StringValue`, `ValueAttribute`, the dimension codes), the next page in `@odata.nextLink`.
 
 use serde_json::{Value, json};
 
@@ -45,9 +45,22 @@ pub struct Table {
     pub topic_groups: Vec<String>,
     /// The hierarchy of categories: (dimension key, category key, group title), groups one level deep.
     pub category_groups: Vec<(String, String, String)>,
+    /// Keys of the topics CBS types `String` (v3 `Datatype`, v4 `DataType`): their values are text.
+    pub text_topics: Vec<String>,
 }
 
 impl Table {
+    /// CBS's data type of a topic: `String` for text, `Double` with decimals, `Long` without.
+    fn data_type(&self, key: &str, decimals: u32) -> &'static str {
+        if self.text_topics.iter().any(|k| k == key) {
+            "String"
+        } else if decimals > 0 {
+            "Double"
+        } else {
+            "Long"
+        }
+    }
+
     /// Every topic group path with its id and parent id: (id, title, parent id, path).
     fn topic_group_list(&self) -> Vec<(String, String, Option<String>, String)> {
         let paths: Vec<String> = if self.topic_groups.is_empty() {
@@ -155,7 +168,7 @@ pub fn v3_set(t: &Table, set: &str) -> Option<Entity> {
                 props.push(
                     json!({"odata.type": "Cbs.OData.Topic", "ID": first + i, "Position": n + 2 + i, "ParentID": parent,
                     "Type": "Topic", "Key": key, "Title": title, "Description": format!("{title}: zie de toelichting"),
-                    "Datatype": if *decimals > 0 { "Double" } else { "Long" }, "Unit": unit, "Decimals": decimals,
+                    "Datatype": t.data_type(key, *decimals), "Unit": unit, "Decimals": decimals,
                     "Default": "Impossible", "PresentationType": "Absolute"}),
                 );
             }
@@ -184,7 +197,8 @@ pub fn v3_set(t: &Table, set: &str) -> Option<Entity> {
                 row.insert("RegioS".into(), json!(padded(region)));
                 row.insert("Perioden".into(), json!(period));
                 for ((key, ..), v) in t.topics.iter().zip(values) {
-                    row.insert(key.clone(), json!(format!("{v:>10}")));
+                    let text = t.text_topics.contains(key);
+                    row.insert(key.clone(), if text { json!(v) } else { json!(format!("{v:>10}")) });
                 }
                 Value::Object(row)
             })
@@ -230,7 +244,7 @@ pub fn v4_set(t: &Table, set: &str) -> Option<Entity> {
                 .enumerate()
                 .map(|(i, (k, title, unit, decimals))| {
                     json!({"Identifier": k, "Index": i, "Title": title, "Description": "", "MeasureGroupId": t.topic_group_id(i),
-                        "DataType": if *decimals > 0 { "Double" } else { "Long" }, "Unit": unit, "Decimals": decimals,
+                        "DataType": t.data_type(k, *decimals), "Unit": unit, "Decimals": decimals,
                         "PresentationType": "Absolute"})
                 })
                 .collect(),
@@ -254,15 +268,24 @@ pub fn v4_set(t: &Table, set: &str) -> Option<Entity> {
                     let mut o = serde_json::Map::new();
                     o.insert("Id".into(), json!(out.len()));
                     o.insert("Measure".into(), json!(key));
+                    // since release 1.14 every observation has a `StringValue`: a text measure's value, a
+                    // figure written out
                     match v.trim() {
                         "." => {
                             o.insert("ValueAttribute".into(), json!("Confidential"));
                             o.insert("Value".into(), Value::Null);
+                            o.insert("StringValue".into(), Value::Null);
+                        }
+                        text if t.text_topics.contains(key) => {
+                            o.insert("ValueAttribute".into(), json!("None"));
+                            o.insert("Value".into(), Value::Null);
+                            o.insert("StringValue".into(), json!(text));
                         }
                         text => {
                             o.insert("ValueAttribute".into(), json!("None"));
                             let number: f64 = text.parse().unwrap();
                             o.insert("Value".into(), if *decimals > 0 { json!(number) } else { json!(number as i64) });
+                            o.insert("StringValue".into(), json!(text.replace('.', ",")));
                         }
                     }
                     for ((k, _, _), c) in t.dimensions.iter().zip(categories) {

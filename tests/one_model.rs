@@ -158,6 +158,7 @@ fn table_84851() -> Table {
         topic_groups: TOPICS.iter().map(|(.., g)| g.to_string()).collect(),
         category_groups: groups,
         rows,
+        ..Default::default()
     }
 }
 

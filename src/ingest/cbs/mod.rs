@@ -73,7 +73,7 @@ pub fn deduplicate(incoming: &mut Incoming) -> Result<()> {
             .cells
             .iter()
             .zip(&row.cells)
-            .map(|(a, b)| if *a == model::Cell::Absent { *b } else { *a })
+            .map(|(a, b)| if *a == model::Cell::Absent { b.clone() } else { a.clone() })
             .collect();
         incoming.rows[first].cells = filled;
         keep[i] = false;
@@ -142,7 +142,7 @@ pub fn population_of(meta: &TableMeta, rows: &[Row]) -> Vec<super::dimensions::P
     for row in rows {
         let total = row.categories.iter().all(|c| model::fold_title(c).starts_with("totaal"));
         let (Some(region), model::Cell::Count(people), true, true) =
-            (&row.region, row.cells.get(topic).copied().unwrap_or(model::Cell::Empty), total, row.period.is_year())
+            (&row.region, row.cells.get(topic).cloned().unwrap_or(model::Cell::Empty), total, row.period.is_year())
         else {
             continue;
         };

@@ -27,16 +27,19 @@ impl Interner {
     }
 }
 
-/// How a topic's values are typed, from CBS's unit and decimals: whole counts of something (never negative),
-/// whole amounts that may be negative (euro, a balance), or decimal figures (percentages, averages, rates).
-/// A column only ever widens: a count that meets a decimal figure becomes decimal, never the other way, so no
-/// figure is truncated.
+/// How a topic's values are typed, from CBS's data type, unit and decimals: whole counts of something (never
+/// negative), whole amounts that may be negative (euro, a balance), decimal figures (percentages, averages,
+/// rates), or text (a topic CBS types `String`: the gemeente's name or the most common postcode of the
+/// *Kerncijfers wijken en buurten*, the values of a `Text` dataset). A column only ever widens: a count that
+/// meets a decimal figure becomes decimal, a figure that meets text becomes text, never the other way, so no
+/// value is truncated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Count,
     Amount,
     Decimal,
+    Text,
 }
 
 impl Kind {
@@ -53,16 +56,24 @@ impl Kind {
         if count_unit && !unit.contains("euro") { Kind::Count } else { Kind::Amount }
     }
 
+    /// From a topic's metadata as CBS serves it (v3 `DataProperties.Datatype`, v4 `MeasureCodes.DataType`):
+    /// `String` is text, whatever its unit; any other data type is read by [`Kind::from_unit`].
+    pub fn from_cbs(data_type: &str, unit: &str, decimals: Option<u32>) -> Kind {
+        if data_type.trim().eq_ignore_ascii_case("string") { Kind::Text } else { Kind::from_unit(unit, decimals) }
+    }
+
     pub fn data_type(self) -> DataType {
         match self {
             Kind::Count | Kind::Amount => DataType::Int64,
             Kind::Decimal => DataType::Float64,
+            Kind::Text => DataType::Utf8,
         }
     }
 
     /// The kind that holds the values of both: the wider.
     pub fn widest(self, other: Kind) -> Kind {
         match (self, other) {
+            (Kind::Text, _) | (_, Kind::Text) => Kind::Text,
             (Kind::Decimal, _) | (_, Kind::Decimal) => Kind::Decimal,
             (Kind::Amount, _) | (_, Kind::Amount) => Kind::Amount,
             _ => Kind::Count,
@@ -486,7 +497,7 @@ pub fn name_columns(meta: &mut TableMeta) {
 }
 
 /// One cell as CBS published it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     /// The input did not hold this topic (a download with some of a table's topics).
     Absent,
@@ -496,17 +507,25 @@ pub enum Cell {
     Suppressed,
     Count(i64),
     Decimal(f64),
+    /// The value of a text topic. Behind one thin pointer, so a cell stays 16 bytes: a table's rows hold
+    /// one per topic, and text topics are rare.
+    Text(std::sync::Arc<String>),
 }
+
+const _: () = assert!(std::mem::size_of::<Cell>() == 16, "a cell is held once per row and topic: keep it small");
 
 impl Cell {
     /// Parses a cell of a topic of `kind`: right-aligned OData strings (`"     245"`), `28,5` and `28.5`,
     /// thousands written `1 905` in a text export. A count is a whole number of at least 0, an amount a whole
     /// number, a decimal any number: a figure that does not fit its topic's kind is an error, never rounded.
+    /// A text topic's value is kept as written, trimmed; blank and `.` (`x`, `?`) mean what they mean for
+    /// figures.
     pub fn parse(text: &str, kind: Kind) -> Result<Cell, String> {
         let t = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{a0}');
         match t {
             "" => return Ok(Cell::Empty),
             "." | "x" | "?" => return Ok(Cell::Suppressed),
+            _ if kind == Kind::Text => return Ok(Cell::Text(std::sync::Arc::new(t.to_string()))),
             "-" => return Ok(if kind == Kind::Decimal { Cell::Decimal(0.0) } else { Cell::Count(0) }),
             _ => {}
         }
@@ -519,7 +538,7 @@ impl Cell {
                     let expected = match kind {
                         Kind::Count => "a whole number",
                         Kind::Amount => "a whole number such as -12 or 340",
-                        Kind::Decimal => "28,5 or 28.5",
+                        Kind::Decimal | Kind::Text => "28,5 or 28.5",
                     };
                     return Err(format!("{t:?} is not a number (expected {expected}, '.' or blank)"));
                 }
@@ -535,6 +554,7 @@ impl Cell {
         }
         match kind {
             Kind::Decimal => Ok(Cell::Decimal(v)),
+            Kind::Text => Ok(Cell::Text(std::sync::Arc::new(v.to_string()))),
             _ if v.fract() != 0.0 => Err(format!(
                 "is not a whole number, and the topic is a {} (its unit and decimals say so)",
                 if kind == Kind::Count { "count" } else { "whole amount" }
@@ -544,8 +564,8 @@ impl Cell {
         }
     }
 
-    pub fn is_suppressed(self) -> bool {
-        self == Cell::Suppressed
+    pub fn is_suppressed(&self) -> bool {
+        *self == Cell::Suppressed
     }
 }
 
@@ -646,6 +666,26 @@ pub fn region_level_of(code: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `String` is text whatever the unit; figures are typed by unit and decimals; text is the widest kind.
+    #[test]
+    fn kinds_from_cbs_metadata_and_text_cells() {
+        assert_eq!(Kind::from_cbs("String", "aantal", Some(0)), Kind::Text);
+        assert_eq!(Kind::from_cbs("Long", "aantal", Some(0)), Kind::Count);
+        assert_eq!(Kind::from_cbs("Double", "%", Some(1)), Kind::Decimal);
+        assert_eq!(Kind::from_cbs("Integer", "euro", None), Kind::Amount);
+        assert_eq!(Kind::Count.widest(Kind::Text), Kind::Text);
+        assert_eq!(Kind::Text.widest(Kind::Decimal), Kind::Text);
+        assert_eq!(Kind::Text.data_type(), DataType::Utf8);
+        let text = |t: &str| Cell::Text(std::sync::Arc::new(t.to_string()));
+        assert_eq!(Cell::parse("  Almelo\u{a0}", Kind::Text), Ok(text("Almelo")));
+        assert_eq!(Cell::parse("7611", Kind::Text), Ok(text("7611")));
+        assert_eq!(Cell::parse("-", Kind::Text), Ok(text("-")));
+        assert_eq!(Cell::parse(" . ", Kind::Text), Ok(Cell::Suppressed));
+        assert_eq!(Cell::parse("", Kind::Text), Ok(Cell::Empty));
+        assert_eq!(Cell::of_number(28.5, Kind::Text), Ok(text("28.5")));
+        assert!(Cell::parse("Almelo", Kind::Count).is_err());
+    }
 
     #[test]
     fn column_names() {

@@ -250,14 +250,7 @@ fn resolver(dir: &Path) -> Result<Resolver> {
                     "Topic" => {
                         let unit = text_field(page, o, "Unit")?;
                         let decimals = o.get("Decimals").and_then(Value::as_u64).map(|d| d as u32);
-                        let datatype = text_field(page, o, "Datatype")?;
-                        let mut kind = Kind::from_unit(&unit, decimals);
-                        if matches!(datatype.as_str(), "Double" | "Float" | "Decimal") && decimals.unwrap_or(0) > 0 {
-                            kind = Kind::Decimal;
-                        }
-                        if datatype == "String" {
-                            continue; // text topics (rare) carry no figures
-                        }
+                        let kind = Kind::from_cbs(&text_field(page, o, "Datatype")?, &unit, decimals);
                         let parent =
                             o.get("ParentID").filter(|p| !p.is_null()).map(Value::to_string).unwrap_or_default();
                         meta.topics.push(Topic {
@@ -295,19 +288,16 @@ fn resolver(dir: &Path) -> Result<Resolver> {
             for (page, o) in objects(dir, "MeasureCodes")? {
                 let unit = text_field(&page, &o, "Unit")?;
                 let decimals = o.get("Decimals").and_then(Value::as_u64).map(|d| d as u32);
-                let datatype = text_field(&page, &o, "DataType")?;
-                if datatype == "String" {
-                    continue;
-                }
+                let kind = Kind::from_cbs(&text_field(&page, &o, "DataType")?, &unit, decimals);
                 let parent = o.get("MeasureGroupId").filter(|p| !p.is_null()).map(group_id).unwrap_or_default();
                 meta.topics.push(Topic {
                     key: required(&page, &o, "Identifier")?,
                     title: text_field(&page, &o, "Title")?,
                     group: groups.get(&parent).cloned().unwrap_or_default(),
-                    unit: unit.clone(),
+                    unit,
                     description: text_field(&page, &o, "Description")?,
                     column: String::new(),
-                    kind: Kind::from_unit(&unit, decimals),
+                    kind,
                 });
             }
         }
@@ -669,29 +659,37 @@ fn read_v4(dir: &Path, resolver: &Resolver, rows: &mut Vec<Row>) -> Result<Vec<S
         for_each_row(&page, &bytes, &mut |n, raw| {
             let measure = resolver.text_of(&page, n, raw, "Measure")?.trim();
             let Some(&(slot, kind)) = topics.get(measure) else {
-                return Ok(()); // a text measure
+                return Err(shape(&page, format!("row {n}: field \"Measure\": {measure:?} is not in MeasureCodes")));
             };
             let attribute = match raw.get("ValueAttribute") {
                 Some(Scalar::Text(t)) => t.trim().to_string(),
                 _ => "None".to_string(),
             };
+            // a text measure's value (a `Text` or `Mixed` dataset) is in `StringValue`; a figure's `StringValue`
+            // only repeats its `Value` as text, and is not read
+            let (field, value) = match (raw.get("Value"), raw.get("StringValue")) {
+                (Some(Scalar::Null) | None, Some(text @ Scalar::Text(_))) if kind == Kind::Text => {
+                    ("StringValue", Some(text))
+                }
+                (value, _) => ("Value", value),
+            };
             if !KNOWN_ATTRIBUTES.contains(&attribute.as_str()) {
                 let tally = unknown.entry(attribute.clone()).or_default();
-                match raw.get("Value") {
+                match value {
                     Some(Scalar::Null) | None => tally.1 += 1,
                     Some(_) => tally.0 += 1,
                 }
             }
-            let cell = match raw.get("Value") {
+            let cell = match value {
                 Some(Scalar::Number(v)) => {
-                    Cell::of_number(*v, kind).map_err(|m| shape(&page, format!("row {n}: field \"Value\": {v} {m}")))?
+                    Cell::of_number(*v, kind).map_err(|m| shape(&page, format!("row {n}: field {field:?}: {v} {m}")))?
                 }
                 Some(Scalar::Text(t)) => {
-                    Cell::parse(t, kind).map_err(|m| shape(&page, format!("row {n}: field \"Value\": {m}")))?
+                    Cell::parse(t, kind).map_err(|m| shape(&page, format!("row {n}: field {field:?}: {m}")))?
                 }
                 Some(Scalar::Null) | None if attribute == "Impossible" => Cell::Empty,
                 Some(Scalar::Null) | None => Cell::Suppressed,
-                Some(Scalar::Other) => return Err(shape(&page, format!("row {n}: field \"Value\" is not a figure"))),
+                Some(Scalar::Other) => return Err(shape(&page, format!("row {n}: field {field:?} is not a figure"))),
             };
             let row = resolver.row_of(&page, n, raw, Vec::new())?;
             let key = (row.period, row.region.as_ref().map(|r| Text::clone(&r.code)), row.categories.clone());
@@ -830,6 +828,53 @@ mod tests {
                  (stored), 0 without (stored as suppressed, `.`)"
             ]
         );
+    }
+
+    /// A measure CBS types `String` is a text topic: its value comes from `StringValue` when `Value` is null
+    /// (a figure given as `Value` is written out), and the symbols and attributes mean what they do for figures.
+    #[test]
+    fn a_text_measure_is_read_from_string_value() {
+        let dir = recorded_v4(|i, o| match i {
+            0 => {
+                o.insert("Value".into(), Value::Null);
+                o.insert("StringValue".into(), Value::from("  n.v.t. "));
+            }
+            1 => {
+                o.insert("Value".into(), Value::Null);
+                o.insert("StringValue".into(), Value::Null);
+            }
+            2 => {
+                o.insert("Value".into(), Value::Null);
+                o.insert("StringValue".into(), Value::from("."));
+            }
+            3 => {
+                o.insert("Value".into(), Value::Null);
+                o.insert("ValueAttribute".into(), Value::from("Impossible"));
+            }
+            _ => {}
+        });
+        let measures = dir.path().join("MeasureCodes/page-00001.json");
+        let mut body: Value = serde_json::from_slice(&std::fs::read(&measures).unwrap()).unwrap();
+        body["value"][0]["DataType"] = Value::from("String");
+        std::fs::write(&measures, body.to_string()).unwrap();
+        let download = read_download(dir.path()).unwrap();
+        assert_eq!(download.meta.topics[0].kind, Kind::Text);
+        let cells: Vec<&Cell> = download.rows.iter().take(5).map(|r| &r.cells[0]).collect();
+        let text = |t: &str| Cell::Text(std::sync::Arc::new(t.to_string()));
+        assert_eq!(cells, [&text("n.v.t."), &Cell::Suppressed, &Cell::Suppressed, &Cell::Empty, &text("5.5")]);
+        assert!(download.notes.is_empty(), "{:?}", download.notes);
+    }
+
+    /// An observation of a measure `MeasureCodes` does not have is an error naming the page, row and field.
+    #[test]
+    fn an_observation_of_an_unknown_measure_is_refused() {
+        let dir = recorded_v4(|i, o| {
+            if i == 7 {
+                o.insert("Measure".into(), Value::from("M999999"));
+            }
+        });
+        let err = read_download(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("Observations") && err.contains("\"Measure\"") && err.contains("M999999"), "{err}");
     }
 
     proptest::proptest! {

@@ -266,8 +266,8 @@ impl Merged {
     /// An incoming row in the merged model's order.
     pub fn place(&self, mut row: Row) -> Row {
         let mut cells = vec![Cell::Absent; self.meta.topics.len()];
-        for (cell, &slot) in row.cells.iter().zip(&self.topic_slots) {
-            cells[slot] = *cell;
+        for (cell, &slot) in std::mem::take(&mut row.cells).into_iter().zip(&self.topic_slots) {
+            cells[slot] = cell;
         }
         row.cells = cells;
         if self.dimension_slots.iter().enumerate().any(|(i, &s)| i != s) {
@@ -332,7 +332,7 @@ pub fn merge_rows(current: Vec<Row>, replaced: &mut Vec<Row>, incoming: Vec<Row>
                 let old = &rows[i];
                 for (cell, before) in new.cells.iter_mut().zip(&old.cells) {
                     if *cell == Cell::Absent {
-                        *cell = *before;
+                        *cell = before.clone();
                     }
                 }
                 fill(&mut new);
@@ -411,7 +411,14 @@ pub fn rows_to_batch(meta: &TableMeta, rows: &[Row], replaced: bool) -> arrow::e
         columns.push(text(&|r| r.categories.get(d).map(|t| &**t)));
     }
     for (t, topic) in meta.topics.iter().enumerate() {
-        let cell = |r: &Row| r.cells.get(t).copied().unwrap_or(Cell::Absent);
+        let cell = |r: &Row| r.cells.get(t).cloned().unwrap_or(Cell::Absent);
+        // a figure column never takes text: the topic's kind widens first
+        let text_in_figures = |r: &Row, v: &str| {
+            arrow::error::ArrowError::InvalidArgumentError(format!(
+                "{}: text {v:?} in figure column {}",
+                r.period, topic.column
+            ))
+        };
         columns.push(match topic.kind {
             Kind::Count | Kind::Amount => {
                 let mut values = Vec::with_capacity(rows.len());
@@ -425,19 +432,34 @@ pub fn rows_to_batch(meta: &TableMeta, rows: &[Row], replaced: bool) -> arrow::e
                                 r.period, topic.column
                             )));
                         }
+                        Cell::Text(v) => return Err(text_in_figures(r, &v)),
                         _ => None,
                     });
                 }
                 Arc::new(Int64Array::from(values))
             }
-            Kind::Decimal => Arc::new(
-                rows.iter()
-                    .map(|r| match cell(r) {
+            Kind::Decimal => {
+                let mut values = Vec::with_capacity(rows.len());
+                for r in rows {
+                    values.push(match cell(r) {
                         Cell::Decimal(v) => Some(v),
                         Cell::Count(v) => Some(v as f64),
+                        Cell::Text(v) => return Err(text_in_figures(r, &v)),
+                        _ => None,
+                    });
+                }
+                Arc::new(Float64Array::from(values))
+            }
+            // figures stored before the topic became text keep their value, written out
+            Kind::Text => Arc::new(
+                rows.iter()
+                    .map(|r| match cell(r) {
+                        Cell::Text(v) => Some(v.to_string()),
+                        Cell::Count(v) => Some(v.to_string()),
+                        Cell::Decimal(v) => Some(v.to_string()),
                         _ => None,
                     })
-                    .collect::<Float64Array>(),
+                    .collect::<StringArray>(),
             ),
         });
     }
@@ -498,6 +520,7 @@ pub fn batch_to_rows(meta: &TableMeta, batch: &RecordBatch, path: &Path, texts: 
     enum Values<'b> {
         Count(&'b Int64Array),
         Decimal(&'b Float64Array),
+        Text(&'b StringArray),
         Absent,
     }
     let mut values = Vec::new();
@@ -509,6 +532,8 @@ pub fn batch_to_rows(meta: &TableMeta, batch: &RecordBatch, path: &Path, texts: 
                     Values::Count(a)
                 } else if let Some(a) = c.as_any().downcast_ref::<Float64Array>() {
                     Values::Decimal(a)
+                } else if let Some(a) = c.as_any().downcast_ref::<StringArray>() {
+                    Values::Text(a)
                 } else {
                     return Err(IngestError::store(path, format!("column {} has type {}", t.column, c.data_type())));
                 }
@@ -534,6 +559,7 @@ pub fn batch_to_rows(meta: &TableMeta, batch: &RecordBatch, path: &Path, texts: 
                 Values::Absent => Cell::Absent,
                 Values::Count(a) if a.is_valid(i) => Cell::Count(a.value(i)),
                 Values::Decimal(a) if a.is_valid(i) => Cell::Decimal(a.value(i)),
+                Values::Text(a) if a.is_valid(i) => Cell::Text(Arc::new(a.value(i).to_string())),
                 _ if is_hidden(&t.column) => Cell::Suppressed,
                 _ => Cell::Empty,
             })
@@ -766,6 +792,47 @@ mod tests {
 
     fn value(r: &Row) -> i64 {
         if let Cell::Count(v) = r.cells[0] { v } else { 0 }
+    }
+
+    /// A text topic is written as text, figures stored before it became text written out; read back, the same
+    /// cells. Text in a figure column is refused, never dropped.
+    #[test]
+    fn text_topics_are_written_and_read_back() {
+        let topic = |kind| model::Topic {
+            key: "Gemeentenaam_1".into(),
+            title: "Gemeentenaam".into(),
+            group: String::new(),
+            unit: String::new(),
+            description: String::new(),
+            column: "gemeentenaam".into(),
+            kind,
+        };
+        let mut meta = TableMeta {
+            id: "99999NED".into(),
+            title: "t".into(),
+            release: String::new(),
+            regions: true,
+            dimensions: vec![],
+            topics: vec![topic(Kind::Text)],
+        };
+        let text = |t: &str| Cell::Text(Arc::new(t.to_string()));
+        let cells = [text("Almelo"), Cell::Count(12), Cell::Decimal(28.5), Cell::Suppressed, Cell::Empty];
+        let rows: Vec<Row> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Row {
+                categories: vec![],
+                cells: vec![c.clone()],
+                ..row(&format!("GM{i:04}"), "x", "2023", 0, 1)
+            })
+            .collect();
+        let batch = rows_to_batch(&meta, &rows, false).unwrap();
+        let back = batch_to_rows(&meta, &batch, Path::new("t"), &mut Interner::default()).unwrap();
+        let back: Vec<Cell> = back.into_iter().map(|r| r.cells[0].clone()).collect();
+        assert_eq!(back, [text("Almelo"), text("12"), text("28.5"), Cell::Suppressed, Cell::Empty]);
+        meta.topics[0] = topic(Kind::Decimal);
+        let err = rows_to_batch(&meta, &rows[..1], false).unwrap_err().to_string();
+        assert!(err.contains("text \"Almelo\" in figure column gemeentenaam"), "{err}");
     }
 
     #[test]
