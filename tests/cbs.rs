@@ -54,11 +54,14 @@ fn fetch_part(
     cbs::fetch_command(data, &[id.to_string()], &scope, options).map_err(|e| e.to_string())
 }
 
-/// `2020HJ01` → `2020H1`, `2023JJ00` → `2023`.
+/// `2020HJ01` → `2020H1`, `2020KW03` → `2020Q3`, `2020MM07` → `2020M07`, `2023JJ00` → `2023`.
 fn period(code: &str) -> String {
-    match &code[4..] {
-        "JJ00" => code[..4].to_string(),
-        half => format!("{}H{}", &code[..4], &half[3..]),
+    let (year, rest) = code.split_at(4);
+    match rest.split_at(2) {
+        ("JJ", _) => year.to_string(),
+        ("HJ", n) => format!("{year}H{}", &n[1..]),
+        ("KW", n) => format!("{year}Q{}", &n[1..]),
+        (_, n) => format!("{year}M{n}"),
     }
 }
 
@@ -490,26 +493,40 @@ fn recorded_v4() -> Result<(), String> {
             )
         })
         .collect();
+    let provisional: std::collections::HashSet<String> = read("PeriodenCodes")?
+        .iter()
+        .filter(|p| p["Status"].as_str() == Some("Voorlopig"))
+        .filter_map(|p| p["Identifier"].as_str().map(str::to_string))
+        .collect();
+    // (period, category title, value, provisional) of every observation, years and quarters
     let mut served: Vec<Vec<String>> = read("Observations")?
         .iter()
         .map(|o| {
-            let period = o["Perioden"].as_str().unwrap_or_default();
+            let code = o["Perioden"].as_str().unwrap_or_default();
             let category = o["BedrijfskenmerkenSBI2008"].as_str().unwrap_or_default();
             vec![
-                period[..4].to_string(),
+                period(code),
                 titles[category].clone(),
                 format!("{:.1}", o["Value"].as_f64().unwrap_or(f64::NAN)),
+                provisional.contains(code).to_string(),
             ]
         })
         .collect();
     served.sort();
-    ensure_eq(served.len(), 144, "observations recorded")?;
+    ensure_eq(served.len(), 726, "observations recorded")?;
+    ensure_eq(served.iter().filter(|r| r[3] == "true").count(), 6, "observations of the provisional 2020KW01")?;
     let stored = query(
         &data,
-        "SELECT period, bedrijfskenmerken_sbi_2008, ziekteverzuimpercentage FROM cbs_80072ned \
-         WHERE NOT provisional AND suppressed_cells = 0 ORDER BY 1, 2",
+        "SELECT period, bedrijfskenmerken_sbi_2008, ziekteverzuimpercentage, provisional FROM cbs_80072ned \
+         WHERE suppressed_cells = 0 ORDER BY 1, 2",
     )?;
     ensure_eq(stored, served, "cbs_80072ned against the observations CBS served")?;
+    // a quarter is stored in the half-year it falls in
+    ensure_eq(
+        query(&data, "SELECT DISTINCT year, half FROM cbs_80072ned WHERE period IN ('2019Q2', '2019Q3') ORDER BY 2")?,
+        vec![vec!["2019".to_string(), "1".to_string()], vec!["2019".to_string(), "2".to_string()]],
+        "the partitions of 2019Q2 and 2019Q3",
+    )?;
     ensure_eq(
         query(&data, "SELECT title, release FROM cbs_tables WHERE table_id = '80072NED'")?,
         vec![vec!["Ziekteverzuimpercentage; bedrijfstakken (SBI 2008) en bedrijfsgrootte".into(), "2020-06-19".into()]],

@@ -86,9 +86,43 @@ fn file_writer(path: &Path, schema: SchemaRef, sorted_by: &[&str]) -> Result<Arr
     ArrowWriter::try_new_with_options(file, schema, options).map_err(|e| IngestError::store(path, e))
 }
 
-/// Writes `table`'s rows (one batch, already in the table's order) to a new Parquet file and syncs it.
+/// The footer entry (key-value metadata) of a file whose rows its writer found unique on the table's primary
+/// key: the key's columns, joined by `,`. Readers take it instead of reading the key columns again.
+pub const UNIQUE_KEY: &str = "vtsql.unique_key";
+
+/// The key a file's footer says its rows are unique on ([`UNIQUE_KEY`]), if it says so.
+pub fn unique_key_of(footer: &parquet::file::metadata::FileMetaData) -> Option<String> {
+    footer.key_value_metadata()?.iter().find(|kv| kv.key == UNIQUE_KEY).and_then(|kv| kv.value.clone())
+}
+
+/// Whether no two rows of `batch` have the same values in `columns` (NULL counts as a value).
+///
+/// Most of vtsql's files are sorted on their key, and rows that strictly increase are unique without
+/// hashing; others are hashed.
+pub fn unique_rows(batch: &RecordBatch, columns: &[usize]) -> arrow::error::Result<bool> {
+    use arrow::row::{RowConverter, SortField};
+    let arrays: Vec<arrow::array::ArrayRef> = columns.iter().map(|&i| std::sync::Arc::clone(batch.column(i))).collect();
+    let converter = RowConverter::new(arrays.iter().map(|a| SortField::new(a.data_type().clone())).collect())?;
+    let rows = converter.convert_columns(&arrays)?;
+    if (1..rows.num_rows()).all(|i| rows.row(i - 1) < rows.row(i)) {
+        return Ok(true);
+    }
+    let mut seen =
+        std::collections::HashSet::with_capacity_and_hasher(rows.num_rows(), foldhash::fast::RandomState::default());
+    Ok(rows.iter().all(|row| seen.insert(row)))
+}
+
+/// Writes `table`'s rows (one batch, already in the table's order) to a new Parquet file and syncs it; where
+/// the rows are unique on the table's primary key, the footer says so ([`UNIQUE_KEY`]).
 pub fn write_table(path: &Path, table: &schema::Table, batch: &RecordBatch) -> Result<()> {
     let mut writer = file_writer(path, batch.schema(), table.sort)?;
+    let key: Option<Vec<usize>> = table.primary_key.iter().map(|c| batch.schema().index_of(c).ok()).collect();
+    if let Some(key) = key.filter(|k| !k.is_empty())
+        && unique_rows(batch, &key).map_err(|e| IngestError::store(path, e))?
+    {
+        let columns = table.primary_key.join(",");
+        writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(UNIQUE_KEY.to_string(), columns));
+    }
     writer.write(batch).map_err(|e| IngestError::store(path, e))?;
     let file = writer.into_inner().map_err(|e| IngestError::store(path, e))?;
     file.sync_all().map_err(|e| IngestError::io(path, e))
@@ -552,5 +586,29 @@ mod tests {
         let page_statistics: Vec<_> = chunks.iter().map(|c| c.column_index_offset().is_some()).collect();
         assert_eq!(page_statistics, [false, true, false]);
         assert!(chunks.iter().all(|c| c.statistics().is_some_and(|s| s.min_bytes_opt().is_some())));
+    }
+
+    /// The footer says the rows are unique on the table's key only where they are.
+    #[test]
+    fn the_footer_tells_a_unique_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("region_code", DataType::Utf8, false),
+            Field::new("year", DataType::Int32, false),
+        ]));
+        let table = schema::Table { primary_key: &["region_code", "year"], ..schema::POPULATION };
+        for (years, unique) in [([2024, 2025, 2024], true), ([2024, 2024, 2025], false)] {
+            let codes = Arc::new(StringArray::from(vec!["GM0363", "GM0363", "GM0599"])) as ArrayRef;
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![codes, Arc::new(arrow::array::Int32Array::from(years.to_vec()))],
+            )
+            .unwrap();
+            let path = dir.path().join(format!("{unique}.parquet"));
+            write_table(&path, &table, &batch).unwrap();
+            let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+            let told = unique_key_of(reader.metadata().file_metadata());
+            assert_eq!(told, unique.then(|| "region_code,year".to_string()), "{years:?}");
+        }
     }
 }

@@ -263,11 +263,12 @@ fn read_periods(array: &ArrayRef, function: &str, strict: bool) -> Result<Vec<Op
         match text {
             None => Ok(None),
             Some(t) => match Period::parse(t) {
-                Some((p, _)) => Ok(Some(p)),
+                Some((p, _)) if p.is_year_or_half_year() => Ok(Some(p)),
+                Some((p, _)) if strict => exec_err!("{function}: {t:?} is the quarter or month {p}, not a half-year"),
                 None if strict => exec_err!(
                     "{function}: {t:?} is not a half-year (expected e.g. 2020H1, 2020HJ01 or 1e halfjaar 2020)"
                 ),
-                None => Ok(None),
+                _ => Ok(None),
             },
         }
     };

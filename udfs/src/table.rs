@@ -37,7 +37,7 @@ fn literal_period(expr: &Expr, which: &str) -> Result<Period> {
         other => return plan_err!("halfyears: {which} must be a text constant such as '2020H1', got {other}"),
     };
     match Period::parse(text) {
-        Some((p, _)) if !p.is_year() => Ok(p),
+        Some((p, _)) if !p.is_year() && p.is_year_or_half_year() => Ok(p),
         _ => plan_err!("halfyears: {which} {text:?} is not a half-year (e.g. 2020H1, 2020HJ01, 1e halfjaar 2020)"),
     }
 }

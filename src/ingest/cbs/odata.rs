@@ -125,7 +125,12 @@ fn status_is_provisional(status: &str) -> bool {
 
 fn period_of(page: &Path, key: &str) -> Result<Period> {
     Period::parse(key.trim()).map(|(p, _)| p).ok_or_else(|| {
-        shape(page, format!("period {key:?} is not a half year (2020HJ01) or year (2020JJ00) vtsql knows"))
+        shape(
+            page,
+            format!(
+                "period {key:?} is not a year (2020JJ00), half-year (2020HJ01), quarter (2020KW01) or month (2020MM01)"
+            ),
+        )
     })
 }
 
@@ -792,7 +797,7 @@ mod tests {
     #[test]
     fn value_attributes_are_stored_and_unknown_ones_reported() {
         let plain = read_download(recorded_v4(|_, _| {}).path()).unwrap();
-        assert_eq!(plain.rows.len(), 144);
+        assert_eq!(plain.rows.len(), 726);
         assert!(plain.notes.is_empty(), "{:?}", plain.notes);
         let edited = read_download(
             recorded_v4(|i, o| match i {
@@ -861,7 +866,7 @@ mod tests {
         assert_eq!(download.meta.topics[0].kind, Kind::Text);
         let cells: Vec<&Cell> = download.rows.iter().take(5).map(|r| &r.cells[0]).collect();
         let text = |t: &str| Cell::Text(std::sync::Arc::new(t.to_string()));
-        assert_eq!(cells, [&text("n.v.t."), &Cell::Suppressed, &Cell::Suppressed, &Cell::Empty, &text("5.5")]);
+        assert_eq!(cells, [&text("n.v.t."), &Cell::Suppressed, &Cell::Suppressed, &Cell::Empty, &text("4.7")]);
         assert!(download.notes.is_empty(), "{:?}", download.notes);
     }
 
