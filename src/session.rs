@@ -740,6 +740,15 @@ mod tests {
     use datafusion::datasource::listing::ListingTable;
     use datafusion::physical_plan::metrics::MetricValue;
 
+    /// Footers and page indexes of a billion generated rows fit the session's metadata cache; `SET` changes it.
+    #[tokio::test]
+    async fn the_metadata_cache_holds_what_a_billion_rows_need() {
+        let ctx = local_context(config()).unwrap();
+        assert_eq!(ctx.runtime_env().cache_manager.get_metadata_cache_limit(), METADATA_CACHE_LIMIT);
+        ctx.sql("SET datafusion.runtime.metadata_cache_limit = '1G'").await.unwrap().collect().await.unwrap();
+        assert_eq!(ctx.runtime_env().cache_manager.get_metadata_cache_limit(), 1 << 30);
+    }
+
     async fn single(session: &Session, sql: &str) -> i64 {
         let batches = session.start(sql, &Options::default()).await.unwrap().collect().await.unwrap();
         batches[0].column(0).as_primitive::<Int64Type>().value(0)

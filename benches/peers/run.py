@@ -119,6 +119,7 @@ def write_foreign(data):
     if (out.parent / "COMPLETE").exists():
         return out
     import duckdb
+    import pyarrow as pa
     import pyarrow.parquet as pq
     d = tables_dir(data)
     con = duckdb.connect()
@@ -126,12 +127,27 @@ def write_foreign(data):
     con.execute(f"CREATE VIEW cbs_84851ned AS SELECT * FROM read_parquet('{d}/cbs_84851ned/*/*/*.parquet', "
                 "hive_partitioning = true, hive_types = {'year': INTEGER, 'half': INTEGER})")
     con.execute(f"CREATE VIEW veilig_thuis AS {VEILIG_THUIS}")
+    # DuckDB sorts within a bound (spilling to disk past it) and hands the rows over in batches, which are
+    # written in row groups of pyarrow's default 1,048,576 rows: the same files `pq.write_table` of the whole
+    # partition writes, without holding a partition (50M rows at 1B) in memory
+    con.execute("SET memory_limit = '6GB'")
+    group = 1024 * 1024
     for year, half in con.execute("SELECT DISTINCT year, half FROM veilig_thuis ORDER BY 1, 2").fetchall():
-        table = con.sql(f"SELECT * EXCLUDE (year, half) FROM veilig_thuis WHERE year = {year} AND half = {half} "
-                        "ORDER BY region_code, category").to_arrow_table()
+        rows = con.sql(f"SELECT * EXCLUDE (year, half) FROM veilig_thuis WHERE year = {year} AND half = {half} "
+                       "ORDER BY region_code, category").to_arrow_reader(group)
         part = out / f"year={year}" / f"half={half}"
         part.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, part / "part-0.parquet", compression="zstd")
+        with pq.ParquetWriter(part / "part-0.parquet", rows.schema, compression="zstd") as writer:
+            pending = []  # tables of fewer than `group` rows together
+            for batch in rows:
+                pending.append(pa.Table.from_batches([batch]))
+                table = pa.concat_tables(pending)
+                while table.num_rows >= group:
+                    writer.write_table(table.slice(0, group).combine_chunks(), row_group_size=group)
+                    table = table.slice(group)
+                pending = [table] if table.num_rows else []
+            if pending:
+                writer.write_table(pa.concat_tables(pending).combine_chunks(), row_group_size=group)
     (out.parent / "COMPLETE").write_text("")
     return out
 
