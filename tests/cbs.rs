@@ -865,7 +865,8 @@ fn table_85361_with_text() -> crate::cbs_service::Table {
 }
 
 /// A text topic through v3 (a string in the data set) and v4 (`StringValue`, with `Value` null) is a TEXT
-/// column of the same cells, the figures beside it as published, a hidden text counted as suppressed.
+/// column of the same cells, the figures beside it as published, a hidden text counted as suppressed; a
+/// StatLine download afterwards reads the text topic as text too.
 fn text_topics() -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut tables = Vec::new();
@@ -888,7 +889,22 @@ fn text_topics() -> Result<(), String> {
         )?;
         tables.push(query(&data, "SELECT * FROM cbs_85361ned ORDER BY region_code")?);
     }
-    ensure_eq(&tables[1], &tables[0], "the table from v4 and from v3")
+    ensure_eq(&tables[1], &tables[0], "the table from v4 and from v3")?;
+    // a StatLine CSV download afterwards: the text topic's header has no unit, and the stored model tells
+    // it is a topic, not a dimension
+    let data = dir.path().join("V3");
+    let (count, name) = (format!("{TOPIC_GROUP}/{} (aantal)", TOPICS_85361[0]), format!("{TOPIC_GROUP}/Gemeentenaam"));
+    let header = ["Regio's", "Perioden", count.as_str(), name.as_str()];
+    let line = ["Enschede", "2023*", "120", "Enschede"];
+    let download = write(dir.path(), "85361NED_namen.csv", &[quoted(&header), quoted(&line)])?;
+    ingest::ingest_files(&data, &[download], &mut |_| {}).map_err(|e| e.to_string())?;
+    let enschede = query(
+        &data,
+        "SELECT meldingen_gemeentenaam, vervolgmelding_tijdens_betrokkenheid_vt_totaal, provisional FROM cbs_85361ned \
+         WHERE region_name = 'Enschede'",
+    )?;
+    let want = vec![vec!["Enschede".to_string(), "120".to_string(), "true".to_string()]];
+    ensure_eq(enschede, want, "a StatLine download (its figures made up) with the text topic")
 }
 
 /// The README's query across 84852NED and 84851NED, over the seed export and a CSV download of 84852NED

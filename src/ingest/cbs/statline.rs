@@ -254,6 +254,28 @@ pub fn read(file: &SourceFile, format: Format, options: &Options<'_>) -> Result<
     let (id, member) = family::identify(options.table, &file.file_name(), title.as_deref(), &evidence)
         .map_err(|m| file.error(header_line, "table", m))?;
     let known = (options.known)(&id);
+    // A topic CBS types as text has no unit in a CSV's header, so it was read as a dimension: the stored model
+    // of the table tells it is a topic, and its fields become cells.
+    if let (Some((header, _, _, dims, topics)), Some(k)) = (&mut csv_columns, &known) {
+        let is_text_topic = |title: &str| {
+            let folded = model::fold_title(title);
+            k.topics.iter().any(|t| {
+                let path = if t.group.is_empty() { t.title.clone() } else { format!("{}/{}", t.group, t.title) };
+                t.kind == Kind::Text && (model::fold_title(&path) == folded || model::fold_title(&t.title) == folded)
+            })
+        };
+        for at in (0..dims.len()).rev() {
+            if is_text_topic(&header[dims[at]]) {
+                let column = dims.remove(at);
+                topics.push(column);
+                topic_titles.push((header[column].clone(), String::new()));
+                for l in &mut read {
+                    let value = l.categories.remove(at);
+                    l.cells.push(value);
+                }
+            }
+        }
+    }
 
     // Its dimensions: a CSV names each; a text export's header runs their titles together.
     let dimension_titles: Vec<String> = match &csv_columns {
