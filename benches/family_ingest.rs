@@ -295,21 +295,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bytes as f64 / (1 << 20) as f64,
         started.elapsed().as_secs_f64()
     );
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%e %M"])
-        .arg(&vtsql)
-        .arg("--data")
-        .arg(&data)
-        .args(["ingest", "--kept"])
-        .output()?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(format!("{} ingest --kept failed:\n{stderr}", vtsql.display()).into());
-    }
-    let mut last = stderr.lines().last().unwrap_or_default().split_whitespace();
-    let seconds: f64 = last.next().and_then(|s| s.parse().ok()).ok_or("no time from /usr/bin/time")?;
-    let peak_kib: f64 = last.next().and_then(|s| s.parse().ok()).ok_or("no peak memory from /usr/bin/time")?;
-    println!("{}", String::from_utf8_lossy(&out.stdout).trim_end());
+    let (stdout, _, seconds, peak_kib) = timed(&vtsql, &data, &["ingest", "--kept"])?;
+    println!("{}", stdout.trim_end());
     println!(
         "ingest --kept: {seconds:.2} s, {:.2} million observations/s, peak {:.0} MiB ({})",
         observations as f64 / seconds / 1e6,
@@ -317,6 +304,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         vtsql.display()
     );
     Ok(())
+}
+
+/// Runs `vtsql --data DATA ARGS...` under `/usr/bin/time`: its stdout and stderr, seconds and peak KiB.
+fn timed(vtsql: &Path, data: &Path, args: &[&str]) -> Result<(String, String, f64, f64), Box<dyn std::error::Error>> {
+    let out =
+        Command::new("/usr/bin/time").args(["-f", "%e %M"]).arg(vtsql).arg("--data").arg(data).args(args).output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        return Err(format!("{} {} failed:\n{stderr}", vtsql.display(), args.join(" ")).into());
+    }
+    let mut last = stderr.lines().last().unwrap_or_default().split_whitespace();
+    let seconds: f64 = last.next().and_then(|s| s.parse().ok()).ok_or("no time from /usr/bin/time")?;
+    let peak_kib: f64 = last.next().and_then(|s| s.parse().ok()).ok_or("no peak memory from /usr/bin/time")?;
+    Ok((String::from_utf8_lossy(&out.stdout).into_owned(), stderr, seconds, peak_kib))
 }
 
 /// The stand-in's answers: every page of an entity set, made once when the set is first asked for. Only the
@@ -360,20 +361,7 @@ fn fetch(vtsql: &Path, data: &Path, v4: bool, tables: Vec<Table>) -> Result<(), 
     });
     let api = if v4 { "v4" } else { "v3" };
     println!("serving 10 tables, {rows} rows, {observations} observations over OData {api} at {base}");
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%e %M"])
-        .arg(vtsql)
-        .arg("--data")
-        .arg(data)
-        .args(["fetch", "--api", api, "--base-url", &base])
-        .output()?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(format!("{} fetch failed:\n{stderr}", vtsql.display()).into());
-    }
-    let mut last = stderr.lines().last().unwrap_or_default().split_whitespace();
-    let seconds: f64 = last.next().and_then(|s| s.parse().ok()).ok_or("no time from /usr/bin/time")?;
-    let peak_kib: f64 = last.next().and_then(|s| s.parse().ok()).ok_or("no peak memory from /usr/bin/time")?;
+    let (_, stderr, seconds, peak_kib) = timed(vtsql, data, &["fetch", "--api", api, "--base-url", &base])?;
     for line in stderr.lines().filter(|l| l.contains(" rows read: ") || l.contains("downloaded")) {
         println!("{line}");
     }

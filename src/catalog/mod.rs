@@ -327,7 +327,7 @@ fn key_is_unique(path: &Path, key: &[&str]) -> Result<bool> {
     let file = std::fs::File::open(path).map_err(io)?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
     // a file vtsql wrote says in its footer whether it found the rows unique on the key when writing
-    if ingest::store::unique_key_of(builder.metadata().file_metadata()) == Some(key.join(",")) {
+    if ingest::store::footer_says_unique(builder.metadata().file_metadata(), key) {
         checked.insert(entry, (stamp.0, stamp.1, true));
         return Ok(true);
     }

@@ -12,6 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
+use serde_json::{Map, Value};
+
 /// Which OData API a download comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
@@ -126,6 +128,44 @@ pub fn pages(dir: &Path, set: &str) -> std::io::Result<Vec<PathBuf>> {
         .collect();
     pages.sort();
     Ok(pages)
+}
+
+/// What went wrong reading a kept page: the path (the page, or the entity set's directory) and the cause.
+#[derive(Debug)]
+pub enum PageError {
+    Io(PathBuf, std::io::Error),
+    /// The page is not a CBS open data response body.
+    Shape(PathBuf, String),
+}
+
+/// One object of a kept page, with the page it is on (for messages).
+pub type PageObject = (PathBuf, Map<String, Value>);
+
+/// The objects of every kept page of an entity set, in order, each with its page: the `value` list of a page,
+/// or a page's whole body where it is a singleton (v4 `Properties`). The one reader of kept metadata pages, for
+/// `fetch` (which asks for part of a table by them) and `ingest` (which builds the table model from them).
+pub fn objects(dir: &Path, set: &str) -> Result<Vec<PageObject>, PageError> {
+    let mut out = Vec::new();
+    for page in pages(dir, set).map_err(|e| PageError::Io(dir.join(set), e))? {
+        let bytes = std::fs::read(&page).map_err(|e| PageError::Io(page.clone(), e))?;
+        let shape = |message: String| PageError::Shape(page.clone(), message);
+        match serde_json::from_slice(&bytes).map_err(|e| shape(e.to_string()))? {
+            Value::Object(mut map) => match map.remove("value") {
+                Some(Value::Array(items)) => {
+                    for (i, item) in items.into_iter().enumerate() {
+                        match item {
+                            Value::Object(o) => out.push((page.clone(), o)),
+                            _ => return Err(shape(format!("value[{i}] is not an object"))),
+                        }
+                    }
+                }
+                Some(_) => return Err(shape("\"value\" is not an array".into())),
+                None => out.push((page.clone(), map)),
+            },
+            _ => return Err(shape("the body is not a JSON object".into())),
+        }
+    }
+    Ok(out)
 }
 
 /// The ids of every complete kept download in `data_dir`.

@@ -549,17 +549,15 @@ fn kept_modified(dir: &Path, api: Api) -> Option<String> {
     info_of(api, "", &value).ok().map(|(m, _)| m)
 }
 
-/// The objects (`value`) of every kept page of an entity set of the download at `dir`, in order.
+/// The objects of every kept page of an entity set of the download at `dir`, in order ([`kept::objects`]).
 fn kept_objects(dir: &Path, set: &str) -> Result<Vec<Value>, FetchError> {
-    let mut objects = Vec::new();
-    for page in kept::pages(dir, set).map_err(io(&dir.join(set)))? {
-        let mut value: Value = serde_json::from_slice(&std::fs::read(&page).map_err(io(&page))?)
-            .map_err(|e| FetchError::Shape { url: page.display().to_string(), message: e.to_string() })?;
-        if let Some(Value::Array(items)) = value.get_mut("value").map(Value::take) {
-            objects.extend(items);
+    match kept::objects(dir, set) {
+        Ok(objects) => Ok(objects.into_iter().map(|(_, o)| Value::Object(o)).collect()),
+        Err(kept::PageError::Io(path, source)) => Err(FetchError::Io { path, source }),
+        Err(kept::PageError::Shape(page, message)) => {
+            Err(FetchError::Shape { url: page.display().to_string(), message })
         }
     }
-    Ok(objects)
 }
 
 /// A dimension of a kept download: its field in the figures (`RegioS`), its kind (`GeoDimension`,

@@ -90,9 +90,10 @@ fn file_writer(path: &Path, schema: SchemaRef, sorted_by: &[&str]) -> Result<Arr
 /// key: the key's columns, joined by `,`. Readers take it instead of reading the key columns again.
 pub const UNIQUE_KEY: &str = "vtsql.unique_key";
 
-/// The key a file's footer says its rows are unique on ([`UNIQUE_KEY`]), if it says so.
-pub fn unique_key_of(footer: &parquet::file::metadata::FileMetaData) -> Option<String> {
-    footer.key_value_metadata()?.iter().find(|kv| kv.key == UNIQUE_KEY).and_then(|kv| kv.value.clone())
+/// Whether a file's footer says its rows are unique on `key` ([`UNIQUE_KEY`]).
+pub fn footer_says_unique(footer: &parquet::file::metadata::FileMetaData, key: &[&str]) -> bool {
+    let told = footer.key_value_metadata().and_then(|kvs| kvs.iter().find(|kv| kv.key == UNIQUE_KEY));
+    told.and_then(|kv| kv.value.as_deref()) == Some(key.join(",").as_str())
 }
 
 /// Whether no two rows of `batch` have the same values in `columns` (NULL counts as a value).
@@ -607,8 +608,9 @@ mod tests {
             let path = dir.path().join(format!("{unique}.parquet"));
             write_table(&path, &table, &batch).unwrap();
             let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
-            let told = unique_key_of(reader.metadata().file_metadata());
-            assert_eq!(told, unique.then(|| "region_code,year".to_string()), "{years:?}");
+            let told = footer_says_unique(reader.metadata().file_metadata(), &["region_code", "year"]);
+            assert_eq!(told, unique, "{years:?}");
+            assert!(!footer_says_unique(reader.metadata().file_metadata(), &["region_code"]), "{years:?}");
         }
     }
 }

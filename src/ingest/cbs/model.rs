@@ -515,6 +515,11 @@ pub enum Cell {
 const _: () = assert!(std::mem::size_of::<Cell>() == 16, "a cell is held once per row and topic: keep it small");
 
 impl Cell {
+    /// The value of a text topic.
+    pub fn text(value: &str) -> Cell {
+        Cell::Text(std::sync::Arc::new(value.to_string()))
+    }
+
     /// Parses a cell of a topic of `kind`: right-aligned OData strings (`"     245"`), `28,5` and `28.5`,
     /// thousands written `1 905` in a text export. A count is a whole number of at least 0, an amount a whole
     /// number, a decimal any number: a figure that does not fit its topic's kind is an error, never rounded.
@@ -525,7 +530,7 @@ impl Cell {
         match t {
             "" => return Ok(Cell::Empty),
             "." | "x" | "?" => return Ok(Cell::Suppressed),
-            _ if kind == Kind::Text => return Ok(Cell::Text(std::sync::Arc::new(t.to_string()))),
+            _ if kind == Kind::Text => return Ok(Cell::text(t)),
             "-" => return Ok(if kind == Kind::Decimal { Cell::Decimal(0.0) } else { Cell::Count(0) }),
             _ => {}
         }
@@ -554,7 +559,7 @@ impl Cell {
         }
         match kind {
             Kind::Decimal => Ok(Cell::Decimal(v)),
-            Kind::Text => Ok(Cell::Text(std::sync::Arc::new(v.to_string()))),
+            Kind::Text => Ok(Cell::text(&v.to_string())),
             _ if v.fract() != 0.0 => Err(format!(
                 "is not a whole number, and the topic is a {} (its unit and decimals say so)",
                 if kind == Kind::Count { "count" } else { "whole amount" }
@@ -677,7 +682,7 @@ mod tests {
         assert_eq!(Kind::Count.widest(Kind::Text), Kind::Text);
         assert_eq!(Kind::Text.widest(Kind::Decimal), Kind::Text);
         assert_eq!(Kind::Text.data_type(), DataType::Utf8);
-        let text = |t: &str| Cell::Text(std::sync::Arc::new(t.to_string()));
+        let text = Cell::text;
         assert_eq!(Cell::parse("  Almelo\u{a0}", Kind::Text), Ok(text("Almelo")));
         assert_eq!(Cell::parse("7611", Kind::Text), Ok(text("7611")));
         assert_eq!(Cell::parse("-", Kind::Text), Ok(text("-")));

@@ -45,26 +45,11 @@ fn shape(path: &Path, message: impl fmt::Display) -> IngestError {
 }
 
 /// The objects of every page of a (small) metadata entity set; a singleton (v4 `Properties`) is one.
-fn objects(dir: &Path, set: &str) -> Result<Vec<(PathBuf, serde_json::Map<String, Value>)>> {
-    let mut out = Vec::new();
-    for page in pages(dir, set)? {
-        let body: Value = serde_json::from_slice(&read(&page)?).map_err(|e| shape(&page, e))?;
-        match body {
-            Value::Object(mut map) => match map.remove("value") {
-                Some(Value::Array(items)) => {
-                    for (i, item) in items.into_iter().enumerate() {
-                        match item {
-                            Value::Object(o) => out.push((page.clone(), o)),
-                            _ => return Err(shape(&page, format!("value[{i}] is not an object"))),
-                        }
-                    }
-                }
-                Some(_) => return Err(shape(&page, "\"value\" is not an array")),
-                None => out.push((page.clone(), map)),
-            },
-            _ => return Err(shape(&page, "the body is not a JSON object")),
-        }
-    }
+fn objects(dir: &Path, set: &str) -> Result<Vec<kept::PageObject>> {
+    let out = kept::objects(dir, set).map_err(|e| match e {
+        kept::PageError::Io(path, e) => IngestError::io(&path, e),
+        kept::PageError::Shape(path, message) => shape(&path, message),
+    })?;
     if out.is_empty() {
         return Err(IngestError::store(&dir.join(set), format!("no {set} kept (an incomplete download?)")));
     }
@@ -72,7 +57,7 @@ fn objects(dir: &Path, set: &str) -> Result<Vec<(PathBuf, serde_json::Map<String
 }
 
 /// [`objects`] of a set that may be empty (a table without category groups).
-fn objects_or_none(dir: &Path, set: &str) -> Result<Vec<(PathBuf, serde_json::Map<String, Value>)>> {
+fn objects_or_none(dir: &Path, set: &str) -> Result<Vec<kept::PageObject>> {
     if !dir.join(set).is_dir() || pages(dir, set)?.is_empty() { Ok(vec![]) } else { objects(dir, set) }
 }
 
@@ -865,7 +850,7 @@ mod tests {
         let download = read_download(dir.path()).unwrap();
         assert_eq!(download.meta.topics[0].kind, Kind::Text);
         let cells: Vec<&Cell> = download.rows.iter().take(5).map(|r| &r.cells[0]).collect();
-        let text = |t: &str| Cell::Text(std::sync::Arc::new(t.to_string()));
+        let text = Cell::text;
         assert_eq!(cells, [&text("n.v.t."), &Cell::Suppressed, &Cell::Suppressed, &Cell::Empty, &text("4.7")]);
         assert!(download.notes.is_empty(), "{:?}", download.notes);
     }

@@ -257,12 +257,19 @@ pub fn read(file: &SourceFile, format: Format, options: &Options<'_>) -> Result<
     // A topic CBS types as text has no unit in a CSV's header, so it was read as a dimension: the stored model
     // of the table tells it is a topic, and its fields become cells.
     if let (Some((header, _, _, dims, topics)), Some(k)) = (&mut csv_columns, &known) {
+        // the column as a topic without a unit, found as any other topic of a download is
         let is_text_topic = |title: &str| {
-            let folded = model::fold_title(title);
-            k.topics.iter().any(|t| {
-                let path = if t.group.is_empty() { t.title.clone() } else { format!("{}/{}", t.group, t.title) };
-                t.kind == Kind::Text && (model::fold_title(&path) == folded || model::fold_title(&t.title) == folded)
-            })
+            let (group, title) = split_groups(&[title.to_string()], format).remove(0);
+            let topic = Topic {
+                key: String::new(),
+                title,
+                group,
+                unit: String::new(),
+                description: String::new(),
+                column: String::new(),
+                kind: Kind::Text,
+            };
+            k.find_topic(&topic).is_some_and(|i| k.topics[i].kind == Kind::Text)
         };
         for at in (0..dims.len()).rev() {
             if is_text_topic(&header[dims[at]]) {

@@ -559,7 +559,7 @@ pub fn batch_to_rows(meta: &TableMeta, batch: &RecordBatch, path: &Path, texts: 
                 Values::Absent => Cell::Absent,
                 Values::Count(a) if a.is_valid(i) => Cell::Count(a.value(i)),
                 Values::Decimal(a) if a.is_valid(i) => Cell::Decimal(a.value(i)),
-                Values::Text(a) if a.is_valid(i) => Cell::Text(Arc::new(a.value(i).to_string())),
+                Values::Text(a) if a.is_valid(i) => Cell::text(a.value(i)),
                 _ if is_hidden(&t.column) => Cell::Suppressed,
                 _ => Cell::Empty,
             })
@@ -815,7 +815,7 @@ mod tests {
             dimensions: vec![],
             topics: vec![topic(Kind::Text)],
         };
-        let text = |t: &str| Cell::Text(Arc::new(t.to_string()));
+        let text = Cell::text;
         let cells = [text("Almelo"), Cell::Count(12), Cell::Decimal(28.5), Cell::Suppressed, Cell::Empty];
         let rows: Vec<Row> = cells
             .iter()
