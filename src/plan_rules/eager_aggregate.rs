@@ -20,11 +20,12 @@ use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 /// Moves an aggregate below an inner equi-join when the other side is unique on its join keys.
 ///
 /// Applies when all of these hold (otherwise the plan is left as it is):
-/// - the aggregate's input is an inner join on column pairs without a further filter (a projection of
-///   plain columns between them is allowed);
-/// - one side (the *one* side) is unique on its join columns, as DataFusion's functional dependencies
-///   know it: a `GROUP BY` of exactly those columns, or a declared primary key;
-/// - every join column of the other (*many*) side is a group column;
+/// - the aggregate's input is an inner equi-join without a further filter (a projection of plain columns
+///   between them is allowed);
+/// - one side (the *one* side) joins on columns and is unique on them, as DataFusion's functional
+///   dependencies know it: a `GROUP BY` of exactly those columns, or a declared primary key;
+/// - every join key of the other (*many*) side is a group column or a deterministic expression of group
+///   columns only (a cast of a text `year` to the dimension's integer);
 /// - each group expression reads only one side, and each aggregate either reads only the many side
 ///   (any aggregate: its groups reach the join whole) or is `min`/`max`/`first_value`/`last_value` of
 ///   one-side columns without a filter (constant within a group, so it is that value).
@@ -116,25 +117,29 @@ fn push_below_join(aggregate: &Aggregate) -> Option<LogicalPlan> {
     if aggregate.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
         return None;
     }
-    let keys: Vec<(&Column, &Column)> = join
-        .on
-        .iter()
-        .map(|(l, r)| match (l, r) {
-            (Expr::Column(l), Expr::Column(r)) => Some((l, r)),
-            _ => None,
-        })
-        .collect::<Option<_>>()?;
     [true, false].into_iter().find_map(|many_is_left| {
-        let (many_keys, one_keys): (Vec<&Column>, Vec<&Column>) =
-            keys.iter().map(|&(l, r)| if many_is_left { (l, r) } else { (r, l) }).unzip();
-        let group_keys_covered =
-            many_keys.iter().all(|key| aggregate.group_expr.iter().any(|e| matches!(e, Expr::Column(c) if c == *key)));
+        let (many_keys, one_keys): (Vec<&Expr>, Vec<&Expr>) =
+            join.on.iter().map(|(l, r)| if many_is_left { (l, r) } else { (r, l) }).unzip();
+        let one_keys: Vec<&Column> = one_keys
+            .into_iter()
+            .map(|key| if let Expr::Column(c) = key { Some(c) } else { None })
+            .collect::<Option<_>>()?;
+        let group_keys_covered = many_keys.iter().all(|key| function_of_groups(key, &aggregate.group_expr));
         let one = if many_is_left { &join.right } else { &join.left };
         if !group_keys_covered || !unique_on(one.schema(), &one_keys, join.null_equality) {
             return None;
         }
         rewrite(aggregate, join, many_is_left)
     })
+}
+
+/// Whether a many-side join key takes one value per group: a group column, or a deterministic expression
+/// of group columns only, such as `CAST(v.year AS INT)` where a user's files give `year` as text. The
+/// grouped rows still carry those columns, so the join evaluates the key on them, once per group instead
+/// of once per row.
+fn function_of_groups(key: &Expr, groups: &[Expr]) -> bool {
+    let is_group = |c: &Column| groups.iter().any(|e| matches!(e, Expr::Column(g) if g == c));
+    !key.is_volatile() && key.column_refs().into_iter().all(is_group)
 }
 
 /// Builds `Projection(Join(Aggregate(many), one))` with the aggregate's own output schema.
@@ -282,6 +287,46 @@ mod tests {
         check(
             &format!("SELECT f.region, t.total, sum(f.x) FROM f JOIN {TOTALS} ON t.region = f.region GROUP BY f.region, t.total"),
             true,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn keys_computed_from_group_columns() {
+        // the one side gives the period as text, as a user's partition column does; the many side casts
+        let periods = "(SELECT CAST(period AS TEXT) AS p, max(x) AS top FROM f GROUP BY CAST(period AS TEXT)) t";
+        let sql = format!(
+            "SELECT f.region, f.period, sum(f.x) AS s, max(t.top) AS top
+             FROM f JOIN {periods} ON t.p = CAST(f.period AS TEXT) GROUP BY f.region, f.period"
+        );
+        check(&sql, true).await;
+        let (answer, _) = run(&sql).await;
+        // by hand: period 1's largest x is 100, period 2's 40; the NULL region still has a period
+        assert_eq!(
+            answer.lines().collect::<Vec<_>>(),
+            [
+                "GM01 | 1 | 60 | 100",
+                "GM01 | 2 | 65 | 40",
+                "GM02 | 1 | 10 | 100",
+                "GM03 | 1 | 7 | 100",
+                "NULL | 1 | 160 | 100"
+            ]
+        );
+        // the key reads a column that is not a group column
+        check(
+            &format!(
+                "SELECT f.region, sum(f.x) FROM f JOIN {periods} ON t.p = CAST(f.period AS TEXT) GROUP BY f.region"
+            ),
+            false,
+        )
+        .await;
+        // the key mixes a group column with one that is not
+        check(
+            &format!(
+                "SELECT f.region, f.period, sum(f.x) FROM f JOIN {periods} ON t.p = CAST(f.period + f.x AS TEXT)
+                 GROUP BY f.region, f.period"
+            ),
+            false,
         )
         .await;
     }
