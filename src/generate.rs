@@ -476,7 +476,7 @@ impl RowBuilders {
     }
 }
 
-/// Writes one partition (one half-year); returns (rows, suppressed cells).
+/// Writes one partition (one half-year) into directory `path`; returns (rows, suppressed cells).
 fn write_partition(world: &World, meta: &TableMeta, period: usize, path: &Path) -> Result<(u64, u64)> {
     let shape = &world.shape;
     let year = shape.first_year + (period / 2) as i32;
@@ -502,7 +502,8 @@ fn write_partition(world: &World, meta: &TableMeta, period: usize, path: &Path) 
     debug_assert_eq!(world.gemeente_count, world.places.iter().filter(|p| p.gemeente.is_some()).count());
 
     let sort = cbs_table::sort_columns(meta);
-    let mut writer = SortedFileWriter::create(path, meta.schema(false), &sort)?;
+    let partition_rows = (world.places.len() * categories) as u64;
+    let mut writer = SortedFileWriter::create(path, meta.schema(false), &sort, partition_rows)?;
     let mut b = RowBuilders::new(meta);
     let (mut rows, mut suppressed_total) = (0u64, 0u64);
     // in the table's order: region level, category, region code
@@ -750,7 +751,7 @@ fn build_tables(
                     if p >= periods {
                         break;
                     }
-                    let result = write_partition(world, meta, p, &paths[p].join("part-0.parquet"));
+                    let result = write_partition(world, meta, p, &paths[p]);
                     let failed = result.is_err();
                     if tx.send(result).is_err() || failed {
                         next.store(periods, Ordering::Relaxed);

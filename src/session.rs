@@ -740,6 +740,16 @@ mod tests {
     use datafusion::datasource::listing::ListingTable;
     use datafusion::physical_plan::metrics::MetricValue;
 
+    /// The Parquet format a listing table reads with: vtsql's own tables wrap DataFusion's, external ones
+    /// use it as it is.
+    fn parquet_format(listing: &ListingTable) -> &ParquetFormat {
+        let format = &listing.options().format;
+        match format.downcast_ref::<crate::catalog::footers::FooterStatistics>() {
+            Some(footers) => footers.parquet(),
+            None => format.downcast_ref::<ParquetFormat>().expect("parquet"),
+        }
+    }
+
     /// Footers and page indexes of a billion generated rows fit the session's metadata cache; `SET` changes it.
     #[tokio::test]
     async fn the_metadata_cache_holds_what_a_billion_rows_need() {
@@ -823,7 +833,7 @@ mod tests {
         let pushdown = async |table: &str| {
             let provider = session.context().table_provider(table).await.unwrap();
             let listing = provider.downcast_ref::<ListingTable>().expect("a listing table");
-            let format = listing.options().format.downcast_ref::<ParquetFormat>().expect("parquet");
+            let format = parquet_format(listing);
             format.options().global.pushdown_filters
         };
         for (name, options, expected) in
@@ -870,7 +880,7 @@ mod tests {
             for table in ["cbs_84851ned", crate::schema::REGIONS.name] {
                 let provider = session.context().table_provider(table).await.unwrap();
                 let listing = provider.downcast_ref::<ListingTable>().expect("a listing table");
-                let format = listing.options().format.downcast_ref::<ParquetFormat>().expect("parquet");
+                let format = parquet_format(listing);
                 settings.push(format.options().global.bloom_filter_on_read);
             }
             settings

@@ -28,6 +28,7 @@ use crate::ingest::{self, categories, gazetteer};
 use crate::schema::{self, Table};
 
 pub mod external;
+pub mod footers;
 mod veilig_thuis;
 
 /// Registers the tables of `data_dir` in `ctx`, replacing any of the same names. A table without files is
@@ -355,7 +356,8 @@ fn replace_table(ctx: &SessionContext, name: &str, table: Arc<dyn TableProvider>
 /// The Parquet file or hive-partitioned directory at `path`, with text read as Utf8View.
 ///
 /// The table reads with the session's Parquet options as they are when it is made (a
-/// `SET datafusion.execution.parquet.*` reaches a table made after it, see `Session`) and keeps per-file
+/// `SET datafusion.execution.parquet.*` reaches a table made after it, see `Session`), takes its files'
+/// statistics from their footers alone ([`footers::FooterStatistics`]) and keeps per-file
 /// statistics in the session's cache: without it every query decodes the statistics in all file footers
 /// again while planning. The cache checks each file's size and modification time, so rewritten files are
 /// read afresh.
@@ -369,8 +371,9 @@ fn parquet_table(
     let state = ctx.state();
     // the session's table options as they were built, with the session's current Parquet settings
     let format = ParquetFormat::default().with_options(state.default_table_options().parquet);
-    let options =
-        ListingOptions::new(Arc::new(format)).with_file_extension(".parquet").with_table_partition_cols(partitions);
+    let options = ListingOptions::new(Arc::new(footers::FooterStatistics::new(format)))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partitions);
     let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(text_as_view(schema));
     let statistics = state.runtime_env().cache_manager.get_file_statistic_cache();
     Ok(ListingTable::try_new(config)?.with_cache(statistics))

@@ -129,55 +129,111 @@ pub fn write_table(path: &Path, table: &schema::Table, batch: &RecordBatch) -> R
     file.sync_all().map_err(|e| IngestError::io(path, e))
 }
 
-/// A new Parquet file, written batch by batch from rows already in the order `sort` names. Where that order
-/// starts with `region_level`, each level goes in row groups of its own.
+/// Rows of a partition from which each region level goes in a file of its own ([`SortedFileWriter`]): a
+/// row group's worth.
+pub const LEVEL_FILES_FROM: u64 = 1 << 20;
+
+/// A partition directory's Parquet files, written batch by batch from rows already in the order `sort`
+/// names: `part-0.parquet`, and where levels go apart, `part-1.parquet` and on.
 ///
-/// A level's own row group has its own column chunks: a gemeente-only query reads a dictionary of
-/// gemeente codes, not one filled by the wijken after them, and row-group statistics skip the other
-/// levels outright.
+/// Where that order starts with `region_level`, each level goes in row groups of its own: a gemeente-only
+/// query reads a dictionary of gemeente codes, not one filled by the wijken after them, and row-group
+/// statistics skip the other levels outright.
+///
+/// A partition of at least [`LEVEL_FILES_FROM`] rows puts each level in a file of its own. A process's
+/// first query reads the footer of every file it lists and the page index of every file it opens; a
+/// file's statistics tell its level, so a query of gemeenten opens no file of wijken and leaves their page
+/// index (99% of a generated partition's, megabytes at a billion rows) unread. Smaller partitions, such as
+/// CBS's own tables, stay one file: there a file more costs more than the page index it would leave unread.
 pub struct SortedFileWriter {
+    dir: PathBuf,
+    schema: SchemaRef,
+    sort: Vec<String>,
+    /// The file being written and its writer.
     path: PathBuf,
     writer: ArrowWriter<File>,
+    /// Files finished so far.
+    finished: usize,
     by_level: bool,
+    level_files: bool,
     /// The region level of the row group being written.
     level: Option<String>,
 }
 
 impl SortedFileWriter {
-    pub fn create(path: &Path, schema: SchemaRef, sort: &[&str]) -> Result<Self> {
+    /// Starts writing partition directory `dir` (which exists), of about `rows` rows.
+    pub fn create(dir: &Path, schema: SchemaRef, sort: &[&str], rows: u64) -> Result<Self> {
         let by_level = sort.first() == Some(&"region_level") && schema.index_of("region_level").is_ok();
-        let writer = file_writer(path, schema, sort)?;
-        Ok(SortedFileWriter { path: path.to_path_buf(), writer, by_level, level: None })
+        let path = Self::file(dir, 0);
+        let writer = file_writer(&path, Arc::clone(&schema), sort)?;
+        Ok(SortedFileWriter {
+            dir: dir.to_path_buf(),
+            schema,
+            sort: sort.iter().map(|c| c.to_string()).collect(),
+            path,
+            writer,
+            finished: 0,
+            by_level,
+            level_files: by_level && rows >= LEVEL_FILES_FROM,
+            level: None,
+        })
     }
 
-    /// Appends rows that follow the rows written so far in the file's order.
+    fn file(dir: &Path, index: usize) -> PathBuf {
+        dir.join(format!("part-{index}.parquet"))
+    }
+
+    /// Appends rows that follow the rows written so far in the partition's order.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let error = |e: &dyn std::fmt::Display| IngestError::store(&self.path, e);
         if !self.by_level {
-            return self.writer.write(batch).map_err(|e| error(&e));
+            return self.writer.write(batch).map_err(|e| IngestError::store(&self.path, e));
         }
-        let column = batch.column_by_name("region_level").ok_or_else(|| error(&"a batch without region_level"))?;
-        let levels = column.as_any().downcast_ref::<StringArray>().ok_or_else(|| error(&"region_level is not text"))?;
-        let runs = arrow::compute::partition(std::slice::from_ref(column)).map_err(|e| error(&e))?.ranges();
+        let error = |path: &Path, e: &dyn std::fmt::Display| IngestError::store(path, e);
+        let column =
+            batch.column_by_name("region_level").ok_or_else(|| error(&self.path, &"a batch without region_level"))?;
+        let levels = column
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| error(&self.path, &"region_level is not text"))?;
+        let runs = arrow::compute::partition(std::slice::from_ref(column)).map_err(|e| error(&self.path, &e))?.ranges();
         for run in runs {
             let level = if levels.is_null(run.start) { "" } else { levels.value(run.start) };
             if self.level.as_deref().is_some_and(|current| current != level) {
-                self.writer.flush().map_err(|e| error(&e))?;
+                if self.level_files {
+                    self.next_file()?;
+                } else {
+                    self.writer.flush().map_err(|e| error(&self.path, &e))?;
+                }
             }
             self.level = Some(level.to_string());
-            self.writer.write(&batch.slice(run.start, run.len())).map_err(|e| error(&e))?;
+            self.writer.write(&batch.slice(run.start, run.len())).map_err(|e| error(&self.path, &e))?;
         }
         Ok(())
     }
 
-    /// Finishes the file and syncs it to disk.
-    pub fn finish(self) -> Result<()> {
-        let file = self.writer.into_inner().map_err(|e| IngestError::store(&self.path, e))?;
-        file.sync_all().map_err(|e| IngestError::io(&self.path, e))
+    /// Finishes the file being written and starts the next.
+    fn next_file(&mut self) -> Result<()> {
+        let path = Self::file(&self.dir, self.finished + 1);
+        let sort: Vec<&str> = self.sort.iter().map(String::as_str).collect();
+        let writer = file_writer(&path, Arc::clone(&self.schema), &sort)?;
+        let done = std::mem::replace(&mut self.writer, writer);
+        let done_path = std::mem::replace(&mut self.path, path);
+        self.finished += 1;
+        finish_file(&done_path, done)
     }
+
+    /// Finishes the last file and syncs it to disk (each earlier one was synced when it was finished).
+    pub fn finish(self) -> Result<()> {
+        finish_file(&self.path, self.writer)
+    }
+}
+
+fn finish_file(path: &Path, writer: ArrowWriter<File>) -> Result<()> {
+    let file = writer.into_inner().map_err(|e| IngestError::store(path, e))?;
+    file.sync_all().map_err(|e| IngestError::io(path, e))
 }
 
 /// Reads every batch of every Parquet file directly in `dir` (or of the file `path`).
@@ -188,7 +244,8 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
             .collect();
-        files.sort();
+        // part-2 before part-10: a partition's files in the order they were written
+        files.sort_by_key(|p| (p.as_os_str().len(), p.clone()));
         files
     } else if path.exists() {
         vec![path.to_path_buf()]
@@ -362,13 +419,13 @@ pub struct Staging<'r> {
 }
 
 impl Staging<'_> {
-    /// Writes partition directory `target` (`cbs_84852ned/year=2020/half=1`): `batch` becomes its one file,
-    /// declared sorted by `sort`. It takes effect once [`Run::add_directory`] has it and the run commits.
+    /// Writes partition directory `target` (`cbs_84852ned/year=2020/half=1`): `batch` becomes its files
+    /// ([`SortedFileWriter`]), declared sorted by `sort`. It takes effect once [`Run::add_directory`] has it and the run commits.
     pub fn write_directory(&self, target: &str, batch: &RecordBatch, sort: &[&str]) -> Result<StagedDirectory> {
         let staged = format!("dir-{}", target.replace('/', "-"));
         let dir = self.dir.join(&staged);
         std::fs::create_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
-        let mut writer = SortedFileWriter::create(&dir.join("part-0.parquet"), batch.schema(), sort)?;
+        let mut writer = SortedFileWriter::create(&dir, batch.schema(), sort, batch.num_rows() as u64)?;
         writer.write(batch)?;
         writer.finish()?;
         sync_dir(&dir)?;
@@ -560,6 +617,87 @@ mod tests {
             let key_values = reader.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
             assert!(key_values.iter().all(|kv| kv.key != "ARROW:schema"), "{name}: {key_values:?}");
             assert_eq!(reader.schema().fields(), schema.fields(), "{name}");
+        }
+    }
+
+    /// The region levels of each file of a partition directory written by [`SortedFileWriter`]: per file,
+    /// per row group, the level (all rows of a row group have one).
+    fn levels_per_file(dir: &Path, files: usize) -> Vec<Vec<String>> {
+        (0..files)
+            .map(|i| {
+                let file = File::open(dir.join(format!("part-{i}.parquet"))).unwrap();
+                let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+                let groups = reader.metadata().num_row_groups();
+                let row_groups: Vec<RecordBatch> = (0..groups)
+                    .flat_map(|g| {
+                        let file = File::open(dir.join(format!("part-{i}.parquet"))).unwrap();
+                        ParquetRecordBatchReaderBuilder::try_new(file)
+                            .unwrap()
+                            .with_row_groups(vec![g])
+                            .build()
+                            .unwrap()
+                    })
+                    .map(|b| b.unwrap())
+                    .collect();
+                row_groups
+                    .iter()
+                    .map(|b| {
+                        let levels = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+                        assert!(levels.iter().all(|l| l == Some(levels.value(0))), "one level per row group");
+                        levels.value(0).to_string()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// A partition sorted by level: row groups per level in one file, or a file per level from
+    /// [`LEVEL_FILES_FROM`] rows on; read back whole and in order either way.
+    #[test]
+    fn levels_go_in_row_groups_of_their_own_and_in_files_of_their_own_in_large_partitions() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("region_level", DataType::Utf8, false),
+            Field::new("region_code", DataType::Utf8, false),
+        ]));
+        let batch = |rows: &[(&str, &str)]| {
+            let (levels, codes): (Vec<&str>, Vec<&str>) = rows.iter().copied().unzip();
+            let columns = vec![Arc::new(StringArray::from(levels)) as ArrayRef, Arc::new(StringArray::from(codes))];
+            RecordBatch::try_new(Arc::clone(&schema), columns).unwrap()
+        };
+        // a batch across a level's end, then a batch of one level
+        let batches =
+            [batch(&[("gemeente", "GM01"), ("gemeente", "GM02"), ("land", "NL01")]), batch(&[("wijk", "WK0101")])];
+        for (rows, files) in [(10, 1), (LEVEL_FILES_FROM, 3)] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut writer =
+                SortedFileWriter::create(dir.path(), Arc::clone(&schema), &["region_level", "region_code"], rows)
+                    .unwrap();
+            for b in &batches {
+                writer.write(b).unwrap();
+            }
+            writer.finish().unwrap();
+            let written = std::fs::read_dir(dir.path()).unwrap().count();
+            assert_eq!(written, files, "{rows} rows");
+            let expected: Vec<Vec<String>> = if files == 1 {
+                vec![vec!["gemeente".into(), "land".into(), "wijk".into()]]
+            } else {
+                vec![vec!["gemeente".into()], vec!["land".into()], vec!["wijk".into()]]
+            };
+            assert_eq!(levels_per_file(dir.path(), files), expected);
+            let back = read_parquet(dir.path()).unwrap();
+            let codes: Vec<String> = back
+                .iter()
+                .flat_map(|b| {
+                    b.column(1)
+                        .as_any()
+                        .downcast_ref::<StringArray>()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c.unwrap().to_string())
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            assert_eq!(codes, ["GM01", "GM02", "NL01", "WK0101"]);
         }
     }
 
