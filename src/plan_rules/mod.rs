@@ -1,7 +1,8 @@
 //! Plan rules vtsql adds to DataFusion's, and where they go ([`install`]). In local sessions:
 //! [`eager_aggregate::AggregateBeforeUniqueJoin`] (logical: group before joining to a side unique on its
 //! keys), [`build_side::BuildOnGroups`] (physical: a hash join builds on those groups, not on the keyed
-//! table), [`rolling::RollingFrames`] (physical: rolling sums by prefix sums),
+//! table), [`window_keys::PartitionKeysInFileOrder`] (physical: a window sorts its partition keys in the
+//! order the files hold them), [`rolling::RollingFrames`] (physical: rolling sums by prefix sums),
 //! [`run_aggregate::RunAwarePartialAggregate`] (physical: a partial aggregate looks up a run of equal keys
 //! once), [`text_equality::TextEqualityByView`] (physical: a filter compares text by its view) and
 //! [`file_pruning::PruneFilesOnce`] (physical: a scan's files are checked against its predicate once per
@@ -16,6 +17,7 @@ pub mod file_pruning;
 pub mod rolling;
 pub mod run_aggregate;
 pub mod text_equality;
+pub mod window_keys;
 
 use std::sync::Arc;
 
@@ -73,7 +75,8 @@ fn physical_rules(rolling: bool) -> Vec<PhysicalRule> {
     let mut rules = PhysicalOptimizer::new().rules;
     let after_join_selection = rules.iter().position(|rule| rule.name() == "join_selection").map_or(0, |i| i + 1);
     rules.insert(after_join_selection, Arc::new(build_side::BuildOnGroups));
-    let mut swapping: Vec<PhysicalRule> = Vec::new();
+    // before the window operator is swapped: DataFusion's own window rebuilds itself over the new sort
+    let mut swapping: Vec<PhysicalRule> = vec![Arc::new(window_keys::PartitionKeysInFileOrder)];
     if rolling {
         swapping.push(Arc::new(rolling::RollingFrames));
     }
