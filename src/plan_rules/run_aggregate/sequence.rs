@@ -10,8 +10,10 @@ use super::GIVE_UP_AFTER;
 use crate::plan_rules::text_equality::same_text;
 
 /// A stream stops following the sequence of its groups beyond this many: the sequence holds a second
-/// copy of their keys.
-pub(super) const MAX_SEQUENCE: usize = 1 << 18;
+/// copy of their keys (counted in the stream's memory, like its groups). A billion generated rows have
+/// 490,416 groups of gemeente and kind of violence, which every half-year's file repeats; at 2^18 the
+/// streams gave up and hashed every row (q05's partial aggregate at 1B, `benches/RESULTS.md` round 13).
+pub(super) const MAX_SEQUENCE: usize = 1 << 20;
 
 /// The keys of every group in the order they were first seen, and where the input is in that order.
 ///
