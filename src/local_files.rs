@@ -8,11 +8,21 @@
 //!
 //! Only [`ObjectStore::get_ranges`] (the Parquet reader's column and page reads) is read inline; every
 //! other operation (listing, metadata, writes) is `LocalFileSystem`'s own.
+//!
+//! Listings of directories inside a generation of a data directory (`ingest::generation`: one that holds
+//! the readers' lock file) are kept: a generation never changes once readers read it, an ingest builds the
+//! next one. A query lists every partition directory of its tables while planning, a `stat` of every file:
+//! about a millisecond of each query's planning over 100M generated rows in 80 files (`benches/RESULTS.md`,
+//! round 13). Other directories (someone else's files, a data directory from before generations) are
+//! listed afresh every time, as DataFusion's own cache of listings (switched off in vtsql's sessions) would
+//! not.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex};
 
 use datafusion::object_store::local::LocalFileSystem;
 use datafusion::object_store::path::Path;
@@ -20,17 +30,75 @@ use datafusion::object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
     PutOptions, PutPayload, PutResult, RenameOptions, Result,
 };
-use futures::stream::BoxStream;
+use futures::stream::{self, BoxStream};
+use futures::{StreamExt, TryStreamExt};
 
-/// `LocalFileSystem`, with byte ranges read on the calling thread (see the module documentation).
+/// `LocalFileSystem`, with byte ranges read on the calling thread and the listings of generations kept (see
+/// the module documentation).
 #[derive(Debug, Default)]
 pub struct InlineLocalFiles {
     local: LocalFileSystem,
+    listings: Arc<Listings>,
+}
+
+/// The directories listed so far: per directory (and per kind of listing), its entries where it lies inside a
+/// generation, or that it does not.
+#[derive(Debug, Default)]
+struct Listings {
+    entries: Mutex<HashMap<(bool, Path), Listing>>,
+}
+
+#[derive(Debug, Clone)]
+enum Listing {
+    /// Inside a generation: `list`'s entries, or `list_with_delimiter`'s answer.
+    Files(Arc<Vec<ObjectMeta>>),
+    Delimited(Arc<(Vec<Path>, Vec<ObjectMeta>)>),
+    /// Elsewhere: listed afresh each time.
+    Changing,
+}
+
+/// Directories a store keeps listings of at most; past it they are forgotten and listed again.
+const MAX_LISTINGS: usize = 4096;
+
+impl Listings {
+    fn get(&self, key: &(bool, Path)) -> Option<Listing> {
+        self.entries.lock().ok()?.get(key).cloned()
+    }
+
+    fn put(&self, key: (bool, Path), listing: Listing) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= MAX_LISTINGS {
+                entries.clear();
+            }
+            entries.insert(key, listing);
+        }
+    }
 }
 
 impl InlineLocalFiles {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether `prefix` lies inside a generation: a directory at or above it holds the readers' lock file.
+    fn in_generation(&self, prefix: &Path) -> bool {
+        let Ok(path) = self.local.path_to_filesystem(prefix) else { return false };
+        path.ancestors().any(|dir| dir.join(crate::ingest::generation::READERS).is_file())
+    }
+
+    /// The kept listing of `prefix` (`delimited`: `list_with_delimiter`'s), or whether to keep the next.
+    fn kept(&self, delimited: bool, prefix: Option<&Path>) -> Result<Listing, bool> {
+        let Some(prefix) = prefix else { return Err(false) };
+        let key = (delimited, prefix.clone());
+        match self.listings.get(&key) {
+            Some(Listing::Changing) => Err(false),
+            Some(listing) => Ok(listing),
+            None if self.in_generation(prefix) => Err(true),
+            None => {
+                self.listings.put(key, Listing::Changing);
+                Err(false)
+            }
+        }
     }
 }
 
@@ -86,7 +154,21 @@ impl ObjectStore for InlineLocalFiles {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        self.local.list(prefix)
+        match self.kept(false, prefix) {
+            Ok(Listing::Files(files)) => stream::iter(files.as_ref().clone().into_iter().map(Ok)).boxed(),
+            Err(true) => {
+                let (listings, key) = (Arc::clone(&self.listings), (false, prefix.cloned().unwrap_or_default()));
+                let listed = self.local.list(prefix);
+                stream::once(async move {
+                    let files: Vec<ObjectMeta> = listed.try_collect().await?;
+                    listings.put(key, Listing::Files(Arc::new(files.clone())));
+                    Ok::<_, datafusion::object_store::Error>(stream::iter(files.into_iter().map(Ok)))
+                })
+                .try_flatten()
+                .boxed()
+            }
+            _ => self.local.list(prefix),
+        }
     }
 
     fn list_with_offset(&self, prefix: Option<&Path>, offset: &Path) -> BoxStream<'static, Result<ObjectMeta>> {
@@ -94,7 +176,20 @@ impl ObjectStore for InlineLocalFiles {
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        self.local.list_with_delimiter(prefix).await
+        match self.kept(true, prefix) {
+            Ok(Listing::Delimited(listed)) => {
+                let (common_prefixes, objects) = listed.as_ref().clone();
+                Ok(ListResult { common_prefixes, objects })
+            }
+            Err(true) => {
+                let listed = self.local.list_with_delimiter(prefix).await?;
+                let key = (true, prefix.cloned().unwrap_or_default());
+                let kept = (listed.common_prefixes.clone(), listed.objects.clone());
+                self.listings.put(key, Listing::Delimited(Arc::new(kept)));
+                Ok(listed)
+            }
+            _ => self.local.list_with_delimiter(prefix).await,
+        }
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
@@ -147,5 +242,46 @@ mod tests {
         let error = InlineLocalFiles::new().get_ranges(&missing, std::slice::from_ref(&(0..4))).await.unwrap_err();
         assert!(matches!(error, datafusion::object_store::Error::NotFound { .. }), "{error}");
         assert!(error.to_string().contains("missing.parquet"), "{error}");
+    }
+
+    /// The files listed (both ways) under `dir`, by name.
+    async fn listed(store: &InlineLocalFiles, dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
+        let prefix = Path::from_filesystem_path(dir).unwrap();
+        let names = |metas: Vec<ObjectMeta>| {
+            let mut names: Vec<String> = metas.iter().map(|m| m.location.filename().unwrap().to_string()).collect();
+            names.sort();
+            names
+        };
+        let all: Vec<ObjectMeta> = store.list(Some(&prefix)).try_collect().await.unwrap();
+        let delimited = store.list_with_delimiter(Some(&prefix)).await.unwrap();
+        (names(all), names(delimited.objects))
+    }
+
+    /// A directory inside a generation is listed once and its listing kept; any other directory is
+    /// listed afresh, so a file added to it is seen.
+    #[tokio::test]
+    async fn listings_inside_a_generation_are_kept_and_others_are_not() {
+        let data = tempfile::tempdir().unwrap();
+        let generation = data.path().join("gen-000001");
+        let partition = generation.join("cbs_84851ned/year=2025/half=1");
+        let elsewhere = data.path().join("theirs/year=2025");
+        for dir in [&partition, &elsewhere] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join("part-0.parquet"), b"PAR1").unwrap();
+        }
+        std::fs::write(generation.join(crate::ingest::generation::READERS), b"").unwrap();
+        let store = InlineLocalFiles::new();
+        let one = (vec!["part-0.parquet".to_string()], vec!["part-0.parquet".to_string()]);
+        assert_eq!(listed(&store, &partition).await, one);
+        assert_eq!(listed(&store, &elsewhere).await, one);
+        // a file appears in both (in a generation only a writer's bug could do that)
+        for dir in [&partition, &elsewhere] {
+            std::fs::write(dir.join("part-1.parquet"), b"PAR1").unwrap();
+        }
+        assert_eq!(listed(&store, &partition).await, one, "kept");
+        let two = vec!["part-0.parquet".to_string(), "part-1.parquet".to_string()];
+        assert_eq!(listed(&store, &elsewhere).await, (two.clone(), two.clone()), "listed afresh");
+        // another store (another process) lists the generation as it is
+        assert_eq!(listed(&InlineLocalFiles::new(), &partition).await, (two.clone(), two));
     }
 }

@@ -75,7 +75,7 @@ pub fn config() -> SessionConfig {
 /// Bytes a scan reads from the end of a Parquet file to find its footer. DataFusion reads 512 KiB, to save
 /// a remote store's second round trip; vtsql reads local files, where each read of 512 KiB is a copy into
 /// fresh memory: a process's first query over 100M generated rows (80 files) took 40 ms, 30 with 16 KiB.
-/// A footer beyond it costs one more read. vtsql's own footers are 1–80 KiB (a billion rows); someone
+/// A footer beyond it costs one more read. vtsql's own footers are 2–100 KiB (a billion rows); someone
 /// else's with hundreds of row groups can be more.
 pub const METADATA_SIZE_HINT: usize = 16 << 10;
 
@@ -87,10 +87,10 @@ pub const METADATA_SIZE_HINT: usize = 16 << 10;
 pub const METADATA_CACHE_LIMIT: usize = 512 << 20;
 
 /// Where every vtsql session (local, a cluster's client and its scheduler) starts: DataFusion's default
-/// features, `config`, and a runtime without a cache of directory listings whose local files are read
-/// through [`InlineLocalFiles`]. DataFusion keeps a listing for ever, so a server or REPL left open would
-/// not see a half-year ingested after it started; listing the partition directories costs well under a
-/// millisecond here.
+/// features, `config`, and a runtime without DataFusion's cache of directory listings whose local files are
+/// read through [`InlineLocalFiles`]. DataFusion would keep any listing for ever, so a server or REPL left
+/// open would not see files added to someone else's directory; [`InlineLocalFiles`] keeps the listings of a
+/// data directory's generations only, which never change once read.
 pub fn builder(config: SessionConfig) -> Result<SessionStateBuilder> {
     let caches =
         CacheManagerConfig::default().with_list_files_cache_limit(0).with_metadata_cache_limit(METADATA_CACHE_LIMIT);
