@@ -192,7 +192,12 @@ impl Session {
         }
         let ctx = match &placement {
             Placement::Local => local_context(config())?,
-            Placement::Remote(remote) => remote.context().await?,
+            Placement::Remote(remote) => {
+                let ctx = remote.context().await?;
+                // its plans travel to the cluster, which knows DataFusion's Parquet format only
+                ctx.state_ref().write().config_mut().set_extension(Arc::new(catalog::footers::SerialisedPlans));
+                ctx
+            }
         };
         Session::with_tables(ctx, data_dir, placement).await
     }

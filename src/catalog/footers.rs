@@ -51,6 +51,11 @@ use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
+/// Marks a session whose plans go elsewhere as data (a cluster's client): its tables read with DataFusion's
+/// own Parquet format, which a plan's wire form knows and [`FooterStatistics`] is not.
+#[derive(Debug, Default)]
+pub struct SerialisedPlans;
+
 /// DataFusion's Parquet format with table statistics read from footers only (module docs).
 #[derive(Debug)]
 pub struct FooterStatistics {

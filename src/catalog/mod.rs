@@ -13,6 +13,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::common::{Constraint, Constraints};
+use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result};
@@ -357,7 +358,8 @@ fn replace_table(ctx: &SessionContext, name: &str, table: Arc<dyn TableProvider>
 ///
 /// The table reads with the session's Parquet options as they are when it is made (a
 /// `SET datafusion.execution.parquet.*` reaches a table made after it, see `Session`), takes its files'
-/// statistics from their footers alone ([`footers::FooterStatistics`]) and keeps per-file
+/// statistics from their footers alone ([`footers::FooterStatistics`], but for a session that sends its
+/// plans to a cluster, [`footers::SerialisedPlans`]) and keeps per-file
 /// statistics in the session's cache: without it every query decodes the statistics in all file footers
 /// again while planning. The cache checks each file's size and modification time, so rewritten files are
 /// read afresh.
@@ -371,9 +373,11 @@ fn parquet_table(
     let state = ctx.state();
     // the session's table options as they were built, with the session's current Parquet settings
     let format = ParquetFormat::default().with_options(state.default_table_options().parquet);
-    let options = ListingOptions::new(Arc::new(footers::FooterStatistics::new(format)))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(partitions);
+    let format: Arc<dyn FileFormat> = match state.config().get_extension::<footers::SerialisedPlans>() {
+        Some(_) => Arc::new(format),
+        None => Arc::new(footers::FooterStatistics::new(format)),
+    };
+    let options = ListingOptions::new(format).with_file_extension(".parquet").with_table_partition_cols(partitions);
     let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(text_as_view(schema));
     let statistics = state.runtime_env().cache_manager.get_file_statistic_cache();
     Ok(ListingTable::try_new(config)?.with_cache(statistics))

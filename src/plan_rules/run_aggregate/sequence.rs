@@ -22,7 +22,6 @@ pub(super) const MAX_SEQUENCE: usize = 1 << 20;
 /// group `g`. Where a batch's keys equal the next stretch of that sequence (a comparison per row and key,
 /// no hashing), their groups are known. A batch that does not (one in each file where the files meet)
 /// takes DataFusion's lookup, and its last row's group tells where the sequence goes on.
-#[derive(Default)]
 pub(super) struct Sequence {
     /// The keys of groups `0..n` in stretches: the number of a stretch's first group, and its keys (one
     /// array per key column), as the batches that first saw them brought them.
@@ -33,8 +32,24 @@ pub(super) struct Sequence {
     cursor: usize,
     batches_without_match: usize,
     given_up: bool,
-    /// Given up because the groups outgrew [`MAX_SEQUENCE`].
+    /// Given up because the groups outgrew `limit`.
     pub(super) over_limit: bool,
+    /// The groups it follows at most: [`MAX_SEQUENCE`].
+    limit: usize,
+}
+
+impl Default for Sequence {
+    fn default() -> Self {
+        Sequence {
+            stretches: Vec::new(),
+            memory: 0,
+            cursor: 0,
+            batches_without_match: 0,
+            given_up: false,
+            over_limit: false,
+            limit: MAX_SEQUENCE,
+        }
+    }
 }
 
 impl Sequence {
@@ -129,7 +144,7 @@ impl Sequence {
             let added = keys.iter().map(|k| take(k.as_ref(), &rows, None)).collect::<Result<Vec<_>, _>>()?;
             self.memory += added.iter().map(|k| k.get_array_memory_size()).sum::<usize>();
             self.stretches.push((known, added));
-            if total > MAX_SEQUENCE {
+            if total > self.limit {
                 self.give_up();
                 self.over_limit = true;
                 return Ok(());
@@ -187,5 +202,20 @@ mod tests {
         assert!(sequence.follow(&text(&["b", "d", "a"]), 3, &mut groups).unwrap());
         assert_eq!(groups, [2, 3, 0]);
         assert!(!sequence.follow(&text(&["b", "d", "a"]), 3, &mut groups).unwrap());
+    }
+
+    /// Past its limit the sequence lets go of its keys and follows nothing more.
+    #[test]
+    fn more_groups_than_the_limit_end_the_sequence() {
+        let text = |v: &[&str]| vec![Arc::new(StringArray::from(v.to_vec())) as ArrayRef];
+        let mut sequence = Sequence { limit: 3, ..Sequence::default() };
+        sequence.learn(&text(&["a", "b", "c"]), &[0, 1, 2], 0, 3).unwrap();
+        let mut groups = Vec::new();
+        assert!(sequence.follow(&text(&["a", "b"]), 2, &mut groups).unwrap());
+        assert!(!sequence.over_limit);
+        sequence.learn(&text(&["d"]), &[3], 3, 4).unwrap();
+        assert!(sequence.over_limit);
+        assert_eq!(sequence.size(), 0);
+        assert!(!sequence.follow(&text(&["a", "b"]), 2, &mut groups).unwrap());
     }
 }
