@@ -812,11 +812,24 @@ mod tests {
         assert!(below, "{}", plan.display_indent());
     }
 
-    /// A session that stays open (the Flight server, the REPL) sees half-years written after it opened,
-    /// and a rewritten file is read as it is now.
+    /// A session that stays open (the Flight server, the REPL) over a data directory from before generations
+    /// (its tables at its top level, which an outside copy may change) sees half-years written after it
+    /// opened, and a rewritten file is read as it is now. Inside a generation nothing changes once it is read
+    /// (an ingest builds the next one), and the store keeps its listings (`local_files`).
     #[tokio::test]
     async fn sees_files_written_after_it_opened() {
         let dir = crate::generate::generated_dir(2, 1);
+        // the tables moved to the top level, without the generation's link and readers' lock file
+        let generation = generation::tables_dir(dir.path());
+        for entry in std::fs::read_dir(&generation).unwrap() {
+            let from = entry.unwrap().path();
+            if from.file_name().is_some_and(|name| name != generation::READERS) {
+                std::fs::rename(&from, dir.path().join(from.file_name().unwrap())).unwrap();
+            }
+        }
+        std::fs::remove_file(dir.path().join(generation::CURRENT)).unwrap();
+        std::fs::remove_dir_all(&generation).unwrap();
+        assert_eq!(generation::tables_dir(dir.path()), dir.path());
         let session = Session::open(dir.path(), Placement::Local).await.unwrap();
         let count = "SELECT count(*) AS n FROM veilig_thuis";
         let before = single(&session, count).await;
