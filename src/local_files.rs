@@ -86,20 +86,30 @@ impl InlineLocalFiles {
         path.ancestors().any(|dir| dir.join(crate::ingest::generation::READERS).is_file())
     }
 
-    /// The kept listing of `prefix` (`delimited`: `list_with_delimiter`'s), or whether to keep the next.
-    fn kept(&self, delimited: bool, prefix: Option<&Path>) -> Result<Listing, bool> {
-        let Some(prefix) = prefix else { return Err(false) };
+    /// How to answer a listing of `prefix` (`delimited`: `list_with_delimiter`'s).
+    fn lookup(&self, delimited: bool, prefix: Option<&Path>) -> Lookup {
+        let Some(prefix) = prefix else { return Lookup::Afresh };
         let key = (delimited, prefix.clone());
         match self.listings.get(&key) {
-            Some(Listing::Changing) => Err(false),
-            Some(listing) => Ok(listing),
-            None if self.in_generation(prefix) => Err(true),
+            Some(Listing::Changing) => Lookup::Afresh,
+            Some(listing) => Lookup::Kept(listing),
+            None if self.in_generation(prefix) => Lookup::Keep(key),
             None => {
                 self.listings.put(key, Listing::Changing);
-                Err(false)
+                Lookup::Afresh
             }
         }
     }
+}
+
+/// How a listing is answered.
+enum Lookup {
+    /// From an earlier listing of the directory.
+    Kept(Listing),
+    /// By listing a directory inside a generation, kept under this key.
+    Keep((bool, Path)),
+    /// By listing afresh (a directory elsewhere, or the whole store).
+    Afresh,
 }
 
 impl fmt::Display for InlineLocalFiles {
@@ -154,10 +164,10 @@ impl ObjectStore for InlineLocalFiles {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        match self.kept(false, prefix) {
-            Ok(Listing::Files(files)) => stream::iter(files.as_ref().clone().into_iter().map(Ok)).boxed(),
-            Err(true) => {
-                let (listings, key) = (Arc::clone(&self.listings), (false, prefix.cloned().unwrap_or_default()));
+        match self.lookup(false, prefix) {
+            Lookup::Kept(Listing::Files(files)) => stream::iter(files.as_ref().clone().into_iter().map(Ok)).boxed(),
+            Lookup::Keep(key) => {
+                let listings = Arc::clone(&self.listings);
                 let listed = self.local.list(prefix);
                 stream::once(async move {
                     let files: Vec<ObjectMeta> = listed.try_collect().await?;
@@ -176,14 +186,13 @@ impl ObjectStore for InlineLocalFiles {
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        match self.kept(true, prefix) {
-            Ok(Listing::Delimited(listed)) => {
+        match self.lookup(true, prefix) {
+            Lookup::Kept(Listing::Delimited(listed)) => {
                 let (common_prefixes, objects) = listed.as_ref().clone();
                 Ok(ListResult { common_prefixes, objects })
             }
-            Err(true) => {
+            Lookup::Keep(key) => {
                 let listed = self.local.list_with_delimiter(prefix).await?;
-                let key = (true, prefix.cloned().unwrap_or_default());
                 let kept = (listed.common_prefixes.clone(), listed.objects.clone());
                 self.listings.put(key, Listing::Delimited(Arc::new(kept)));
                 Ok(listed)

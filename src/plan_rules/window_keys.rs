@@ -116,8 +116,8 @@ fn scan_column(plan: &Arc<dyn ExecutionPlan>, index: usize) -> Option<(String, V
     if let Some(scan) = plan.downcast_ref::<DataSourceExec>() {
         let config = scan.data_source().downcast_ref::<FileScanConfig>()?;
         let ordering = config.output_ordering.first()?;
-        let sorted_by = ordering.iter().map(|key| Some(key.expr.downcast_ref::<Column>()?.name().to_string()));
-        let sorted_by: Vec<String> = sorted_by.map_while(|name| name).collect();
+        let sorted_by: Vec<String> =
+            ordering.iter().map_while(|key| Some(key.expr.downcast_ref::<Column>()?.name().to_string())).collect();
         return Some((plan.schema().field(index).name().clone(), sorted_by));
     }
     if let Some(projection) = plan.downcast_ref::<ProjectionExec>() {
