@@ -28,6 +28,7 @@ use crate::ingest::store::unique_rows;
 use crate::ingest::{self, categories, gazetteer};
 use crate::schema::{self, Table};
 
+mod deferred;
 pub mod external;
 pub mod footers;
 mod veilig_thuis;
@@ -36,15 +37,11 @@ mod veilig_thuis;
 /// empty, with its schema (`categories` then holds vtsql's own list of kinds of violence).
 pub async fn register_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()> {
     for table in schema::DIMENSIONS {
-        register_dimension(ctx, data_dir, table, built_in(table)?)?;
+        register_dimension(ctx, data_dir, table, move || built_in(table))?;
     }
-    for (table, batch) in gazetteer::tables().map_err(arrow_error)? {
+    for (table, rows) in gazetteer::tables() {
         // a data directory of generated regions has its own membership, which takes the gazetteer's place
-        if !table.path.is_empty() && data_dir.join(table.path).is_file() {
-            register_dimension(ctx, data_dir, table, None)?;
-        } else {
-            register_memory(ctx, table, Some(batch))?;
-        }
+        register_dimension(ctx, data_dir, table, move || rows().map(Some).map_err(arrow_error))?;
     }
     register_cbs_tables(ctx, data_dir).await
 }
@@ -104,7 +101,8 @@ async fn register_cbs_tables(ctx: &SessionContext, data_dir: &Path) -> Result<()
         )?;
         replace_table(ctx, name, Arc::new(provider))?;
     }
-    register_memory(ctx, &schema::CATEGORIES, Some(categories_batch(&tables)?))?;
+    let categories = categories_batch(&tables)?;
+    register_memory(ctx, &schema::CATEGORIES, move || Ok(Some(categories.clone())))?;
     match veilig_thuis::view(&tables) {
         Some(sql) => views.push((schema::FACTS.name.to_string(), sql)),
         None => replace_table(ctx, schema::FACTS.name, empty(schema::FACTS.schema())?)?,
@@ -269,11 +267,11 @@ fn built_in(table: &Table) -> Result<Option<RecordBatch>> {
 fn register_dimension(
     ctx: &SessionContext,
     data_dir: &Path,
-    table: &Table,
-    fallback: Option<RecordBatch>,
+    table: &'static Table,
+    fallback: impl Fn() -> Result<Option<RecordBatch>> + Send + Sync + 'static,
 ) -> Result<()> {
     let path = data_dir.join(table.path);
-    if !path.is_file() {
+    if table.path.is_empty() || !path.is_file() {
         return register_memory(ctx, table, fallback);
     }
     let schema = table.schema();
@@ -283,15 +281,25 @@ fn register_dimension(
     replace_table(ctx, table.name, Arc::new(provider))
 }
 
-/// `table` as an in-memory table of `batch` (empty without one), its key declared where its rows keep it.
-fn register_memory(ctx: &SessionContext, table: &Table, batch: Option<RecordBatch>) -> Result<()> {
+/// `table` as an in-memory table of the rows `rows` makes (empty without any) when a statement first reads
+/// it, its key declared where its rows keep it.
+fn register_memory(
+    ctx: &SessionContext,
+    table: &'static Table,
+    rows: impl Fn() -> Result<Option<RecordBatch>> + Send + Sync + 'static,
+) -> Result<()> {
     let schema = text_as_view(&table.schema());
     let key = table.primary_key.iter().map(|column| schema.index_of(column)).collect::<Result<Vec<_>, _>>()?;
-    let batches: Vec<RecordBatch> = batch.map(|batch| cast_batch(&batch, &schema)).transpose()?.into_iter().collect();
-    let unique =
-        batches.iter().try_fold(true, |unique, batch| Ok::<_, DataFusionError>(unique && unique_rows(batch, &key)?))?;
-    let provider = MemTable::try_new(schema, vec![batches])?.with_constraints(constraints(&key, unique));
-    replace_table(ctx, table.name, Arc::new(provider))
+    let declared = Arc::clone(&schema);
+    let make: deferred::Make = Box::new(move || {
+        let batches: Vec<RecordBatch> =
+            rows()?.map(|batch| cast_batch(&batch, &schema)).transpose()?.into_iter().collect();
+        let unique = batches
+            .iter()
+            .try_fold(true, |unique, batch| Ok::<_, DataFusionError>(unique && unique_rows(batch, &key)?))?;
+        Ok(MemTable::try_new(Arc::clone(&schema), vec![batches])?.with_constraints(constraints(&key, unique)))
+    });
+    replace_table(ctx, table.name, Arc::new(deferred::Deferred::new(declared, make)))
 }
 
 /// A primary key on the columns `key`, where the rows keep it.
@@ -477,5 +485,28 @@ mod tests {
         assert_eq!(facts[0].column(0).len(), 1, "no facts yet: an empty table");
         let count = ctx.sql("SELECT count(*) FROM categories").await.unwrap().collect().await.unwrap();
         assert_eq!(crate::rows::rows(&count, "").unwrap(), vec![vec!["52".to_string()]]);
+    }
+
+    /// Opening the tables makes no built-in rows; a statement that reads a built-in table makes its rows then,
+    /// with the same key as before.
+    #[tokio::test]
+    async fn built_in_rows_are_made_when_first_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = SessionContext::new();
+        register_tables(&ctx, dir.path()).await.unwrap();
+        let made = |provider: &Arc<dyn TableProvider>| {
+            provider.as_ref().downcast_ref::<deferred::Deferred>().expect("a built-in table").is_made()
+        };
+        let names =
+            ["regions", "population", "region_membership", "region_changes", "region_successors", "region_names"];
+        for name in names {
+            assert!(!made(&ctx.table_provider(name).await.unwrap()), "{name} made at opening");
+        }
+        let changes = ctx.sql("SELECT count(*) > 0 FROM region_changes").await.unwrap().collect().await.unwrap();
+        assert_eq!(crate::rows::rows(&changes, "").unwrap(), vec![vec!["true".to_string()]]);
+        let provider = ctx.table_provider("region_changes").await.unwrap();
+        assert!(made(&provider));
+        assert!(provider.constraints().is_some_and(|c| !c.is_empty()), "the gazetteer's changes keep their key");
+        assert!(!made(&ctx.table_provider("region_names").await.unwrap()), "another table stays as it was");
     }
 }
