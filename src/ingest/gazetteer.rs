@@ -91,8 +91,11 @@ pub fn population() -> Vec<Population> {
         .collect()
 }
 
+/// What makes a built-in table's rows.
+pub type Rows = fn() -> Result<RecordBatch>;
+
 /// Each built-in table with what makes its rows.
-pub fn tables() -> [(&'static schema::Table, fn() -> Result<RecordBatch>); 4] {
+pub fn tables() -> [(&'static schema::Table, Rows); 4] {
     [
         (&schema::REGION_MEMBERSHIP, membership),
         (&schema::REGION_CHANGES, changes),
