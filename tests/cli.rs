@@ -16,7 +16,24 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("cli::ingest_command_reports_and_refuses", ingest_command_reports_and_refuses),
     ("cli::set_parquet_option_reaches_the_tables", set_parquet_option_reaches_the_tables),
     ("cli::the_data_directory_is_never_the_build_checkout", data_directory_default),
+    ("cli::the_executable_is_linked_at_a_fixed_address", linked_at_a_fixed_address),
 ];
+
+/// On Linux the executable is linked at a fixed address (`build.rs`): an ELF file of type `ET_EXEC` (2), not a
+/// position-independent `ET_DYN` (3) whose pointers the loader rewrites at every start. Its libraries,
+/// stack and heap are still placed at random.
+fn linked_at_a_fixed_address() -> Result<(), String> {
+    if !cfg!(target_os = "linux") {
+        return Ok(());
+    }
+    let mut header = [0u8; 18];
+    let mut file = std::fs::File::open(env!("CARGO_BIN_EXE_vtsql")).map_err(|e| e.to_string())?;
+    std::io::Read::read_exact(&mut file, &mut header).map_err(|e| e.to_string())?;
+    ensure_eq(&header[..4], b"\x7fELF".as_slice(), "an ELF file")?;
+    ensure_eq(u16::from_le_bytes([header[16], header[17]]), 2, "e_type: ET_EXEC")?;
+    let out = Command::new(env!("CARGO_BIN_EXE_vtsql")).arg("--version").output().map_err(|e| e.to_string())?;
+    ensure(out.status.success() && stdout(&out).starts_with("vtsql "), || stdout(&out))
+}
 
 /// Without `--data` and `$VTSQL_DATA`, vtsql reads `./data` of where it runs, never the checkout it was built
 /// in; where there is none it says how to name one.
