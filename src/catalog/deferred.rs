@@ -46,7 +46,8 @@ impl Deferred {
         self.table.get().is_some()
     }
 
-    fn table(&self) -> Result<&MemTable> {
+    /// The table, its rows made now if no statement has read them yet.
+    pub fn table(&self) -> Result<&MemTable> {
         let made = self.table.get_or_init(|| {
             let table = (self.make)().map_err(|e| e.to_string())?;
             if table.schema() != self.schema {

@@ -28,7 +28,7 @@ use crate::ingest::store::unique_rows;
 use crate::ingest::{self, categories, gazetteer};
 use crate::schema::{self, Table};
 
-mod deferred;
+pub mod deferred;
 pub mod external;
 pub mod footers;
 mod veilig_thuis;

@@ -14,8 +14,10 @@ use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, WindowUDF};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 
+use crate::catalog::deferred::Deferred;
+
 /// Ballista's logical codec plus in-memory tables, which DataFusion's protobuf format has no node for: a
-/// `MemTable` is sent as an Arrow IPC stream behind a marker byte. Clients and the scheduler both use it.
+/// `MemTable` (or a built-in table, [`Deferred`]) is sent as an Arrow IPC stream behind a marker byte. Clients and the scheduler both use it.
 #[derive(Debug, Default)]
 pub struct PlanCodec {
     ballista: BallistaLogicalExtensionCodec,
@@ -76,7 +78,13 @@ impl LogicalExtensionCodec for PlanCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
-        if let Some(table) = (node.as_ref() as &dyn std::any::Any).downcast_ref::<MemTable>() {
+        let any = node.as_ref() as &dyn std::any::Any;
+        // a built-in table travels with its rows, made here if no statement of this process has read them
+        let memory = match any.downcast_ref::<Deferred>() {
+            Some(deferred) => Some(deferred.table()?),
+            None => any.downcast_ref::<MemTable>(),
+        };
+        if let Some(table) = memory {
             return Self::encode_memory(table, buf);
         }
         buf.push(OTHER_TABLE);
@@ -145,5 +153,34 @@ mod tests {
             batches.iter().map(|b| b.num_rows()).sum::<usize>()
         });
         assert_eq!(rows, 4, "2019H2, 2020H1, 2020H2, 2021H1");
+    }
+
+    /// A built-in table that no statement has read yet travels with its rows, and reads back alike.
+    #[test]
+    fn built_in_tables_travel_with_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = SessionContext::new();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(crate::catalog::register_tables(&ctx, dir.path())).unwrap();
+        let sql = "SELECT count(*) AS n FROM region_names";
+        let plan = rt.block_on(async { ctx.sql(sql).await.unwrap().into_unoptimized_plan() });
+        let codec = PlanCodec::default();
+        let provider = rt.block_on(ctx.table_provider("region_names")).unwrap();
+        let mut buf = Vec::new();
+        codec.try_encode_table_provider(&"region_names".into(), provider, &mut buf).unwrap();
+        assert_eq!(buf.first(), Some(&MEMORY_TABLE), "sent as rows, not as a table the other side lacks");
+        let bytes = datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec(&plan, &codec).unwrap();
+        let back =
+            datafusion_proto::bytes::logical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec)
+                .unwrap();
+        let count = |plan: LogicalPlan| {
+            rt.block_on(async {
+                let batches = datafusion::prelude::DataFrame::new(ctx.state(), plan).collect().await.unwrap();
+                crate::rows::rows(&batches, "").unwrap()
+            })
+        };
+        let here = count(rt.block_on(async { ctx.sql(sql).await.unwrap().into_unoptimized_plan() }));
+        assert_eq!(count(back), here);
+        assert_ne!(here, vec![vec!["0".to_string()]], "the gazetteer names regions");
     }
 }
