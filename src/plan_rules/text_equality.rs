@@ -1,5 +1,6 @@
 //! `column = 'text'` in a filter, compared by view: [`TextEqualityByView`] swaps DataFusion's comparison for
-//! [`ViewEqualsText`] where the column is `Utf8View`.
+//! [`ViewEqualsText`] where the column is `Utf8View`, in a `FilterExec` and in the filter a Parquet scan
+//! evaluates while it decodes (`pushdown_filters`, as over files vtsql did not write).
 //!
 //! The Parquet reader decodes a dictionary-encoded text column into views that point into the page's
 //! dictionary, so every row with the same value carries the very same 16-byte view. Once a view has
@@ -20,10 +21,13 @@ use datafusion::arrow::datatypes::{DataType, FieldRef, Schema};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{ScalarValue, internal_err};
+use datafusion::datasource::physical_plan::{FileScanConfig, FileSource, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{BinaryExpr, Literal};
+use datafusion::physical_expr::utils::{conjunction, split_conjunction};
 use datafusion::physical_expr_common::datum::apply_cmp;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
@@ -36,7 +40,7 @@ pub struct TextEqualityByView;
 
 impl PhysicalOptimizerRule for TextEqualityByView {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
-        super::replace_each(plan, |filter: &FilterExec| {
+        let plan = super::replace_each(plan, |filter: &FilterExec| {
             let schema = filter.input().schema();
             let rewritten = Arc::clone(filter.predicate()).transform_up(|expr| {
                 Ok(match ViewEqualsText::try_from_binary(&expr, &schema)? {
@@ -48,6 +52,9 @@ impl PhysicalOptimizerRule for TextEqualityByView {
                 return Ok(None);
             }
             FilterExecBuilder::from(filter).with_predicate(rewritten.data).build().map(Some)
+        })?;
+        super::replace_each(plan, |scan: &DataSourceExec| {
+            Ok(decoding_filter_by_view(scan)?.map(|s| scan.clone().with_data_source(Arc::new(s))))
         })
     }
 
@@ -58,6 +65,43 @@ impl PhysicalOptimizerRule for TextEqualityByView {
     fn schema_check(&self) -> bool {
         true
     }
+}
+
+/// The scan's files with each top-level conjunct `text = 'literal'` of the filter a Parquet scan evaluates
+/// while decoding (`pushdown_filters`) compared by view; `None` where there is nothing to change. Only whole
+/// conjuncts are rewritten, so a dynamic filter (a join's or a TopK's, which changes while the query runs)
+/// is left as it is. Statistics and page-index pruning read the comparison as DataFusion's own
+/// ([`ViewEqualsText`]'s snapshot), so they prune as before.
+fn decoding_filter_by_view(scan: &DataSourceExec) -> Result<Option<FileScanConfig>> {
+    let Some((config, parquet)) = scan.downcast_to_file_source::<ParquetSource>() else {
+        return Ok(None);
+    };
+    let Some(predicate) = parquet.filter() else {
+        return Ok(None);
+    };
+    if !parquet.table_parquet_options().global.pushdown_filters {
+        return Ok(None);
+    }
+    let schema = Arc::clone(parquet.table_schema().table_schema());
+    let mut changed = false;
+    let conjuncts = split_conjunction(&predicate)
+        .into_iter()
+        .map(|conjunct| {
+            Ok(match ViewEqualsText::try_from_binary(conjunct, &schema)? {
+                Some(by_view) => {
+                    changed = true;
+                    Arc::new(by_view) as Arc<dyn PhysicalExpr>
+                }
+                None => Arc::clone(conjunct),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if !changed {
+        return Ok(None);
+    }
+    let mut config = config.clone();
+    config.file_source = Arc::new(parquet.with_predicate(conjunction(conjuncts)));
+    Ok(Some(config))
 }
 
 /// `text_expr = 'text'` (or `<>`), remembering per batch the last view that matched and the last that did
@@ -235,6 +279,14 @@ impl PhysicalExpr for ViewEqualsText {
         Ok(Arc::new(ViewEqualsText { expr, ..ViewEqualsText::clone(&self) }))
     }
 
+    /// DataFusion's own comparison, the same for every row: what the statistics and page-index pruning
+    /// (and a plan's wire form) understand.
+    fn snapshot(&self) -> Result<Option<Arc<dyn PhysicalExpr>>> {
+        let op = if self.negated { Operator::NotEq } else { Operator::Eq };
+        let text = Arc::new(Literal::new(ScalarValue::Utf8View(Some(self.text.clone()))));
+        Ok(Some(Arc::new(BinaryExpr::new(Arc::clone(&self.expr), op, text))))
+    }
+
     fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.expr.fmt_sql(f)?;
         write!(f, " {} '{}'", self.operator(), self.text.replace('\'', "''"))
@@ -356,6 +408,60 @@ mod tests {
             ("SELECT kind FROM t WHERE kind IS NOT DISTINCT FROM 'Tot'", 0),
         ] {
             assert_eq!(by_view(sql).await, expected, "{sql}");
+        }
+    }
+
+    /// A Parquet scan that filters while it decodes compares by view, and its row groups are still pruned by
+    /// their statistics: three row groups, one kind each; a filter on one kind reads one, on all but one two.
+    #[tokio::test]
+    async fn a_scan_filtering_while_it_decodes_compares_by_view_and_still_prunes() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("kind", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let file = std::fs::File::create(dir.path().join("t.parquet")).unwrap();
+        let properties = datafusion::parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(30))
+            .build();
+        let mut writer =
+            datafusion::parquet::arrow::ArrowWriter::try_new(file, Arc::clone(&schema), Some(properties)).unwrap();
+        for kind in ["Partnergeweld: fysiek", "Partnergeweld: stalking", "Totaal"] {
+            let kinds: Vec<Option<&str>> = (0..30).map(|i| (i % 7 != 6).then_some(kind)).collect();
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from(kinds)),
+                Arc::new(datafusion::arrow::array::Int64Array::from_iter_values(0..30)),
+            ];
+            writer.write(&RecordBatch::try_new(Arc::clone(&schema), columns).unwrap()).unwrap();
+        }
+        writer.close().unwrap();
+        let create = format!(
+            "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}/' OPTIONS ('format.pushdown_filters' 'true')",
+            dir.path().display()
+        );
+        let sessions = async |rules| {
+            let ctx = testing::session(SessionConfig::new().with_target_partitions(1), rules);
+            ctx.sql(&create).await.unwrap();
+            ctx
+        };
+        // rows 6, 13, 20 and 27 of each row group have no kind; n is the row's number in its row group
+        for (sql, answer, read) in [
+            ("SELECT count(*) AS c, sum(n) AS s FROM t WHERE kind = 'Partnergeweld: stalking'", "26 | 369", 1),
+            ("SELECT count(*) AS c, sum(n) AS s FROM t WHERE kind = 'Totaal' AND n > 20", "8 | 198", 1),
+            ("SELECT count(*) AS c, sum(n) AS s FROM t WHERE kind <> 'Totaal'", "52 | 738", 2),
+        ] {
+            let compared = testing::off_and_on(sessions, sql).await;
+            assert_eq!(compared.rows, vec![answer.to_string()], "{sql}");
+            let text =
+                datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(compared.plan.as_ref())
+                    .indent(true)
+                    .to_string();
+            let scan = text.lines().find(|l| l.contains("DataSourceExec")).unwrap_or_default();
+            assert!(scan.contains("(by view)"), "{sql}: {text}");
+            assert!(
+                scan.contains(&format!("row_groups_pruned_statistics=3 total \u{2192} {read} matched")),
+                "{sql}: {scan}"
+            );
         }
     }
 }
