@@ -42,12 +42,7 @@ impl PhysicalOptimizerRule for TextEqualityByView {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
         let plan = super::replace_each(plan, |filter: &FilterExec| {
             let schema = filter.input().schema();
-            let rewritten = Arc::clone(filter.predicate()).transform_up(|expr| {
-                Ok(match ViewEqualsText::try_from_binary(&expr, &schema)? {
-                    Some(by_view) => Transformed::yes(Arc::new(by_view) as Arc<dyn PhysicalExpr>),
-                    None => Transformed::no(expr),
-                })
-            })?;
+            let rewritten = Arc::clone(filter.predicate()).transform_up(|expr| by_view(expr, &schema))?;
             if !rewritten.transformed {
                 return Ok(None);
             }
@@ -83,25 +78,25 @@ fn decoding_filter_by_view(scan: &DataSourceExec) -> Result<Option<FileScanConfi
         return Ok(None);
     }
     let schema = Arc::clone(parquet.table_schema().table_schema());
-    let mut changed = false;
     let conjuncts = split_conjunction(&predicate)
         .into_iter()
-        .map(|conjunct| {
-            Ok(match ViewEqualsText::try_from_binary(conjunct, &schema)? {
-                Some(by_view) => {
-                    changed = true;
-                    Arc::new(by_view) as Arc<dyn PhysicalExpr>
-                }
-                None => Arc::clone(conjunct),
-            })
-        })
+        .map(|conjunct| by_view(Arc::clone(conjunct), &schema))
         .collect::<Result<Vec<_>>>()?;
-    if !changed {
+    if !conjuncts.iter().any(|conjunct| conjunct.transformed) {
         return Ok(None);
     }
+    let predicate = conjunction(conjuncts.into_iter().map(|conjunct| conjunct.data));
     let mut config = config.clone();
-    config.file_source = Arc::new(parquet.with_predicate(conjunction(conjuncts)));
+    config.file_source = Arc::new(parquet.with_predicate(predicate));
     Ok(Some(config))
+}
+
+/// `expr` compared by view where it is a comparison [`ViewEqualsText`] takes; itself (not transformed) where not.
+fn by_view(expr: Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<Arc<dyn PhysicalExpr>>> {
+    Ok(match ViewEqualsText::try_from_binary(&expr, schema)? {
+        Some(by_view) => Transformed::yes(Arc::new(by_view) as Arc<dyn PhysicalExpr>),
+        None => Transformed::no(expr),
+    })
 }
 
 /// `text_expr = 'text'` (or `<>`), remembering per batch the last view that matched and the last that did
