@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
+use std::io::{Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
 
 use datafusion::object_store::local::LocalFileSystem;
@@ -131,11 +131,25 @@ fn read_error(path: &std::path::Path, location: &Path, e: std::io::Error) -> dat
     }
 }
 
-fn read_range(file: &File, path: &std::path::Path, location: &Path, range: &Range<u64>) -> Result<bytes::Bytes> {
-    let length = usize::try_from(range.end.saturating_sub(range.start))
+/// Reads `range` of `file` into a buffer that is not zeroed first. A zeroed buffer of a column chunk's size
+/// (a megabyte or more) is one jemalloc hands out by discarding the pages of a freed one (`MADV_DONTNEED`),
+/// so every read faulted fresh pages in, one per 4 KiB: a fifth of a query's time over foreign files
+/// (benches/RESULTS.md, round 15). `read_to_end` reads into the buffer's spare capacity as it is; `file` is
+/// the handle `get_ranges` opened for this call alone, so moving its position disturbs no other read.
+fn read_range(mut file: &File, path: &std::path::Path, location: &Path, range: &Range<u64>) -> Result<bytes::Bytes> {
+    let length = range.end.saturating_sub(range.start);
+    let capacity = usize::try_from(length)
         .map_err(|e| datafusion::object_store::Error::Generic { store: "LocalFileSystem", source: Box::new(e) })?;
-    let mut buffer = vec![0; length];
-    file.read_exact_at(&mut buffer, range.start).map_err(|e| read_error(path, location, e))?;
+    let mut buffer = Vec::with_capacity(capacity);
+    file.seek(SeekFrom::Start(range.start)).map_err(|e| read_error(path, location, e))?;
+    file.take(length).read_to_end(&mut buffer).map_err(|e| read_error(path, location, e))?;
+    if buffer.len() != capacity {
+        let short = std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("bytes {}..{} asked for, the file ends after {} of them", range.start, range.end, buffer.len()),
+        );
+        return Err(read_error(path, location, short));
+    }
     Ok(buffer.into())
 }
 
