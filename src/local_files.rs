@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::ops::Range;
-use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 
 use datafusion::object_store::local::LocalFileSystem;
@@ -134,21 +134,37 @@ fn read_error(path: &std::path::Path, location: &Path, e: std::io::Error) -> dat
 /// Reads `range` of `file` into a buffer that is not zeroed first. A zeroed buffer of a column chunk's size
 /// (a megabyte or more) is one jemalloc hands out by discarding the pages of a freed one (`MADV_DONTNEED`),
 /// so every read faulted fresh pages in, one per 4 KiB: a fifth of a query's time over foreign files
-/// (benches/RESULTS.md, round 15). `read_to_end` reads into the buffer's spare capacity as it is; `file` is
-/// the handle `get_ranges` opened for this call alone, so moving its position disturbs no other read.
-fn read_range(mut file: &File, path: &std::path::Path, location: &Path, range: &Range<u64>) -> Result<bytes::Bytes> {
-    let length = range.end.saturating_sub(range.start);
-    let capacity = usize::try_from(length)
+/// (benches/RESULTS.md, round 15). `pread` fills the buffer's spare capacity in one call where the page
+/// cache holds the range (std's `read_to_end` would read it in doubling pieces, eight calls a megabyte).
+fn read_range(file: &File, path: &std::path::Path, location: &Path, range: &Range<u64>) -> Result<bytes::Bytes> {
+    let capacity = usize::try_from(range.end.saturating_sub(range.start))
         .map_err(|e| datafusion::object_store::Error::Generic { store: "LocalFileSystem", source: Box::new(e) })?;
-    let mut buffer = Vec::with_capacity(capacity);
-    file.seek(SeekFrom::Start(range.start)).map_err(|e| read_error(path, location, e))?;
-    file.take(length).read_to_end(&mut buffer).map_err(|e| read_error(path, location, e))?;
-    if buffer.len() != capacity {
-        let short = std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("bytes {}..{} asked for, the file ends after {} of them", range.start, range.end, buffer.len()),
-        );
-        return Err(read_error(path, location, short));
+    let mut buffer: Vec<u8> = Vec::with_capacity(capacity);
+    while buffer.len() < capacity {
+        let at = range.start + buffer.len() as u64;
+        let offset = libc::off_t::try_from(at)
+            .map_err(|e| datafusion::object_store::Error::Generic { store: "LocalFileSystem", source: Box::new(e) })?;
+        let wanted = capacity - buffer.len();
+        let spare = &mut buffer.spare_capacity_mut()[..wanted];
+        // SAFETY: `spare` is valid for writes of `spare.len()` bytes, the most pread writes.
+        let read = unsafe { libc::pread(file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), offset) };
+        match usize::try_from(read) {
+            Ok(0) => {
+                let short = std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("bytes {}..{} asked for, the file ends at {at}", range.start, range.end),
+                );
+                return Err(read_error(path, location, short));
+            }
+            // SAFETY: pread initialised the first `read` bytes of the spare capacity.
+            Ok(read) => unsafe { buffer.set_len(buffer.len() + read) },
+            Err(_) => {
+                let error = std::io::Error::last_os_error();
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(read_error(path, location, error));
+                }
+            }
+        }
     }
     Ok(buffer.into())
 }
