@@ -375,7 +375,7 @@ fn main() -> ExitCode {
 
 /// Runs `work` on a runtime of all cores.
 fn block_on(work: impl Future<Output = ExitCode>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match vtsql::session::runtime("vtsql-worker") {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vtsql: {e}");

@@ -59,6 +59,26 @@ pub trait Remote: std::fmt::Debug + Send + Sync {
     async fn context(&self) -> Result<SessionContext>;
 }
 
+/// The multi-threaded runtime every vtsql face runs its queries on, its threads named `name`.
+///
+/// Its workers keep no LIFO slot (tokio's `disable_lifo_slot`, an unstable option: `.cargo/config.toml`
+/// sets `--cfg tokio_unstable`). tokio puts a task woken by a running task into that worker's LIFO slot,
+/// which no other worker may take (tokio#4941), and a scan partition runs its whole input without yielding.
+/// Where one partition built a hash join's table and woke the other, which was waiting for it, both then
+/// ran on one core: a third of q03's processes over foreign files took 61 ms against 35 (benches/RESULTS.md,
+/// round 15).
+pub fn runtime(name: &str) -> std::io::Result<tokio::runtime::Runtime> {
+    runtime_builder(name).build()
+}
+
+fn runtime_builder(name: &str) -> tokio::runtime::Builder {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all().thread_name(name);
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
+    builder
+}
+
 /// The session configuration every vtsql face shares.
 pub fn config() -> SessionConfig {
     let mut config = SessionConfig::new()
@@ -761,6 +781,42 @@ mod tests {
             Some(footers) => footers.parquet(),
             None => format.downcast_ref::<ParquetFormat>().expect("parquet"),
         }
+    }
+
+    /// A task woken by a running task is taken by another worker while the one that woke it keeps its own
+    /// worker busy, as a scan partition does that built a hash join's table the other partition waits for.
+    /// With tokio's LIFO slot the woken task would wait for the busy one to finish.
+    #[test]
+    fn a_woken_task_runs_beside_the_task_that_woke_it() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let runtime = runtime_builder("woken").worker_threads(2).build().unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let busy_ran = Arc::clone(&ran);
+        let kept_waiting = runtime.block_on(async move {
+            let (waiting, waits) = tokio::sync::oneshot::channel::<()>();
+            let (wake, woken) = tokio::sync::oneshot::channel::<()>();
+            let waiter = tokio::spawn(async move {
+                let _ = waiting.send(());
+                let _ = woken.await;
+                ran.store(true, Ordering::SeqCst);
+            });
+            waits.await.unwrap();
+            // the waiter registered with `woken` in the poll that sent `waiting`; give that poll time to end
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let busy = tokio::spawn(async move {
+                wake.send(()).unwrap();
+                let started = Instant::now();
+                // no await: this worker stays busy until the woken task ran elsewhere (or ten seconds)
+                while !busy_ran.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(10) {
+                    std::hint::spin_loop();
+                }
+                started.elapsed()
+            });
+            let kept = busy.await.unwrap();
+            waiter.await.unwrap();
+            kept
+        });
+        assert!(kept_waiting < Duration::from_secs(10), "the woken task waited for its waker's worker");
     }
 
     /// Footers are read from a file's last 16 KiB, not 512 ([`METADATA_SIZE_HINT`]), in the tables' options too.

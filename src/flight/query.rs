@@ -71,12 +71,7 @@ pub struct Described {
 impl Engine {
     pub fn new(session: Session, limits: Limits) -> std::io::Result<Self> {
         let slots = Arc::new(Semaphore::new(limits.max_concurrent.max(1)));
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let queries = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("vtsql-query")
-            .enable_all()
-            .build()?;
+        let queries = crate::session::runtime("vtsql-query")?;
         Ok(Engine { session: Arc::new(session), limits, slots, queries: Some(queries) })
     }
 
