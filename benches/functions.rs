@@ -90,7 +90,7 @@ const PAIRS: &[(&str, &str, &str)] = &[
 
 fn functions(c: &mut Criterion) {
     let rows: usize = std::env::var("VTSQL_BENCH_ROWS").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = vtsql::session::runtime("vtsql-bench").expect("runtime");
     let ctx = SessionContext::new_with_config(SessionConfig::new());
     vtsql_udfs::register_all(&ctx).expect("functions register");
     ctx.register_table("t", Arc::new(table(rows))).expect("table registers");

@@ -24,7 +24,7 @@ fn data_dir() -> PathBuf {
 }
 
 fn suite(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = vtsql::session::runtime("vtsql-bench").expect("runtime");
     let data = data_dir();
     let session = runtime
         .block_on(vtsql::session::Session::open(&data, vtsql::session::Placement::Local))

@@ -137,13 +137,15 @@ fn read_error(path: &std::path::Path, location: &Path, e: std::io::Error) -> dat
 /// (benches/RESULTS.md, round 15). `pread` fills the buffer's spare capacity in one call where the page
 /// cache holds the range (std's `read_to_end` would read it in doubling pieces, eight calls a megabyte).
 fn read_range(file: &File, path: &std::path::Path, location: &Path, range: &Range<u64>) -> Result<bytes::Bytes> {
-    let capacity = usize::try_from(range.end.saturating_sub(range.start))
-        .map_err(|e| datafusion::object_store::Error::Generic { store: "LocalFileSystem", source: Box::new(e) })?;
+    let too_large = |e: std::num::TryFromIntError| datafusion::object_store::Error::Generic {
+        store: "LocalFileSystem",
+        source: Box::new(e),
+    };
+    let capacity = usize::try_from(range.end.saturating_sub(range.start)).map_err(too_large)?;
     let mut buffer: Vec<u8> = Vec::with_capacity(capacity);
     while buffer.len() < capacity {
         let at = range.start + buffer.len() as u64;
-        let offset = libc::off_t::try_from(at)
-            .map_err(|e| datafusion::object_store::Error::Generic { store: "LocalFileSystem", source: Box::new(e) })?;
+        let offset = libc::off_t::try_from(at).map_err(too_large)?;
         let wanted = capacity - buffer.len();
         let spare = &mut buffer.spare_capacity_mut()[..wanted];
         // SAFETY: `spare` is valid for writes of `spare.len()` bytes, the most pread writes.

@@ -71,7 +71,8 @@ pub fn runtime(name: &str) -> std::io::Result<tokio::runtime::Runtime> {
     runtime_builder(name).build()
 }
 
-fn runtime_builder(name: &str) -> tokio::runtime::Builder {
+/// The builder of [`runtime`], for a runtime that differs only in its size (the tests' two workers).
+pub fn runtime_builder(name: &str) -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all().thread_name(name);
     #[cfg(tokio_unstable)]

@@ -75,7 +75,7 @@ pub fn fixture() -> &'static Path {
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    vtsql::session::runtime_builder("vtsql-test").worker_threads(2).build().unwrap()
 }
 
 /// Runs SQL on a data directory and returns the rows as text, NULL as `NULL`.

@@ -17,7 +17,8 @@ use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use crate::catalog::deferred::Deferred;
 
 /// Ballista's logical codec plus in-memory tables, which DataFusion's protobuf format has no node for: a
-/// `MemTable` (or a built-in table, [`Deferred`]) is sent as an Arrow IPC stream behind a marker byte. Clients and the scheduler both use it.
+/// `MemTable` (or a built-in table, [`Deferred`]) is sent as an Arrow IPC stream behind a marker byte. Clients
+/// and the scheduler both use it.
 #[derive(Debug, Default)]
 pub struct PlanCodec {
     ballista: BallistaLogicalExtensionCodec,
