@@ -147,7 +147,27 @@ fn benchmark_suite_over_foreign_files() -> Result<(), String> {
             text.lines().any(|l| l.contains("DataSourceExec") && l.contains("(by view)"))
         })
         .count();
-    ensure(by_view >= 6, || format!("{by_view} of {} queries' scans compare text by view", runs.len()))
+    ensure(by_view >= 6, || format!("{by_view} of {} queries' scans compare text by view", runs.len()))?;
+    // and read the text columns they only compare as dictionaries (`plan_rules::dictionary_filters`)
+    let by_key = runs.iter().filter(|ran| reads_dictionaries(&ran.plan)).count();
+    ensure(by_key >= 6, || format!("{by_key} of {} queries' scans read text as dictionaries", runs.len()))
+}
+
+/// Whether a Parquet scan of `plan` reads columns as dictionaries (its file readers, which have no `Any`,
+/// name themselves in their debug form).
+fn reads_dictionaries(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    let mut found = false;
+    plan.apply(|node| {
+        if let Some(scan) = node.downcast_ref::<datafusion::datasource::source::DataSourceExec>()
+            && let Some((_, parquet)) =
+                scan.downcast_to_file_source::<datafusion::datasource::physical_plan::ParquetSource>()
+        {
+            found |= format!("{:?}", parquet.parquet_file_reader_factory()).contains("DictionaryReads");
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .expect("a walk that cannot fail");
+    found
 }
 
 /// A small deterministic generator (no random crate): the same queries on every run.

@@ -4,14 +4,16 @@
 //! table), [`window_keys::PartitionKeysInFileOrder`] (physical: a window sorts its partition keys in the
 //! order the files hold them), [`rolling::RollingFrames`] (physical: rolling sums by prefix sums),
 //! [`run_aggregate::RunAwarePartialAggregate`] (physical: a partial aggregate looks up a run of equal keys
-//! once), [`text_equality::TextEqualityByView`] (physical: a filter compares text by its view) and
-//! [`file_pruning::PruneFilesOnce`] (physical: a scan's files are checked against its predicate once per
-//! query, not once per file). On a cluster's scheduler: [`SortWindowPartitionsFully`] (a window's sort
+//! once), [`text_equality::TextEqualityByView`] (physical: a filter compares text by its view),
+//! [`dictionary_filters::FilterColumnsAsDictionaries`] (physical: a scan that filters while it decodes reads
+//! the text columns it only compares as dictionaries) and [`file_pruning::PruneFilesOnce`] (physical: a
+//! scan's files are checked against its predicate once per query, not once per file). On a cluster's scheduler: [`SortWindowPartitionsFully`] (a window's sort
 //! must survive being cut at a shuffle). Every rule of a local session, DataFusion's and vtsql's, is wrapped by
 //! [`deadline::watch`] so that planning stops at the statement's deadline or memory limit.
 
 pub mod build_side;
 pub mod deadline;
+pub mod dictionary_filters;
 pub mod eager_aggregate;
 pub mod file_pruning;
 pub mod rolling;
@@ -50,7 +52,8 @@ const SANITY_CHECK: &str = "SanityCheckPlan";
 /// - [`build_side::BuildOnGroups`] right after `JoinSelection`: it must see the chosen build side before
 ///   distribution is planned around it and dynamic filters are made;
 /// - [`rolling::RollingFrames`], [`run_aggregate::RunAwarePartialAggregate`],
-///   [`text_equality::TextEqualityByView`] and [`file_pruning::PruneFilesOnce`] after every rule that
+///   [`text_equality::TextEqualityByView`], [`dictionary_filters::FilterColumnsAsDictionaries`] (which reads
+///   the comparisons by view the rule before it made) and [`file_pruning::PruneFilesOnce`] after every rule that
 ///   changes the plan (the last pushes dynamic filters, which `PruneFilesOnce` must see), before
 ///   `SanityCheckPlan`.
 ///
@@ -82,6 +85,7 @@ fn physical_rules(rolling: bool) -> Vec<PhysicalRule> {
     }
     swapping.push(Arc::new(run_aggregate::RunAwarePartialAggregate));
     swapping.push(Arc::new(text_equality::TextEqualityByView));
+    swapping.push(Arc::new(dictionary_filters::FilterColumnsAsDictionaries));
     swapping.push(Arc::new(file_pruning::PruneFilesOnce));
     let before_sanity_check = rules.iter().position(|rule| rule.name() == SANITY_CHECK).unwrap_or(rules.len());
     rules.splice(before_sanity_check..before_sanity_check, swapping);

@@ -15,8 +15,9 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringViewArray};
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, DictionaryArray, RecordBatch, StringViewArray};
 use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::datatypes::Int32Type;
 use datafusion::arrow::datatypes::{DataType, FieldRef, Schema};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -26,7 +27,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, Operator};
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::{BinaryExpr, Literal};
+use datafusion::physical_expr::expressions::{BinaryExpr, CastExpr, Literal};
 use datafusion::physical_expr::utils::{conjunction, split_conjunction};
 use datafusion::physical_expr_common::datum::apply_cmp;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
@@ -129,6 +130,11 @@ impl ViewEqualsText {
         ViewEqualsText { expr, text: text.into(), negated }
     }
 
+    /// The text expression compared.
+    pub fn operand(&self) -> &Arc<dyn PhysicalExpr> {
+        &self.expr
+    }
+
     /// `expr` as a comparison by view, when it is a `Utf8View` expression `=` or `<>` a non-NULL text literal.
     fn try_from_binary(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Option<Self>> {
         let Some(binary) = expr.downcast_ref::<BinaryExpr>() else {
@@ -202,6 +208,36 @@ pub fn equal_by_view(array: &StringViewArray, text: &str) -> BooleanArray {
     BooleanArray::new(values, array.nulls().cloned())
 }
 
+/// Whether each value of `dictionary` (of text) equals `text`, or differs from it where `negated`; NULL where
+/// the value is NULL. The dictionary's values are compared once; a row's answer is its key's. Where one
+/// value matches (`=` on a dictionary without repeated values, as a Parquet page's), the answer is whether
+/// the key is that value's, a comparison of integers; arrow's comparison of a dictionary gathers the
+/// answer bit by bit instead, and took more time than decoding the column (`benches/RESULTS.md`, round 16).
+pub fn equal_by_key(dictionary: &DictionaryArray<Int32Type>, text: &str, negated: bool) -> Result<BooleanArray> {
+    let values = dictionary.values();
+    let text = ScalarValue::Utf8(Some(text.to_string())).cast_to(values.data_type())?;
+    let op = if negated { Operator::NotEq } else { Operator::Eq };
+    let on_values = apply_cmp(op, &ColumnarValue::Array(Arc::clone(values)), &ColumnarValue::Scalar(text))?
+        .into_array(values.len())?;
+    let on_values = on_values.as_boolean();
+    let matching: Vec<i32> =
+        (0..on_values.len()).filter(|&v| on_values.is_valid(v) && on_values.value(v)).map(|v| v as i32).collect();
+    let keys = dictionary.keys().values();
+    let answers = match matching.as_slice() {
+        [] => BooleanBuffer::new_unset(keys.len()),
+        [only] => BooleanBuffer::collect_bool(keys.len(), |row| keys[row] == *only),
+        _ => {
+            let per_key: Vec<bool> =
+                (0..on_values.len()).map(|v| on_values.is_valid(v) && on_values.value(v)).collect();
+            // a NULL row's key need not point at a value; its answer is NULL whatever it is
+            BooleanBuffer::collect_bool(keys.len(), |row| {
+                usize::try_from(keys[row]).ok().and_then(|k| per_key.get(k)).copied().unwrap_or(false)
+            })
+        }
+    };
+    Ok(BooleanArray::new(answers, dictionary.logical_nulls()))
+}
+
 /// Whether `left` and `right` hold the same text row by row (NULL equal to NULL). A pair of views found
 /// equal once is remembered, so a run of one value against a run of the same value compares its bytes
 /// once (as where `run_aggregate`'s sequence meets the text it saw in an earlier file).
@@ -249,13 +285,29 @@ impl PhysicalExpr for ViewEqualsText {
     }
 
     fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
-        let value = self.expr.evaluate(batch)?;
+        let value = match self.expr.downcast_ref::<CastExpr>() {
+            // a dictionary cast to text (a scan reading a column it only filters on as a dictionary,
+            // `dictionary_filters`): compared by its keys below, where the cast would make a view per row
+            Some(cast) => {
+                let uncast = cast.expr().evaluate(batch)?;
+                match uncast.data_type() {
+                    DataType::Dictionary(_, values) if values.is_string() => uncast,
+                    _ => uncast.cast_to(cast.cast_type(), Some(cast.cast_options()))?,
+                }
+            }
+            None => self.expr.evaluate(batch)?,
+        };
         if let ColumnarValue::Array(array) = &value
             && let Some(views) = array.as_string_view_opt()
         {
             let equal = equal_by_view(views, &self.text);
             let answer = if self.negated { BooleanArray::new(!equal.values(), equal.nulls().cloned()) } else { equal };
             return Ok(ColumnarValue::Array(Arc::new(answer)));
+        }
+        if let ColumnarValue::Array(array) = &value
+            && let Some(dictionary) = array.as_dictionary_opt::<Int32Type>()
+        {
+            return Ok(ColumnarValue::Array(Arc::new(equal_by_key(dictionary, &self.text, self.negated)?)));
         }
         // a scalar, or another text type: arrow's comparison
         let text = ScalarValue::Utf8(Some(self.text.clone())).cast_to(&value.data_type())?;
@@ -326,6 +378,33 @@ mod tests {
                 let same = StringViewArray::from(vec![Some(text); array.len()]);
                 let expected = datafusion::arrow::compute::kernels::cmp::not_distinct(array, &same).unwrap();
                 assert_eq!(same_text(array, &same), expected.true_count() == array.len(), "{text:?}");
+            }
+        }
+    }
+
+    /// By key as arrow compares: one matching value, none, a value repeated in the dictionary, a NULL value,
+    /// NULL keys (one pointing past the values), `=` and `<>`.
+    #[test]
+    fn equal_by_key_agrees_with_arrow_for_dictionaries() {
+        use datafusion::arrow::array::{Int32Array, Scalar};
+        let values =
+            StringArray::from(vec![Some("Totaal"), Some("Partnergeweld: fysiek"), None, Some("Totaal"), Some("Tot")]);
+        let keys = Int32Array::from(vec![Some(0), Some(1), None, Some(2), Some(4), Some(3), Some(1), Some(0), Some(4)]);
+        let dictionary = DictionaryArray::new(keys, Arc::new(values.clone()));
+        let mut past_end = dictionary.keys().values().to_vec();
+        past_end[2] = 9;
+        let past_end = DictionaryArray::new(
+            datafusion::arrow::array::Int32Array::new(past_end.into(), dictionary.keys().nulls().cloned()),
+            Arc::new(values),
+        );
+        for array in [&dictionary, &past_end] {
+            for text in ["Totaal", "Partnergeweld: fysiek", "Tot", "", "Partnergeweld"] {
+                let scalar = Scalar::new(StringArray::from(vec![text]));
+                let plain = datafusion::arrow::compute::cast(&dictionary, &DataType::Utf8).unwrap();
+                let expected = datafusion::arrow::compute::kernels::cmp::eq(&plain, &scalar).unwrap();
+                assert_eq!(equal_by_key(array, text, false).unwrap(), expected, "= {text:?}");
+                let expected = datafusion::arrow::compute::kernels::cmp::neq(&plain, &scalar).unwrap();
+                assert_eq!(equal_by_key(array, text, true).unwrap(), expected, "<> {text:?}");
             }
         }
     }
