@@ -210,9 +210,10 @@ pub fn equal_by_view(array: &StringViewArray, text: &str) -> BooleanArray {
 
 /// Whether each value of `dictionary` (of text) equals `text`, or differs from it where `negated`; NULL where
 /// the value is NULL. The dictionary's values are compared once; a row's answer is its key's. Where one
-/// value matches (`=` on a dictionary without repeated values, as a Parquet page's), the answer is whether
-/// the key is that value's, a comparison of integers; arrow's comparison of a dictionary gathers the
-/// answer bit by bit instead, and took more time than decoding the column (`benches/RESULTS.md`, round 16).
+/// value matches (`=` on a dictionary without repeated values, as a Parquet page's) or one fails (`<>`), the
+/// answer is whether the key is (or is not) that value's, a comparison of integers. Arrow's comparison of a
+/// dictionary gathers the answers bit by bit instead, and took more time than decoding the column
+/// (`benches/RESULTS.md`, round 16).
 pub fn equal_by_key(dictionary: &DictionaryArray<Int32Type>, text: &str, negated: bool) -> Result<BooleanArray> {
     let values = dictionary.values();
     let text = ScalarValue::Utf8(Some(text.to_string())).cast_to(values.data_type())?;
@@ -220,12 +221,16 @@ pub fn equal_by_key(dictionary: &DictionaryArray<Int32Type>, text: &str, negated
     let on_values = apply_cmp(op, &ColumnarValue::Array(Arc::clone(values)), &ColumnarValue::Scalar(text))?
         .into_array(values.len())?;
     let on_values = on_values.as_boolean();
-    let matching: Vec<i32> =
-        (0..on_values.len()).filter(|&v| on_values.is_valid(v) && on_values.value(v)).map(|v| v as i32).collect();
+    // a NULL value's rows are NULL whatever their bit says
+    let (matching, failing): (Vec<i32>, Vec<i32>) = (0..on_values.len())
+        .filter(|&v| on_values.is_valid(v))
+        .map(|v| v as i32)
+        .partition(|&v| on_values.value(v as usize));
     let keys = dictionary.keys().values();
-    let answers = match matching.as_slice() {
-        [] => BooleanBuffer::new_unset(keys.len()),
-        [only] => BooleanBuffer::collect_bool(keys.len(), |row| keys[row] == *only),
+    let answers = match (matching.as_slice(), failing.as_slice()) {
+        ([], _) => BooleanBuffer::new_unset(keys.len()),
+        ([only], _) => BooleanBuffer::collect_bool(keys.len(), |row| keys[row] == *only),
+        (_, [only]) => BooleanBuffer::collect_bool(keys.len(), |row| keys[row] != *only),
         _ => {
             let per_key: Vec<bool> =
                 (0..on_values.len()).map(|v| on_values.is_valid(v) && on_values.value(v)).collect();
