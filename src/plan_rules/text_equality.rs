@@ -16,7 +16,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, DictionaryArray, RecordBatch, StringViewArray};
-use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::buffer::{BooleanBuffer, Buffer};
 use datafusion::arrow::datatypes::Int32Type;
 use datafusion::arrow::datatypes::{DataType, FieldRef, Schema};
 use datafusion::common::config::ConfigOptions;
@@ -229,8 +229,8 @@ pub fn equal_by_key(dictionary: &DictionaryArray<Int32Type>, text: &str, negated
     let keys = dictionary.keys().values();
     let answers = match (matching.as_slice(), failing.as_slice()) {
         ([], _) => BooleanBuffer::new_unset(keys.len()),
-        ([only], _) => BooleanBuffer::collect_bool(keys.len(), |row| keys[row] == *only),
-        (_, [only]) => BooleanBuffer::collect_bool(keys.len(), |row| keys[row] != *only),
+        ([only], _) => keys_where(keys, |key| key == *only),
+        (_, [only]) => keys_where(keys, |key| key != *only),
         _ => {
             let per_key: Vec<bool> =
                 (0..on_values.len()).map(|v| on_values.is_valid(v) && on_values.value(v)).collect();
@@ -241,6 +241,20 @@ pub fn equal_by_key(dictionary: &DictionaryArray<Int32Type>, text: &str, negated
         }
     };
     Ok(BooleanArray::new(answers, dictionary.logical_nulls()))
+}
+
+/// Whether `test` holds for each key, 64 keys to a word of the answer. `BooleanBuffer::collect_bool` asks
+/// for each row by its index, and the bounds check of each lookup kept the compiler from comparing several
+/// keys at once; over a slice of 64 keys it does.
+fn keys_where(keys: &[i32], test: impl Fn(i32) -> bool) -> BooleanBuffer {
+    let word = |chunk: &[i32]| chunk.iter().enumerate().fold(0u64, |w, (bit, &key)| w | (u64::from(test(key)) << bit));
+    let chunks = keys.chunks_exact(64);
+    let rest = word(chunks.remainder());
+    let mut words: Vec<u64> = chunks.map(word).collect();
+    if !keys.len().is_multiple_of(64) {
+        words.push(rest);
+    }
+    BooleanBuffer::new(Buffer::from_vec(words), 0, keys.len())
 }
 
 /// Whether `left` and `right` hold the same text row by row (NULL equal to NULL). A pair of views found
@@ -402,10 +416,16 @@ mod tests {
             datafusion::arrow::array::Int32Array::new(past_end.into(), dictionary.keys().nulls().cloned()),
             Arc::new(values),
         );
-        for array in [&dictionary, &past_end] {
+        // more than a word of answers: three words of 64 and eight rows more
+        let long = DictionaryArray::new(
+            Int32Array::from_iter((0..200).map(|i| (i % 13 != 12).then_some(i % 5))),
+            Arc::clone(dictionary.values()),
+        );
+        // the NULL row of `past_end` is NULL in `dictionary` too
+        for (array, same_as) in [(&dictionary, &dictionary), (&past_end, &dictionary), (&long, &long)] {
             for text in ["Totaal", "Partnergeweld: fysiek", "Tot", "", "Partnergeweld"] {
                 let scalar = Scalar::new(StringArray::from(vec![text]));
-                let plain = datafusion::arrow::compute::cast(&dictionary, &DataType::Utf8).unwrap();
+                let plain = datafusion::arrow::compute::cast(same_as, &DataType::Utf8).unwrap();
                 let expected = datafusion::arrow::compute::kernels::cmp::eq(&plain, &scalar).unwrap();
                 assert_eq!(equal_by_key(array, text, false).unwrap(), expected, "= {text:?}");
                 let expected = datafusion::arrow::compute::kernels::cmp::neq(&plain, &scalar).unwrap();
