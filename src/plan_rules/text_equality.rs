@@ -7,9 +7,13 @@
 //! matched the text, the next row with that view matches without reading its bytes. Arrow's kernel
 //! compares each row's bytes (the view holds only a 4-byte prefix, and the names of kinds of violence
 //! share theirs: "Partnergeweld: stalking", "Partnergeweld: fysiek"), and a filter on one kind of
-//! violence compares every row of the scan. Two equal views always hold equal text, so the shortcut is exact for any input; a column
-//! stored plain just does not profit. [`same_text`] uses the same shortcut to compare two columns of text
-//! (`run_aggregate`'s sequence of groups).
+//! violence compares every row of the scan. Two equal views always hold equal text, so the shortcut is
+//! exact for any input; a column stored plain just does not profit. [`same_text`] uses the same shortcut to
+//! compare two columns of text (`run_aggregate`'s sequence of groups).
+//!
+//! Where a scan reads a column it only compares this way as an Arrow dictionary
+//! (`super::dictionary_filters`), the comparison gets the dictionary cast to views and compares the
+//! dictionary instead, by its keys ([`equal_by_key`]): its few values are compared once.
 
 use std::fmt;
 use std::hash::Hash;
