@@ -21,6 +21,7 @@
 //! `ingest::store::SortedFileWriter`): it first puts the constant in place of the column, and the pruning
 //! predicate it then builds cannot use `'wijk' = 'gemeente'` (a candidate for DataFusion upstream).
 
+use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -157,7 +158,8 @@ impl FileFormat for FooterStatistics {
         let Some((config, source, readers)) = scan else {
             return internal_err!("DataFusion's Parquet format planned a scan of another shape: {plan:?}");
         };
-        let source = source.clone().with_parquet_file_reader_factory(Arc::new(PageIndexFirst(Arc::clone(readers))));
+        let readers = FooterReaders::new(Arc::clone(readers), PageIndexFirst);
+        let source = source.clone().with_parquet_file_reader_factory(Arc::new(readers));
         Ok(DataSourceExec::from_data_source(
             FileScanConfigBuilder::from(config.clone()).with_source(Arc::new(source)).build(),
         ))
@@ -178,15 +180,35 @@ impl FileFormat for FooterStatistics {
     }
 }
 
-/// Opens a scan's files with their page index: asks the readers of DataFusion's scan (which go through the
-/// session's metadata cache) for the footer together with the page index, where the scan asks for the
-/// footer alone and reads the page index past the cache when its filters can use it.
-///
-/// A file that pruning on its statistics skips is never opened, so its page index is never read.
-#[derive(Debug)]
-pub struct PageIndexFirst(Arc<dyn ParquetFileReaderFactory>);
+/// What a scan's file readers ([`FooterReaders`]) change in the footer they answer with: the options it is
+/// read with, and the footer as read. Byte ranges are read as the wrapped readers read them.
+pub trait FooterChange: fmt::Debug + Send + Sync + 'static {
+    /// The options the wrapped reader reads the footer with (the scan's own by default).
+    fn options(&self, options: Option<&ArrowReaderOptions>) -> Option<ArrowReaderOptions> {
+        options.cloned()
+    }
 
-impl ParquetFileReaderFactory for PageIndexFirst {
+    /// The footer the scan gets (the one read by default).
+    fn footer(&self, footer: Arc<ParquetMetaData>) -> parquet::errors::Result<Arc<ParquetMetaData>> {
+        Ok(footer)
+    }
+}
+
+/// A scan's file readers (DataFusion's, which go through the session's metadata cache) whose footers are
+/// changed by `C`.
+#[derive(Debug)]
+pub struct FooterReaders<C> {
+    inner: Arc<dyn ParquetFileReaderFactory>,
+    change: Arc<C>,
+}
+
+impl<C: FooterChange> FooterReaders<C> {
+    pub fn new(inner: Arc<dyn ParquetFileReaderFactory>, change: C) -> Self {
+        FooterReaders { inner, change: Arc::new(change) }
+    }
+}
+
+impl<C: FooterChange> ParquetFileReaderFactory for FooterReaders<C> {
     fn create_reader(
         &self,
         partition_index: usize,
@@ -194,29 +216,50 @@ impl ParquetFileReaderFactory for PageIndexFirst {
         metadata_size_hint: Option<usize>,
         metrics: &ExecutionPlanMetricsSet,
     ) -> Result<Box<dyn AsyncFileReader + Send>> {
-        let reader = self.0.create_reader(partition_index, partitioned_file, metadata_size_hint, metrics)?;
-        Ok(Box::new(WithPageIndex(reader)))
+        let reader = self.inner.create_reader(partition_index, partitioned_file, metadata_size_hint, metrics)?;
+        Ok(Box::new(FooterReader { inner: reader, change: Arc::clone(&self.change) }))
     }
 }
 
-/// A file reader that answers a request for the footer with the footer and its page index.
-struct WithPageIndex(Box<dyn AsyncFileReader + Send>);
+/// One file's reader of a [`FooterReaders`].
+struct FooterReader<C> {
+    inner: Box<dyn AsyncFileReader + Send>,
+    change: Arc<C>,
+}
 
-impl AsyncFileReader for WithPageIndex {
+impl<C: FooterChange> AsyncFileReader for FooterReader<C> {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        self.0.get_bytes(range)
+        self.inner.get_bytes(range)
     }
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        self.0.get_byte_ranges(ranges)
+        self.inner.get_byte_ranges(ranges)
     }
 
     fn get_metadata<'a>(
         &'a mut self,
         options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
-        let options = options.cloned().unwrap_or_default().with_page_index_policy(PageIndexPolicy::Optional);
-        async move { self.0.get_metadata(Some(&options)).await }.boxed()
+        let options = self.change.options(options);
+        async move {
+            let footer = self.inner.get_metadata(options.as_ref()).await?;
+            self.change.footer(footer)
+        }
+        .boxed()
+    }
+}
+
+/// Opens a scan's files with their page index: a request for the footer alone asks for the footer together
+/// with the page index, where the scan asks for the footer alone and reads the page index past the cache
+/// when its filters can use it.
+///
+/// A file that pruning on its statistics skips is never opened, so its page index is never read.
+#[derive(Debug)]
+pub struct PageIndexFirst;
+
+impl FooterChange for PageIndexFirst {
+    fn options(&self, options: Option<&ArrowReaderOptions>) -> Option<ArrowReaderOptions> {
+        Some(options.cloned().unwrap_or_default().with_page_index_policy(PageIndexPolicy::Optional))
     }
 }
 

@@ -27,20 +27,14 @@
 //! limit) is still read correctly: the Parquet reader then builds the dictionary itself.
 
 use std::collections::HashSet;
-use std::ops::Range;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::config::ConfigOptions;
-use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::parquet::ParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileScanConfig, FileSource, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::parquet;
-use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
-use datafusion::parquet::arrow::async_reader::AsyncFileReader;
 use datafusion::parquet::arrow::{ARROW_SCHEMA_META_KEY, encode_arrow_schema, parquet_to_arrow_schema};
 use datafusion::parquet::file::metadata::{FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataBuilder};
 use datafusion::physical_expr::PhysicalExpr;
@@ -48,11 +42,9 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
-use futures::FutureExt;
-use futures::future::BoxFuture;
 
 use super::text_equality::ViewEqualsText;
+use crate::catalog::footers::{FooterChange, FooterReaders};
 
 /// Gives every Parquet scan that filters while decoding a reader of its filter-only text columns as
 /// dictionaries (see the module documentation).
@@ -76,7 +68,7 @@ impl PhysicalOptimizerRule for FilterColumnsAsDictionaries {
 }
 
 /// The scan's files read with [`DictionaryReads`] for its filter-only text columns; `None` where the scan
-/// does not filter while decoding, has no such column, or already reads them so.
+/// does not filter while decoding or has no such column.
 fn dictionary_scan(scan: &DataSourceExec) -> Result<Option<FileScanConfig>> {
     let Some((config, parquet)) = scan.downcast_to_file_source::<ParquetSource>() else {
         return Ok(None);
@@ -109,7 +101,7 @@ fn dictionary_scan(scan: &DataSourceExec) -> Result<Option<FileScanConfig>> {
         return Ok(None);
     }
     columns.sort();
-    let readers = DictionaryReads { inner: Arc::clone(readers), columns: columns.into() };
+    let readers = FooterReaders::new(Arc::clone(readers), DictionaryReads { columns });
     let mut config = config.clone();
     config.file_source = Arc::new(parquet.clone().with_parquet_file_reader_factory(Arc::new(readers)));
     Ok(Some(config))
@@ -132,56 +124,15 @@ fn uses(expr: &Arc<dyn PhysicalExpr>, compared: &mut HashSet<String>, other: &mu
     }
 }
 
-/// A scan's file readers whose footers say that `columns` (text) are dictionaries.
+/// The footers of a scan's files say that `columns` (text) are dictionaries ([`with_dictionaries`]).
 #[derive(Debug)]
 pub struct DictionaryReads {
-    inner: Arc<dyn ParquetFileReaderFactory>,
-    columns: Arc<[String]>,
+    columns: Vec<String>,
 }
 
-impl DictionaryReads {
-    /// The columns read as dictionaries.
-    pub fn columns(&self) -> &[String] {
-        &self.columns
-    }
-}
-
-impl ParquetFileReaderFactory for DictionaryReads {
-    fn create_reader(
-        &self,
-        partition_index: usize,
-        partitioned_file: PartitionedFile,
-        metadata_size_hint: Option<usize>,
-        metrics: &ExecutionPlanMetricsSet,
-    ) -> Result<Box<dyn AsyncFileReader + Send>> {
-        let reader = self.inner.create_reader(partition_index, partitioned_file, metadata_size_hint, metrics)?;
-        Ok(Box::new(DictionaryReader { inner: reader, columns: Arc::clone(&self.columns) }))
-    }
-}
-
-struct DictionaryReader {
-    inner: Box<dyn AsyncFileReader + Send>,
-    columns: Arc<[String]>,
-}
-
-impl AsyncFileReader for DictionaryReader {
-    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        self.inner.get_bytes(range)
-    }
-
-    fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        self.inner.get_byte_ranges(ranges)
-    }
-
-    fn get_metadata<'a>(
-        &'a mut self,
-        options: Option<&'a ArrowReaderOptions>,
-    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
-        async move {
-            let footer = self.inner.get_metadata(options).await?;
-            with_dictionaries(footer, &self.columns)
-        }
-        .boxed()
+impl FooterChange for DictionaryReads {
+    fn footer(&self, footer: Arc<ParquetMetaData>) -> parquet::errors::Result<Arc<ParquetMetaData>> {
+        with_dictionaries(footer, &self.columns)
     }
 }
 
