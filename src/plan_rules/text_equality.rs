@@ -236,8 +236,10 @@ pub fn equal_by_key(dictionary: &DictionaryArray<Int32Type>, text: &str, negated
         ([only], _) => keys_equal(keys, *only, false),
         (_, [only]) => keys_equal(keys, *only, true),
         _ => {
-            let per_key: Vec<bool> =
-                (0..on_values.len()).map(|v| on_values.is_valid(v) && on_values.value(v)).collect();
+            let mut per_key = vec![false; on_values.len()];
+            for &v in &matching {
+                per_key[v as usize] = true;
+            }
             // a NULL row's key need not point at a value; its answer is NULL whatever it is
             BooleanBuffer::collect_bool(keys.len(), |row| {
                 usize::try_from(keys[row]).ok().and_then(|k| per_key.get(k)).copied().unwrap_or(false)
